@@ -1,0 +1,31 @@
+# echelon — see README.md. Every target works from a fresh clone.
+GO ?= go
+
+.PHONY: build test bench golden fmt lint tools
+
+build:
+	$(GO) build -o bin/echelon ./cmd/echelon
+
+# The README's test command; .ci/run calls exactly this.
+test:
+	bash scripts/test.sh
+
+# Benchmarks and peer comparisons; figures go to BENCHMARKS.md.
+bench:
+	bash scripts/bench.sh
+
+# Rewrite golden/ from specs/ (compiled plans, show views, simulations).
+golden:
+	$(GO) test ./... -run Golden -update
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+	$(GO) run ./cmd/echelon fmt specs
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Build or find terraform, kube-apiserver, etcd, kubectl and helm (cached).
+tools:
+	bash scripts/tools.sh

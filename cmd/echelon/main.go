@@ -1,0 +1,105 @@
+// Command echelon compiles, predicts and runs multi-region deployments.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand; each lives in a file of its own.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{
+	"validate": {"check a spec and print diagnostics", runValidate},
+	"fmt":      {"rewrite specs in canonical HCL layout", runFmt},
+	"compile":  {"compile a spec into a plan", runCompile},
+	"show":     {"show a plan for people", runShow},
+	"graph":    {"print the operation graph as Graphviz DOT", runGraph},
+	"simulate": {"predict wall-clock time and throttling per mode", runSimulate},
+	"apply":    {"run a plan", runApply},
+	"diff":     {"compare two plans for review", runDiff},
+}
+
+// usageError is bad usage: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// errReported means the failure was already printed (diagnostics, a run
+// summary, broken budgets): exit 1 without another message.
+var errReported = errors.New("failed")
+
+func main() { os.Exit(mainExit()) }
+
+// mainExit is main without os.Exit, so testscript can run it in-process.
+func mainExit() int {
+	// The first Ctrl-C cancels ctx (apply stops starting work); apply
+	// handles a second one itself. SIGTERM behaves the same.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, os.Args[1:], os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(os.Stdout, "echelon", version)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "echelon: unknown command %q\n\n", args[0])
+		printUsage(stderr)
+		return 2
+	}
+	err := cmd.run(ctx, args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errReported):
+		return 1
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "echelon %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "echelon %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+var version = "dev"
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: echelon <command> [arguments]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'echelon <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "Exit codes: 0 done, 1 failed, 2 bad usage.")
+}

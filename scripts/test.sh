@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# make test: lint, the whole test suite under the race detector, a short fuzz.
+# The real tools the tests drive (terraform, kube-apiserver, etcd, kubectl,
+# helm) come from scripts/tools.sh, which builds what is missing into a cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== lint"
+make -s lint
+
+if [ -f scripts/tools.sh ]; then
+  echo "== tools"
+  # tools.sh prints export lines for the tool paths it found or built.
+  eval "$(bash scripts/tools.sh --env)"
+fi
+
+echo "== go test -race"
+go test -race -count=1 -timeout 25m ./...
+
+echo "== fuzz (short)"
+for target in $(go test ./lang -list '^Fuzz' | grep '^Fuzz' || true); do
+  go test ./lang -run '^$' -fuzz "^${target}\$" -fuzztime 20s
+done
