@@ -1,0 +1,107 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/echelonhq/echelon/planner"
+)
+
+// Step is one unit the scheduler starts: a single operation, or several
+// terraform instances that share a state, coalesced into one process.
+type Step struct {
+	Ops         []*planner.Operation
+	Action      string    // planner.ActionDeploy or planner.ActionDestroy
+	SpecDir     string    // driver paths are relative to it
+	Parallelism int       // terraform -parallelism for this step (after AIMD adjustment)
+	Log         io.Writer // the operation/attempt log file
+	Env         []string  // os.Environ() plus extras
+
+	// Vars are the terraform variable values of each op (by op ID), with
+	// sensitive values re-evaluated from the spec; nil means use the plan's.
+	Vars map[string]map[string]any
+	// Events, when set, receives driver progress (terraform resource
+	// events); drivers may ignore it.
+	Events func(e Event)
+}
+
+// driverFunc runs one step to completion. A throttled failure comes back as
+// an error wrapping *ThrottledError.
+type driverFunc func(ctx context.Context, s Step) error
+
+// ThrottledError is a step failure the tool or API reported as throttling
+// (HTTP 429, "Too Many Requests", "rate limit", "throttl..."). RetryAfter is
+// the server's Retry-After when it gave one, else 0.
+type ThrottledError struct {
+	RetryAfter time.Duration
+	Msg        string
+}
+
+func (e *ThrottledError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("throttled (retry after %s): %s", e.RetryAfter, e.Msg)
+	}
+	return "throttled: " + e.Msg
+}
+
+var (
+	throttleRE   = regexp.MustCompile(`(?i)(\b429\b|too many requests|throttl|rate[ -]?limit)`)
+	retryAfterRE = regexp.MustCompile(`(?i)retry[- _]after["']?\s*[:=]?\s*"?([0-9]+(?:\.[0-9]+)?)\s*(ms|s|sec|secs|seconds)?`)
+)
+
+// detectThrottle reports whether a tool's output says it was throttled, with
+// the Retry-After it gave (seconds unless a unit says ms). The message is the
+// line that matched, trimmed, so the user sees what the API said.
+func detectThrottle(output []byte) (*ThrottledError, bool) {
+	loc := throttleRE.FindIndex(output)
+	if loc == nil {
+		return nil, false
+	}
+	start, end := loc[0], loc[1]
+	for start > 0 && output[start-1] != '\n' {
+		start--
+	}
+	for end < len(output) && output[end] != '\n' {
+		end++
+	}
+	te := &ThrottledError{Msg: strings.TrimSpace(string(output[start:end]))}
+	if len(te.Msg) > 300 {
+		te.Msg = te.Msg[:300]
+	}
+	// The largest Retry-After in the output wins: several requests may have
+	// been refused and the slowest bucket decides.
+	for _, m := range retryAfterRE.FindAllSubmatch(output, -1) {
+		f, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			continue
+		}
+		d := time.Duration(f * float64(time.Second))
+		if strings.EqualFold(string(m[2]), "ms") {
+			d = time.Duration(f * float64(time.Millisecond))
+		}
+		if d > te.RetryAfter {
+			te.RetryAfter = d
+		}
+	}
+	return te, true
+}
+
+// toolPath returns the binary for a tool: the env override (e.g.
+// ECHELON_TERRAFORM), else the name looked up on PATH by os/exec.
+func toolPath(env []string, key, name string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok && v != "" {
+			return v
+		}
+	}
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return name
+}

@@ -1,0 +1,45 @@
+package exec
+
+import "time"
+
+// Event is one thing that happened during a run: what the progress view
+// shows, what --json prints one per line, and (for the durable kinds) what
+// the journal records.
+type Event struct {
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"` // see the Ev* constants
+
+	Op       string   `json:"op,omitempty"`
+	Ops      []string `json:"ops,omitempty"` // a coalesced step's ops
+	Attempt  int      `json:"attempt,omitempty"`
+	Outcome  string   `json:"outcome,omitempty"`  // succeeded, failed, skipped, cancelled
+	Duration float64  `json:"duration,omitempty"` // seconds
+	Log      string   `json:"log,omitempty"`
+	Error    string   `json:"error,omitempty"`
+
+	// Throttling and AIMD.
+	RetryAfter  float64 `json:"retry_after,omitempty"` // seconds
+	Parallel    int     `json:"parallel,omitempty"`    // effective max in flight after the change
+	Parallelism int     `json:"parallelism,omitempty"` // effective terraform -parallelism after the change
+
+	// Driver progress (terraform -json): resource address and message.
+	Resource string `json:"resource,omitempty"`
+	Message  string `json:"message,omitempty"`
+
+	PlanDigest string `json:"plan_digest,omitempty"`
+}
+
+// Event kinds.
+const (
+	EvRunStart = "run_start"
+	EvRunEnd   = "run_end"
+	EvOpStart  = "op_start"
+	EvOpEnd    = "op_end"
+	EvOpSkip   = "op_skip"
+	EvThrottle = "throttle"    // a step was throttled
+	EvAIMD     = "parallelism" // effective parallelism changed
+	EvRetry    = "retry"       // an op waits before its next attempt
+	EvResource = "resource"    // driver progress
+	EvLockWait = "lock_wait"
+	EvStopping = "stopping" // no new work will start
+)
