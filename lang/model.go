@@ -153,11 +153,13 @@ type Duration struct {
 
 // Instance holds the per-instance attributes of a component.
 type Instance struct {
-	Region           string
-	Replica          int
-	Duration         Duration
-	Resources        int
-	ResourceDuration time.Duration
+	Region    string
+	Replica   int
+	Duration  Duration
+	Resources int
+	// ResourceDuration is one resource's apply time (same forms as
+	// duration: "2m" or {p50, p90}); terraform only.
+	ResourceDuration Duration
 	Calls            map[string]int // api name -> requests
 	OnError          string         // "stop", "skip_dependents", "continue"
 	Retries          int

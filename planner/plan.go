@@ -117,7 +117,7 @@ type Operation struct {
 	Alone            string         `json:"alone,omitempty"`
 	Duration         Duration       `json:"duration"`
 	Resources        int            `json:"resources"`
-	ResourceDuration float64        `json:"resource_duration"` // seconds per resource
+	ResourceDuration Duration       `json:"resource_duration"` // one resource, seconds
 	Calls            map[string]int `json:"calls"`
 	OnError          string         `json:"on_error"`
 	Retries          int            `json:"retries"`
