@@ -50,6 +50,12 @@ type SpecRef struct {
 	// "(sensitive)": apply takes those again from --var / ECHELON_VAR_x.
 	Variables map[string]any `json:"variables"`
 	Sensitive []string       `json:"sensitive"` // names of sensitive variables
+	// FileDigests are "sha256:..." per file that spec_digest covers (spec
+	// files and the files of driver directories), keyed by slash path
+	// relative to the spec directory, so a stale plan can say what changed.
+	// Variable values are not listed: a sensitive one must not be
+	// recoverable from a per-value hash.
+	FileDigests map[string]string `json:"file_digests"`
 }
 
 // Mode is the mode the plan was compiled for.

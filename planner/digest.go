@@ -1,0 +1,488 @@
+package planner
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/echelonhq/echelon/lang"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// SpecDigest is "sha256:..." over what a plan was compiled from: the spec
+// files' contents (by name), every variable's value (sensitive ones too,
+// never written anywhere else), and the contents of every local directory
+// or file a driver reads: terraform dirs and the local modules they call,
+// kubectl manifests, local helm charts. Terraform's own working files
+// (.terraform/, *.tfstate*, .terraform.lock.hcl) are skipped: init and apply
+// change them without changing what is deployed.
+func SpecDigest(spec *lang.Spec) (string, error) {
+	d, _, err := specDigest(spec)
+	return d, err
+}
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// specDigest also returns the digest of each file it covered, keyed by
+// slash path relative to the spec directory.
+func specDigest(spec *lang.Spec) (string, map[string]string, error) {
+	files := map[string]string{}
+	var lines []string
+	for _, f := range spec.Files {
+		var b []byte
+		if src := spec.Sources[f]; src != nil {
+			b = src.Bytes
+		} else {
+			var err error
+			if b, err = os.ReadFile(f); err != nil {
+				return "", nil, fmt.Errorf("reading spec file: %w", err)
+			}
+		}
+		name := filepath.Base(f)
+		files[name] = sum(b)
+		lines = append(lines, "spec "+name+" "+files[name])
+	}
+	for _, v := range spec.Variables {
+		val, _ := v.Value.UnmarkDeep()
+		j := "null"
+		if !val.IsNull() && val.IsWhollyKnown() {
+			b, err := ctyJSON(val)
+			if err != nil {
+				return "", nil, fmt.Errorf("variable %q: %w", v.Name, err)
+			}
+			j = string(b)
+		}
+		lines = append(lines, "var "+v.Name+"="+j)
+	}
+	driverFiles := map[string]string{}
+	for _, root := range driverPaths(spec) {
+		if err := digestTree(spec.Dir, root, driverFiles); err != nil {
+			return "", nil, err
+		}
+	}
+	for name, d := range driverFiles {
+		files[name] = d
+		lines = append(lines, "file "+name+" "+d)
+	}
+	sort.Strings(lines)
+	return sum([]byte(strings.Join(lines, "\n"))), files, nil
+}
+
+func ctyJSON(v cty.Value) ([]byte, error) {
+	j, err := jsonValue(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(j)
+}
+
+// driverPaths lists the local paths drivers read, absolute or relative to
+// the working directory, deduplicated and sorted.
+func driverPaths(spec *lang.Spec) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		if p == "" {
+			return
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(spec.Dir, p)
+		}
+		p = filepath.Clean(p)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, c := range spec.Components {
+		for _, in := range c.Instances {
+			switch {
+			case in.Terraform != nil:
+				add(in.Terraform.Dir)
+			case in.Kubectl != nil:
+				for _, m := range in.Kubectl.Manifests {
+					add(m)
+				}
+			case in.Helm != nil:
+				// A chart that is not a local path is a repository
+				// reference; its name is in the spec files already.
+				p := in.Helm.Chart
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(spec.Dir, p)
+				}
+				if _, err := os.Stat(p); err == nil {
+					add(in.Helm.Chart)
+				}
+			}
+		}
+	}
+	// Terraform dirs call local modules (source = "./x" or "../x"): those
+	// are read too.
+	for i := 0; i < len(out); i++ {
+		for _, m := range localModules(out[i]) {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// localModules finds module blocks with a local source in dir's *.tf files.
+// Unparseable files are skipped: terraform itself reports them.
+func localModules(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "module", LabelNames: []string{"name"}}}}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".tf") {
+			continue
+		}
+		src, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		f, diags := hclsyntax.ParseConfig(src, e.Name(), hcl.InitialPos)
+		if diags.HasErrors() {
+			continue
+		}
+		content, _, _ := f.Body.PartialContent(schema)
+		for _, b := range content.Blocks {
+			attrs, _ := b.Body.JustAttributes()
+			a, ok := attrs["source"]
+			if !ok {
+				continue
+			}
+			v, diags := a.Expr.Value(nil)
+			if diags.HasErrors() || v.IsNull() || v.Type() != cty.String || !v.IsKnown() {
+				continue
+			}
+			s := v.AsString()
+			if strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
+				out = append(out, filepath.Clean(filepath.Join(dir, s)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// digestTree adds the digest of root (a file, or every file under a
+// directory) to out, keyed relative to base; a missing path is recorded
+// as "missing" so that creating it changes the digest.
+func digestTree(base, root string, out map[string]string) error {
+	rel := func(p string) string {
+		r, err := filepath.Rel(base, p)
+		if err != nil {
+			r = p
+		}
+		return filepath.ToSlash(r)
+	}
+	info, err := os.Stat(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		out[rel(root)] = "missing"
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("driver path: %w", err)
+	}
+	if !info.IsDir() {
+		b, err := os.ReadFile(root)
+		if err != nil {
+			return fmt.Errorf("driver file: %w", err)
+		}
+		out[rel(root)] = sum(b)
+		return nil
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("driver directory: %w", err)
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if name == ".terraform" || name == ".git" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.Contains(name, ".tfstate") || name == ".terraform.lock.hcl" || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("driver file: %w", err)
+		}
+		out[rel(p)] = sum(b)
+		return nil
+	})
+}
+
+// Marshal writes the plan as stable JSON (struct field order, sorted map
+// keys, 2-space indent, trailing newline, no null arrays) with plan_digest
+// filled: sha256 over these same bytes with plan_digest "". It also sets
+// p.PlanDigest.
+func (p *Plan) Marshal() ([]byte, error) {
+	p.normalize()
+	p.PlanDigest = ""
+	b, err := encode(p)
+	if err != nil {
+		return nil, err
+	}
+	p.PlanDigest = sum(b)
+	return encode(p)
+}
+
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding plan: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// normalize replaces nil slices and maps with empty ones.
+func (p *Plan) normalize() {
+	if p.Mode.ComponentParallel == nil {
+		p.Mode.ComponentParallel = map[string]int{}
+	}
+	nonNil(&p.Spec.Files)
+	nonNil(&p.Spec.Sensitive)
+	if p.Spec.Variables == nil {
+		p.Spec.Variables = map[string]any{}
+	}
+	if p.Spec.FileDigests == nil {
+		p.Spec.FileDigests = map[string]string{}
+	}
+	nonNil(&p.Phases)
+	for i := range p.Phases {
+		nonNil(&p.Phases[i].After)
+	}
+	nonNil(&p.APIs)
+	nonNil(&p.Budgets)
+	nonNil(&p.Operations)
+	nonNil(&p.Batches)
+	for i := range p.Operations {
+		o := &p.Operations[i]
+		nonNil(&o.DependsOn)
+		if o.Calls == nil {
+			o.Calls = map[string]int{}
+		}
+		if o.Terraform != nil && o.Terraform.Vars == nil {
+			o.Terraform.Vars = map[string]any{}
+		}
+		if o.Kubectl != nil {
+			nonNil(&o.Kubectl.Manifests)
+		}
+		if o.Helm != nil && o.Helm.Values == nil {
+			o.Helm.Values = map[string]any{}
+		}
+		if o.Command != nil {
+			nonNil(&o.Command.Argv)
+			if o.Command.Env == nil {
+				o.Command.Env = map[string]string{}
+			}
+		}
+	}
+	for i := range p.Batches {
+		nonNil(&p.Batches[i].Operations)
+		nonNil(&p.Batches[i].Exclusive)
+		nonNil(&p.Batches[i].Shared)
+	}
+}
+
+func nonNil[T any](s *[]T) {
+	if *s == nil {
+		*s = []T{}
+	}
+}
+
+// digestLine is how Marshal writes the top-level plan_digest field.
+const digestLine = "\n  \"plan_digest\": "
+
+// Parse decodes plan bytes and checks format_version and plan_digest.
+func Parse(b []byte) (*Plan, error) {
+	var head struct {
+		FormatVersion *string `json:"format_version"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("not a plan file: %w", err)
+	}
+	if head.FormatVersion == nil {
+		return nil, errors.New("not a plan file: no format_version")
+	}
+	if *head.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("plan format_version %q is not supported (this echelon reads %q): compile the plan again with this echelon", *head.FormatVersion, FormatVersion)
+	}
+	var p Plan
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("reading plan: %w", err)
+	}
+	// Recompute over the bytes as written, with the digest emptied: the
+	// same bytes Marshal hashed.
+	i := bytes.Index(b, []byte(digestLine))
+	if i < 0 || p.PlanDigest == "" {
+		return nil, errors.New("plan has no plan_digest: it was not written by echelon compile")
+	}
+	old := []byte(digestLine + `"` + p.PlanDigest + `"`)
+	if !bytes.HasPrefix(b[i:], old) {
+		return nil, errors.New("plan_digest is not where echelon compile writes it: the file was reformatted or edited")
+	}
+	blank := make([]byte, 0, len(b))
+	blank = append(blank, b[:i]...)
+	blank = append(blank, digestLine+`""`...)
+	blank = append(blank, b[i+len(old):]...)
+	if got := sum(blank); got != p.PlanDigest {
+		return nil, fmt.Errorf("plan_digest does not match the plan's content (%s, recorded %s): the file was edited after compile; compile it again", short(got), short(p.PlanDigest))
+	}
+	p.normalize()
+	return &p, nil
+}
+
+// ReadFile reads and checks a plan file.
+func ReadFile(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+func short(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+// SpecPath is where a plan's spec lives: spec.path, relative to the plan
+// file's directory unless absolute.
+func SpecPath(p *Plan, planPath string) string {
+	sp := filepath.FromSlash(p.Spec.Path)
+	if filepath.IsAbs(sp) {
+		return sp
+	}
+	return filepath.Join(filepath.Dir(planPath), sp)
+}
+
+// StaleError says why a plan no longer matches its spec.
+type StaleError struct {
+	Changed   []string // files whose content changed
+	Added     []string // files now covered that were not
+	Removed   []string // files covered then, gone now
+	Variables []string // non-sensitive variables whose value differs
+	// Other is set when only something unlisted differs (a sensitive
+	// variable's value).
+	Other bool
+}
+
+func (e *StaleError) Error() string {
+	var parts []string
+	if len(e.Changed) > 0 {
+		parts = append(parts, "changed: "+strings.Join(e.Changed, ", "))
+	}
+	if len(e.Added) > 0 {
+		parts = append(parts, "added: "+strings.Join(e.Added, ", "))
+	}
+	if len(e.Removed) > 0 {
+		parts = append(parts, "removed: "+strings.Join(e.Removed, ", "))
+	}
+	if len(e.Variables) > 0 {
+		parts = append(parts, "variables with other values: "+strings.Join(e.Variables, ", "))
+	}
+	if e.Other {
+		parts = append(parts, "a sensitive variable has another value")
+	}
+	return "plan is stale, the spec changed since it was compiled (" + strings.Join(parts, "; ") + "): run `echelon compile` again"
+}
+
+// CheckFresh compares a plan with its spec as loaded now (see SpecPath; the
+// caller loads it with the same --var values, sensitive ones included) and
+// returns a *StaleError naming what changed, or nil.
+func CheckFresh(p *Plan, spec *lang.Spec) error {
+	digest, files, err := specDigest(spec)
+	if err != nil {
+		return err
+	}
+	if digest == p.SpecDigest {
+		return nil
+	}
+	e := &StaleError{}
+	for name, d := range files {
+		old, ok := p.Spec.FileDigests[name]
+		switch {
+		case !ok:
+			e.Added = append(e.Added, name)
+		case old != d:
+			e.Changed = append(e.Changed, name)
+		}
+	}
+	for name := range p.Spec.FileDigests {
+		if _, ok := files[name]; !ok {
+			e.Removed = append(e.Removed, name)
+		}
+	}
+	var red redactor
+	ref, err := specRef(spec, &red)
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for k := range ref.Variables {
+		names[k] = true
+	}
+	for k := range p.Spec.Variables {
+		names[k] = true
+	}
+	for k := range names {
+		a, _ := json.Marshal(ref.Variables[k])
+		b, _ := json.Marshal(p.Spec.Variables[k])
+		if !jsonEqual(a, b) {
+			e.Variables = append(e.Variables, k)
+		}
+	}
+	sort.Strings(e.Changed)
+	sort.Strings(e.Added)
+	sort.Strings(e.Removed)
+	sort.Strings(e.Variables)
+	e.Other = len(e.Changed)+len(e.Added)+len(e.Removed)+len(e.Variables) == 0
+	return e
+}
+
+// jsonEqual compares JSON texts by value (a read plan holds decoded values,
+// a fresh one raw JSON).
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return bytes.Equal(xa, ya)
+}
