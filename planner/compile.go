@@ -223,7 +223,7 @@ func expand(spec *lang.Spec, mode *lang.Mode) (*graph, hcl.Diagnostics) {
 		if i > 0 && raws[i-1].id == r.id {
 			c := spec.Components[r.comp]
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate operation",
-				Detail: fmt.Sprintf("Operation %q is produced twice (is a region listed twice, or does a region name look like a replica number?).", r.id),
+				Detail:  fmt.Sprintf("Operation %q is produced twice (is a region listed twice, or does a region name look like a replica number?).", r.id),
 				Subject: rangePtr(c.DeclRange)})
 			continue
 		}
