@@ -1,0 +1,457 @@
+package lang
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+var (
+	componentSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "description"},
+			{Name: "phase", Required: true},
+			{Name: "driver"},
+			{Name: "regions"},
+			{Name: "replicas"},
+			{Name: "depends_on"},
+			{Name: "parallel"},
+			{Name: "restart"},
+			{Name: "duration"},
+			{Name: "resources"},
+			{Name: "resource_duration"},
+			{Name: "calls"},
+			{Name: "on_error"},
+			{Name: "retries"},
+		},
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "container", LabelNames: []string{"name"}},
+			{Type: DriverTerraform},
+			{Type: DriverKubectl},
+			{Type: DriverHelm},
+			{Type: DriverCommand},
+		},
+	}
+	containerSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "parallel"}}}
+	driverSchemas   = map[string]*hcl.BodySchema{
+		DriverTerraform: {Attributes: []hcl.AttributeSchema{
+			{Name: "dir", Required: true}, {Name: "target"}, {Name: "vars"}, {Name: "workspace"},
+		}},
+		DriverKubectl: {Attributes: []hcl.AttributeSchema{
+			{Name: "context"}, {Name: "manifests", Required: true}, {Name: "namespace"},
+		}},
+		DriverHelm: {Attributes: []hcl.AttributeSchema{
+			{Name: "context"}, {Name: "release", Required: true}, {Name: "chart", Required: true}, {Name: "namespace"}, {Name: "values"},
+		}},
+		DriverCommand: {Attributes: []hcl.AttributeSchema{
+			{Name: "argv", Required: true}, {Name: "env"}, {Name: "dir"},
+		}},
+	}
+	drivers   = []string{DriverTerraform, DriverKubectl, DriverHelm, DriverCommand}
+	onErrors  = []string{OnErrorStop, OnErrorSkipDependents, OnErrorContinue}
+	durationK = []string{"p50", "p90"}
+)
+
+func (l *loader) decodeComponents() {
+	for _, b := range l.blocks["component"] {
+		if c := l.decodeComponent(b); c != nil {
+			l.spec.Components = append(l.spec.Components, c)
+		}
+	}
+}
+
+func (l *loader) decodeComponent(b *hcl.Block) *Component {
+	c := &Component{
+		Name:      b.Labels[0],
+		Replicas:  defaultReplicas,
+		DependsOn: []Ref{},
+		Parallel:  true,
+		DeclRange: b.DefRange,
+	}
+	content, diags := b.Body.Content(componentSchema)
+	l.diags = append(l.diags, diags...)
+	attrs := content.Attributes
+	sc := scope{where: fmt.Sprintf("component %q's %s", c.Name, "structural attributes (phase, driver, regions, replicas, depends_on, parallel, restart)")}
+	ctx := l.baseCtx
+	l.description(content)
+
+	if a := attrs["phase"]; a != nil {
+		if ref, ok := l.refOrName(a, "phase", ctx, sc); ok {
+			c.Phase = ref.Name
+		}
+	}
+
+	// Driver blocks, grouped by type; containers aside.
+	driverBlocks := map[string]*hcl.Block{}
+	containers := map[string]hcl.Range{}
+	for _, blk := range content.Blocks {
+		if blk.Type == "container" {
+			l.decodeContainer(c, blk, containers, sc)
+			continue
+		}
+		if prev, dup := driverBlocks[blk.Type]; dup {
+			l.errorCtx(blk.DefRange.Ptr(), b.DefRange.Ptr(), "Duplicate "+blk.Type+" block",
+				"A component has at most one %s block; one was already declared at %s.", blk.Type, rangeString(prev.DefRange))
+			continue
+		}
+		driverBlocks[blk.Type] = blk
+	}
+
+	driverOK := true
+	if a := attrs["driver"]; a != nil {
+		driverOK = false
+		if val, ok := l.value(a.Expr, ctx, sc); ok {
+			if s, ok := l.toString(val, a.Expr.Range(), "driver"); ok {
+				if !contains(drivers, s) {
+					l.errorCtx(a.Expr.Range().Ptr(), b.DefRange.Ptr(), "Unknown driver",
+						"The driver %q is not one of \"terraform\", \"kubectl\", \"helm\" and \"command\".%s", s, didYouMean(s, drivers))
+				} else {
+					c.Driver, driverOK = s, true
+				}
+			}
+		}
+		if c.Driver != "" && driverBlocks[c.Driver] == nil {
+			l.errorCtx(a.Range.Ptr(), b.DefRange.Ptr(), "Missing "+c.Driver+" block",
+				"A component with driver = %q needs a %s block with the driver's settings.", c.Driver, c.Driver)
+		}
+	} else if len(driverBlocks) == 1 {
+		// No driver attribute: the one driver block says which it is.
+		for t := range driverBlocks {
+			c.Driver = t
+		}
+	} else {
+		driverOK = false
+		l.errorCtx(b.LabelRanges[0].Ptr(), b.DefRange.Ptr(), "Missing driver",
+			"Component %q needs driver = \"terraform\", \"kubectl\", \"helm\" or \"command\", with the block of the same name.", c.Name)
+	}
+	if driverOK {
+		for _, t := range drivers {
+			if blk := driverBlocks[t]; blk != nil && t != c.Driver {
+				l.errorCtx(blk.TypeRange.Ptr(), b.DefRange.Ptr(), "Unexpected "+t+" block",
+					"This component's driver is %q, so a %s block does not apply: remove it, or set driver = %q.", c.Driver, t, t)
+			}
+		}
+	}
+
+	if a := attrs["regions"]; a != nil {
+		c.Regions = l.regions(a, ctx, sc)
+	}
+	if a := attrs["replicas"]; a != nil {
+		if val, ok := l.value(a.Expr, ctx, sc); ok {
+			if n, ok := l.toInt(val, a.Expr.Range(), "replicas", 1); ok {
+				c.Replicas = n
+			}
+		}
+	}
+	if a := attrs["depends_on"]; a != nil {
+		c.DependsOn = l.refList(a, "component", ctx, sc)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{"parallel", &c.Parallel}, {"restart", &c.Restart}} {
+		if a := attrs[f.name]; a != nil {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if v, ok := l.toBool(val, a.Expr.Range(), f.name); ok {
+					*f.dst = v
+				}
+			}
+		}
+	}
+
+	var driverContent *hcl.BodyContent
+	if blk := driverBlocks[c.Driver]; blk != nil && c.Driver != "" {
+		var diags hcl.Diagnostics
+		driverContent, diags = blk.Body.Content(driverSchemas[c.Driver])
+		l.diags = append(l.diags, diags...)
+	}
+
+	regions := c.Regions
+	if len(regions) == 0 {
+		regions = []string{""}
+	}
+	isc := scope{where: fmt.Sprintf("component %q", c.Name), each: true, regions: len(c.Regions) > 0}
+	for _, region := range regions {
+		for replica := 0; replica < c.Replicas; replica++ {
+			ictx := ctx.NewChild()
+			ictx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
+				"region":  cty.StringVal(region),
+				"replica": cty.NumberIntVal(int64(replica)),
+			})}
+			inst := l.decodeInstance(c, attrs, driverContent, ictx, isc)
+			inst.Region, inst.Replica = region, replica
+			c.Instances = append(c.Instances, inst)
+		}
+	}
+	return c
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) decodeContainer(c *Component, blk *hcl.Block, seen map[string]hcl.Range, sc scope) {
+	name := blk.Labels[0]
+	if prev, dup := seen[name]; dup {
+		l.errorf(blk.LabelRanges[0].Ptr(), "Duplicate container",
+			"A container named %q was already declared at %s.", name, rangeString(prev))
+		return
+	}
+	seen[name] = blk.DefRange
+	ct := Container{Name: name, Parallel: defaultContainerAlone, DeclRange: blk.DefRange}
+	content, diags := blk.Body.Content(containerSchema)
+	l.diags = append(l.diags, diags...)
+	if a := content.Attributes["parallel"]; a != nil {
+		if val, ok := l.value(a.Expr, l.baseCtx, sc); ok {
+			if v, ok := l.toBool(val, a.Expr.Range(), "parallel"); ok {
+				ct.Parallel = v
+			}
+		}
+	}
+	c.Containers = append(c.Containers, ct)
+}
+
+// regions reads the region list, checking names and duplicates at each
+// element when the list is written out.
+func (l *loader) regions(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) []string {
+	val, ok := l.value(a.Expr, ctx, sc)
+	if !ok {
+		return nil
+	}
+	names, ok := l.toStringList(val, a.Expr.Range(), "regions")
+	if !ok {
+		return nil
+	}
+	ranges := make([]hcl.Range, len(names))
+	elems, diags := hcl.ExprList(a.Expr)
+	for i := range names {
+		ranges[i] = a.Expr.Range()
+		if !diags.HasErrors() && len(elems) == len(names) {
+			ranges[i] = elems[i].Range()
+		}
+	}
+	if len(names) == 0 {
+		l.errorf(a.Expr.Range().Ptr(), "Empty regions",
+			"regions lists no region, so the component would have no instance. Remove the attribute for a single instance without a region.")
+		return nil
+	}
+	seen := map[string]int{}
+	var out []string
+	for i, n := range names {
+		if msg := nameProblem("region", n); msg != "" {
+			l.errorf(ranges[i].Ptr(), "Invalid name", "%s", msg)
+			continue
+		}
+		if j, dup := seen[n]; dup {
+			l.errorf(ranges[i].Ptr(), "Duplicate region", "The region %q is listed twice in regions (also at position %d); each region is one instance.", n, j+1)
+			continue
+		}
+		seen[n] = i
+		out = append(out, n)
+	}
+	return out
+}
+
+// decodeInstance evaluates the per-instance attributes with each.* set.
+func (l *loader) decodeInstance(c *Component, attrs hcl.Attributes, driver *hcl.BodyContent, ctx *hcl.EvalContext, sc scope) *Instance {
+	inst := &Instance{
+		Duration: Duration{P50: DefaultDuration, P90: DefaultDuration},
+		Calls:    map[string]int{},
+		OnError:  defaultOnError,
+	}
+	if a := attrs["duration"]; a != nil {
+		if d, ok := l.duration(a, ctx, sc); ok {
+			inst.Duration = d
+		}
+	}
+	if a := attrs["resources"]; a != nil {
+		if val, ok := l.value(a.Expr, ctx, sc); ok {
+			inst.Resources, _ = l.toInt(val, a.Expr.Range(), "resources", 0)
+		}
+	}
+	if a := attrs["resource_duration"]; a != nil {
+		if d, ok := l.duration(a, ctx, sc); ok {
+			inst.ResourceDuration = d
+		}
+	}
+	if a := attrs["calls"]; a != nil {
+		l.intMap(a, ctx, sc, "api", "calls", 0, inst.Calls)
+	}
+	if a := attrs["on_error"]; a != nil {
+		if val, ok := l.value(a.Expr, ctx, sc); ok {
+			if s, ok := l.toString(val, a.Expr.Range(), "on_error"); ok {
+				if contains(onErrors, s) {
+					inst.OnError = s
+				} else {
+					l.errorf(a.Expr.Range().Ptr(), "Invalid on_error",
+						"on_error must be \"stop\", \"skip_dependents\" or \"continue\", not %q.%s", s, didYouMean(s, onErrors))
+				}
+			}
+		}
+	}
+	if a := attrs["retries"]; a != nil {
+		if val, ok := l.value(a.Expr, ctx, sc); ok {
+			inst.Retries, _ = l.toInt(val, a.Expr.Range(), "retries", 0)
+		}
+	}
+	if driver != nil {
+		l.decodeDriver(c.Driver, driver, inst, ctx, sc)
+	}
+	return inst
+}
+
+// duration reads "6m" or { p50 = "6m", p90 = "10m" } (p90 defaults to p50),
+// for duration and resource_duration.
+func (l *loader) duration(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) (Duration, bool) {
+	val, ok := l.value(a.Expr, ctx, sc)
+	if !ok {
+		return Duration{}, false
+	}
+	rng := a.Expr.Range()
+	inner, _ := val.UnmarkDeep()
+	if inner.Type() == cty.String {
+		d, ok := l.toDuration(val, rng, a.Name)
+		return Duration{P50: d, P90: d}, ok
+	}
+	if inner.IsNull() || !(inner.Type().IsObjectType() || inner.Type().IsMapType()) {
+		l.typeError(rng, a.Name, `a duration string such as "6m", or an object { p50 = "6m", p90 = "10m" }`, nil)
+		return Duration{}, false
+	}
+	// Key ranges, when the object is written out.
+	keyRange := map[string]hcl.Range{}
+	valRange := map[string]hcl.Range{}
+	if pairs, diags := hcl.ExprMap(a.Expr); !diags.HasErrors() {
+		for _, p := range pairs {
+			if k, diags := p.Key.Value(nil); !diags.HasErrors() && k.Type() == cty.String && k.IsKnown() && !k.IsNull() {
+				keyRange[k.AsString()] = p.Key.Range()
+				valRange[k.AsString()] = p.Value.Range()
+			}
+		}
+	}
+	at := func(m map[string]hcl.Range, k string) hcl.Range {
+		if r, ok := m[k]; ok {
+			return r
+		}
+		return rng
+	}
+	m, _ := l.toValueMap(val, rng, a.Name)
+	ok = true
+	var unknown []string
+	for k := range m {
+		if !contains(durationK, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		l.errorf(at(keyRange, k).Ptr(), "Unsupported attribute",
+			"A duration object has only the attributes p50 and p90, not %q.%s", k, didYouMean(k, durationK))
+		ok = false
+	}
+	p50v, has50 := m["p50"]
+	if !has50 {
+		l.errorf(rng.Ptr(), "Missing p50", "A duration object needs p50 (and p90), e.g. { p50 = \"6m\", p90 = \"10m\" }.")
+		return Duration{}, false
+	}
+	var d Duration
+	var good bool
+	d.P50, good = l.toDuration(p50v, at(valRange, "p50"), a.Name+".p50")
+	ok = ok && good
+	d.P90 = d.P50
+	if p90v, has90 := m["p90"]; has90 {
+		d.P90, good = l.toDuration(p90v, at(valRange, "p90"), a.Name+".p90")
+		ok = ok && good
+	}
+	if ok && d.P90 < d.P50 {
+		l.errorf(at(valRange, "p90").Ptr(), "p90 is less than p50",
+			"The p90 of %s (%s) is shorter than its p50 (%s); the 90th percentile of a run time cannot be below its median.", a.Name, d.P90, d.P50)
+		return d, false
+	}
+	return d, ok
+}
+
+func (l *loader) decodeDriver(driver string, content *hcl.BodyContent, inst *Instance, ctx *hcl.EvalContext, sc scope) {
+	attrs := content.Attributes
+	str := func(name string, dst *string) {
+		if a := attrs[name]; a != nil {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				*dst, _ = l.toString(val, a.Expr.Range(), name)
+			}
+		}
+	}
+	switch driver {
+	case DriverTerraform:
+		tf := &Terraform{Vars: map[string]cty.Value{}}
+		str("dir", &tf.Dir)
+		str("target", &tf.Target)
+		str("workspace", &tf.Workspace)
+		if a := attrs["vars"]; a != nil {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if m, ok := l.toValueMap(val, a.Expr.Range(), "vars"); ok {
+					tf.Vars = m
+				}
+			}
+		}
+		inst.Terraform = tf
+	case DriverKubectl:
+		k := &Kubectl{Manifests: []string{}}
+		str("context", &k.Context)
+		str("namespace", &k.Namespace)
+		if a := attrs["manifests"]; a != nil {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if list, ok := l.toStringList(val, a.Expr.Range(), "manifests"); ok {
+					if len(list) == 0 {
+						l.errorf(a.Expr.Range().Ptr(), "Empty manifests", "manifests lists no file; kubectl needs at least one manifest to apply.")
+					}
+					k.Manifests = list
+				}
+			}
+		}
+		inst.Kubectl = k
+	case DriverHelm:
+		h := &Helm{Values: map[string]cty.Value{}}
+		str("context", &h.Context)
+		str("release", &h.Release)
+		str("chart", &h.Chart)
+		str("namespace", &h.Namespace)
+		if a := attrs["values"]; a != nil {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if m, ok := l.toValueMap(val, a.Expr.Range(), "values"); ok {
+					h.Values = m
+				}
+			}
+		}
+		inst.Helm = h
+	case DriverCommand:
+		cmd := &Command{Argv: []string{}, Env: map[string]string{}}
+		str("dir", &cmd.Dir)
+		if a := attrs["argv"]; a != nil {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if list, ok := l.toStringList(val, a.Expr.Range(), "argv"); ok {
+					switch {
+					case len(list) == 0:
+						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv lists no program: give the program and its arguments, e.g. [\"./deploy.sh\", \"--region\", each.region].")
+					case list[0] == "":
+						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv's first element, the program to run, is an empty string.")
+					}
+					cmd.Argv = list
+				}
+			}
+		}
+		if a := attrs["env"]; a != nil {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if m, ok := l.toStringMap(val, a.Expr.Range(), "env"); ok {
+					cmd.Env = m
+				}
+			}
+		}
+		inst.Command = cmd
+	}
+}

@@ -1,0 +1,259 @@
+package lang
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Load reads the spec at path (a .hcl file, or a directory whose *.hcl files
+// are read together in name order), evaluates it with the variable values
+// of opts and validates it.
+//
+// It reports every problem of every file at once. The returned Spec is never
+// nil: even with errors it carries Path, Dir, Files and Sources, so callers
+// can render the diagnostics with their source snippets; its other fields
+// are only complete when the diagnostics hold no error.
+func Load(path string, opts LoadOptions) (*Spec, hcl.Diagnostics) {
+	l := newLoader(path, opts)
+	l.load()
+	return l.spec, finishDiags(l.diags)
+}
+
+// root is the top-level schema of a spec file.
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "deployment", LabelNames: []string{"name"}},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "api", LabelNames: []string{"name"}},
+		{Type: "phase", LabelNames: []string{"name"}},
+		{Type: "mode", LabelNames: []string{"name"}},
+		{Type: "component", LabelNames: []string{"name"}},
+		{Type: "budget", LabelNames: []string{"name"}},
+	},
+}
+
+// loader holds the state of one Load.
+type loader struct {
+	opts  LoadOptions
+	spec  *Spec
+	diags hcl.Diagnostics
+
+	blocks map[string][]*hcl.Block // root blocks by type, files in name order
+
+	// declared names per kind ("component", "phase", "api", "mode"), known
+	// before any block is decoded so references can be checked in any order.
+	declared map[string]map[string]hcl.Range
+	order    map[string][]string // declared names per kind, in declaration order
+
+	varVals   map[string]cty.Value
+	localVals map[string]cty.Value
+	baseCtx   *hcl.EvalContext
+}
+
+func newLoader(path string, opts LoadOptions) *loader {
+	return &loader{
+		opts: opts,
+		spec: &Spec{
+			Path:    path,
+			Sources: map[string]*hcl.File{},
+			Locals:  map[string]cty.Value{},
+		},
+		blocks:    map[string][]*hcl.Block{},
+		declared:  map[string]map[string]hcl.Range{},
+		order:     map[string][]string{},
+		varVals:   map[string]cty.Value{},
+		localVals: map[string]cty.Value{},
+	}
+}
+
+func (l *loader) errorf(subject *hcl.Range, summary, format string, a ...any) {
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, a...),
+		Subject:  subject,
+	})
+}
+
+func (l *loader) errorCtx(subject, context *hcl.Range, summary, format string, a ...any) {
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, a...),
+		Subject:  subject,
+		Context:  context,
+	})
+}
+
+func (l *loader) load() {
+	if !l.readFiles() {
+		return
+	}
+	l.declareNames()
+	l.decodeVariables()
+	l.decodeLocals()
+	l.buildBaseCtx()
+	l.decodeDeployment()
+	l.decodeAPIs()
+	l.decodePhases()
+	l.decodeModes()
+	l.decodeComponents()
+	l.decodeBudgets()
+	l.checkCounts()
+}
+
+// readFiles finds, reads and parses the spec files and collects their root
+// blocks. It returns false when there is nothing to decode.
+func (l *loader) readFiles() bool {
+	path := l.spec.Path
+	info, err := os.Stat(path)
+	if err != nil {
+		l.errorf(nil, "Cannot read spec", "%s.", strings.TrimSuffix(err.Error(), "."))
+		return false
+	}
+	var files []string
+	if info.IsDir() {
+		l.spec.Dir = path
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			l.errorf(nil, "Cannot read spec", "%s.", err)
+			return false
+		}
+		for _, e := range entries {
+			if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") && !strings.HasPrefix(e.Name(), ".") {
+				files = append(files, filepath.Join(path, e.Name()))
+			}
+		}
+		sort.Strings(files)
+		if len(files) == 0 {
+			l.errorf(nil, "No spec files", "The directory %s holds no *.hcl file.", path)
+			return false
+		}
+	} else {
+		l.spec.Dir = filepath.Dir(path)
+		files = []string{path}
+	}
+	l.spec.Files = files
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			l.errorf(nil, "Cannot read spec file", "%s.", err)
+			continue
+		}
+		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+		l.diags = append(l.diags, diags...)
+		if f == nil {
+			continue
+		}
+		l.spec.Sources[name] = f
+		if diags.HasErrors() {
+			// A file that does not parse yields no blocks worth checking:
+			// its partial body would only add confusing follow-on errors.
+			continue
+		}
+		content, diags := f.Body.Content(rootSchema)
+		l.diags = append(l.diags, diags...)
+		for _, b := range content.Blocks {
+			l.blocks[b.Type] = append(l.blocks[b.Type], b)
+		}
+	}
+	return true
+}
+
+// declareNames records the names of labelled blocks, reporting invalid and
+// duplicate names. A duplicate is reported at its label and then ignored.
+func (l *loader) declareNames() {
+	for _, kind := range []string{"component", "phase", "api", "mode", "budget", "variable"} {
+		names := map[string]hcl.Range{}
+		var kept []*hcl.Block
+		for _, b := range l.blocks[kind] {
+			name := b.Labels[0]
+			labelRng := b.LabelRanges[0]
+			if prev, dup := names[name]; dup {
+				l.errorCtx(&labelRng, b.DefRange.Ptr(), "Duplicate "+kind,
+					"A %s named %q was already declared at %s. Each %s needs a name of its own.", kind, name, rangeString(prev), kind)
+				continue
+			}
+			switch kind {
+			case "variable":
+				if !hclsyntax.ValidIdentifier(name) {
+					l.errorCtx(&labelRng, b.DefRange.Ptr(), "Invalid name",
+						"The variable name %q is not valid: a variable name starts with a letter and holds only letters, digits, \"_\" and \"-\", so it can be used as var.NAME.", name)
+				}
+			case "budget":
+				// budget names appear only in messages: any label will do.
+			default:
+				if msg := nameProblem(kind, name); msg != "" {
+					l.errorCtx(&labelRng, b.DefRange.Ptr(), "Invalid name", "%s", msg)
+				}
+			}
+			names[name] = b.DefRange
+			l.order[kind] = append(l.order[kind], name)
+			kept = append(kept, b)
+		}
+		l.declared[kind] = names
+		l.blocks[kind] = kept
+	}
+}
+
+// rangeString is FILE:LINE for messages that point at another declaration.
+func rangeString(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line)
+}
+
+func (l *loader) checkCounts() {
+	var at *hcl.Range
+	if len(l.spec.Files) > 0 {
+		at = &hcl.Range{Filename: l.spec.Files[0], Start: hcl.InitialPos, End: hcl.InitialPos}
+	}
+	if len(l.blocks["deployment"]) == 0 {
+		l.errorf(at, "Missing deployment block", "A spec needs exactly one deployment block, e.g. deployment \"my-app\" { default_mode = \"standard\" }.")
+	}
+	for _, kind := range []string{"phase", "mode", "component"} {
+		if len(l.blocks[kind]) == 0 {
+			l.errorf(at, "Missing "+kind+" block", "A spec needs at least one %s block.", kind)
+		}
+	}
+}
+
+// finishDiags drops the duplicates that per-instance evaluation produces
+// (the same mistake in every region) and orders the rest by position, so
+// output is stable whatever order the checks ran in.
+func finishDiags(diags hcl.Diagnostics) hcl.Diagnostics {
+	seen := map[string]bool{}
+	out := hcl.Diagnostics{}
+	for _, d := range diags {
+		key := fmt.Sprintf("%d|%s|%s", d.Severity, d.Summary, d.Detail)
+		if d.Subject != nil {
+			key += fmt.Sprintf("|%s|%d|%d", d.Subject.Filename, d.Subject.Start.Byte, d.Subject.End.Byte)
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, d)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Subject, out[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a != nil && b == nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		default:
+			return a.Start.Byte < b.Start.Byte
+		}
+	})
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

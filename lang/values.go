@@ -1,0 +1,182 @@
+package lang
+
+import (
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// The helpers below evaluate an attribute and convert it to a Go value,
+// reporting a diagnostic at the expression when it does not fit. They
+// return ok=false on any problem, including an unknown value left by an
+// earlier error (which was already reported).
+
+func (l *loader) value(expr hcl.Expression, ctx *hcl.EvalContext, sc scope) (cty.Value, bool) {
+	val, diags := l.eval(expr, ctx, sc)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() || !val.IsWhollyKnown() {
+		return cty.DynamicVal, false
+	}
+	return val, true
+}
+
+func (l *loader) typeError(rng hcl.Range, what, want string, err error) {
+	detail := fmt.Sprintf("The value of %s must be %s.", what, want)
+	if err != nil {
+		detail = fmt.Sprintf("The value of %s must be %s: %s.", what, want, err)
+	}
+	l.errorf(&rng, "Incorrect attribute value type", "%s", detail)
+}
+
+func (l *loader) toString(val cty.Value, rng hcl.Range, what string) (string, bool) {
+	val, _ = val.UnmarkDeep()
+	if val.IsNull() {
+		l.typeError(rng, what, "a string", fmt.Errorf("it is null"))
+		return "", false
+	}
+	s, err := convert.Convert(val, cty.String)
+	if err != nil {
+		l.typeError(rng, what, "a string", err)
+		return "", false
+	}
+	return s.AsString(), true
+}
+
+func (l *loader) toBool(val cty.Value, rng hcl.Range, what string) (bool, bool) {
+	val, _ = val.UnmarkDeep()
+	if val.IsNull() {
+		l.typeError(rng, what, "true or false", fmt.Errorf("it is null"))
+		return false, false
+	}
+	b, err := convert.Convert(val, cty.Bool)
+	if err != nil {
+		l.typeError(rng, what, "true or false", err)
+		return false, false
+	}
+	return b.True(), true
+}
+
+func (l *loader) toNumber(val cty.Value, rng hcl.Range, what string) (*big.Float, bool) {
+	val, _ = val.UnmarkDeep()
+	if val.IsNull() {
+		l.typeError(rng, what, "a number", fmt.Errorf("it is null"))
+		return nil, false
+	}
+	n, err := convert.Convert(val, cty.Number)
+	if err != nil {
+		l.typeError(rng, what, "a number", err)
+		return nil, false
+	}
+	return n.AsBigFloat(), true
+}
+
+// toInt reads a whole number of at least min.
+func (l *loader) toInt(val cty.Value, rng hcl.Range, what string, min int) (int, bool) {
+	f, ok := l.toNumber(val, rng, what)
+	if !ok {
+		return 0, false
+	}
+	want := fmt.Sprintf("a whole number of at least %d", min)
+	if !f.IsInt() {
+		l.errorf(&rng, "Invalid "+what, "%s must be %s; %s is not whole.", what, want, f.Text('g', -1))
+		return 0, false
+	}
+	i, acc := f.Int64()
+	if acc != big.Exact || i > 1<<31-1 || i < int64(min) {
+		l.errorf(&rng, "Invalid "+what, "%s must be %s, at most %d; got %s.", what, want, 1<<31-1, f.Text('g', -1))
+		return 0, false
+	}
+	return int(i), true
+}
+
+// toFloat reads a number that is at least min (or above it when strict).
+func (l *loader) toFloat(val cty.Value, rng hcl.Range, what string, min float64, strict bool) (float64, bool) {
+	f, ok := l.toNumber(val, rng, what)
+	if !ok {
+		return 0, false
+	}
+	x, _ := f.Float64()
+	if x < min || (strict && x == min) || x > 1e15 {
+		cmp := "at least"
+		if strict {
+			cmp = "greater than"
+		}
+		l.errorf(&rng, "Invalid "+what, "%s must be a number %s %g (and at most 1e15); got %s.", what, cmp, min, f.Text('g', -1))
+		return 0, false
+	}
+	return x, true
+}
+
+func (l *loader) toDuration(val cty.Value, rng hcl.Range, what string) (time.Duration, bool) {
+	s, ok := l.toString(val, rng, what)
+	if !ok {
+		return 0, false
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		l.errorf(&rng, "Invalid duration", "The value of %s is invalid: %s.", what, err)
+		return 0, false
+	}
+	return d, true
+}
+
+func (l *loader) toStringList(val cty.Value, rng hcl.Range, what string) ([]string, bool) {
+	val, _ = val.UnmarkDeep()
+	if val.IsNull() || !(val.Type().IsListType() || val.Type().IsTupleType() || val.Type().IsSetType()) {
+		l.typeError(rng, what, "a list of strings", nil)
+		return nil, false
+	}
+	out := []string{}
+	ok := true
+	for it := val.ElementIterator(); it.Next(); {
+		_, ev := it.Element()
+		s, good := l.toString(ev, rng, what+" element")
+		ok = ok && good
+		out = append(out, s)
+	}
+	return out, ok
+}
+
+// toValueMap reads a map or object, keeping the marks of the whole on each
+// element so sensitive values stay marked.
+func (l *loader) toValueMap(val cty.Value, rng hcl.Range, what string) (map[string]cty.Value, bool) {
+	inner, marks := val.Unmark()
+	if inner.IsNull() || !(inner.Type().IsMapType() || inner.Type().IsObjectType()) {
+		l.typeError(rng, what, "a map", nil)
+		return nil, false
+	}
+	out := map[string]cty.Value{}
+	for it := inner.ElementIterator(); it.Next(); {
+		k, ev := it.Element()
+		out[k.AsString()] = ev.WithMarks(marks)
+	}
+	return out, true
+}
+
+func (l *loader) toStringMap(val cty.Value, rng hcl.Range, what string) (map[string]string, bool) {
+	m, ok := l.toValueMap(val, rng, what)
+	if !ok {
+		return nil, false
+	}
+	out := map[string]string{}
+	for k, v := range m {
+		s, good := l.toString(v, rng, what+"."+k)
+		ok = ok && good
+		out[k] = s
+	}
+	return out, ok
+}
+
+// constString evaluates an expression that may use no variables.
+func (l *loader) constString(expr hcl.Expression, what string) (string, bool) {
+	val, diags := expr.Value(nil)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return "", false
+	}
+	return l.toString(val, expr.Range(), what)
+}

@@ -1,0 +1,468 @@
+package lang
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+var variableSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
+	},
+}
+
+// envVarPrefix prefixes the environment variables that set spec variables.
+const envVarPrefix = "ECHELON_VAR_"
+
+// varDecl is a variable block being decoded.
+type varDecl struct {
+	v        *Variable
+	defaults *typeexpr.Defaults
+	block    *hcl.Block
+	set      bool // a value other than the default was given
+}
+
+// decodeVariables decodes the variable blocks and resolves their values,
+// in Terraform's order of precedence: default < ECHELON_VAR_x < --var-file
+// files (in order) < --var (in order).
+func (l *loader) decodeVariables() {
+	decls := map[string]*varDecl{}
+	var names []string
+	for _, b := range l.blocks["variable"] {
+		content, diags := b.Body.Content(variableSchema)
+		l.diags = append(l.diags, diags...)
+		v := &Variable{Name: b.Labels[0], Type: cty.DynamicPseudoType, Default: cty.NilVal, DeclRange: b.DefRange}
+		d := &varDecl{v: v, block: b}
+		if a := content.Attributes["type"]; a != nil {
+			ty, defaults, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
+			l.diags = append(l.diags, diags...)
+			if !diags.HasErrors() {
+				v.Type, d.defaults = ty, defaults
+			}
+		}
+		if a := content.Attributes["description"]; a != nil {
+			if s, ok := l.constString(a.Expr, "description"); ok {
+				v.Description = s
+			}
+		}
+		if a := content.Attributes["sensitive"]; a != nil {
+			val, diags := a.Expr.Value(nil)
+			l.diags = append(l.diags, diags...)
+			if !diags.HasErrors() {
+				if b, ok := l.toBool(val, a.Expr.Range(), "sensitive"); ok {
+					v.Sensitive = b
+				}
+			}
+		}
+		if a := content.Attributes["default"]; a != nil {
+			val, diags := a.Expr.Value(nil)
+			if diags.HasErrors() {
+				for _, d := range diags {
+					if d.Summary == "Variables not allowed" || d.Summary == "Function calls not allowed" {
+						d.Detail = "A variable default must be a literal value: it cannot refer to other variables or call functions. Use a local value for derived values."
+					}
+				}
+				l.diags = append(l.diags, diags...)
+			} else if conv, ok := l.convertVar(v, d.defaults, val, a.Expr.Range(), "Invalid default value for variable"); ok {
+				v.Default = conv
+			}
+		}
+		decls[v.Name] = d
+		names = append(names, v.Name)
+		l.spec.Variables = append(l.spec.Variables, v)
+	}
+
+	// Environment: ECHELON_VAR_name=value, for declared names only (as
+	// Terraform's TF_VAR_ does, others are ignored).
+	env := append([]string(nil), l.opts.Environ...)
+	sort.Strings(env)
+	for _, kv := range env {
+		k, raw, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, envVarPrefix) {
+			continue
+		}
+		d := decls[strings.TrimPrefix(k, envVarPrefix)]
+		if d == nil {
+			continue
+		}
+		l.setRaw(d, raw, "the environment variable "+k)
+	}
+
+	for _, path := range l.opts.VarFiles {
+		l.readVarFile(path, decls, names)
+	}
+
+	for _, kv := range l.opts.Vars {
+		k, raw, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			l.errorf(nil, "Invalid --var option", "The option --var %q is not of the form NAME=VALUE.", kv)
+			continue
+		}
+		d := decls[k]
+		if d == nil {
+			l.errorf(nil, "Value for undeclared variable", "A variable named %q was given with --var but is not declared in the spec.%s", k, didYouMean(k, names))
+			continue
+		}
+		l.setRaw(d, raw, "the option --var "+k)
+	}
+
+	for _, name := range names {
+		d := decls[name]
+		v := d.v
+		if !d.set {
+			if v.Default == cty.NilVal {
+				l.errorCtx(d.block.LabelRanges[0].Ptr(), d.block.DefRange.Ptr(), "No value for required variable",
+					"The variable %q has no default, so it must be set with --var %s=VALUE, --var-file or the environment variable %s%s.", name, name, envVarPrefix, name)
+				v.Value = cty.UnknownVal(v.Type)
+			} else {
+				v.Value = v.Default
+			}
+		}
+		if v.Sensitive {
+			v.Value = v.Value.Mark(MarkSensitive)
+		}
+		l.varVals[name] = v.Value
+	}
+}
+
+// setRaw sets a variable from a string given outside the spec. As in
+// Terraform, a primitive (or untyped) variable takes the string as it is;
+// others parse it as an HCL expression, e.g. '["a","b"]'.
+func (l *loader) setRaw(d *varDecl, raw, source string) {
+	var val cty.Value
+	if d.v.Type.IsPrimitiveType() || d.v.Type == cty.DynamicPseudoType {
+		val = cty.StringVal(raw)
+	} else {
+		expr, diags := hclsyntax.ParseExpression([]byte(raw), source, hcl.InitialPos)
+		if !diags.HasErrors() {
+			val, diags = expr.Value(nil)
+		}
+		if diags.HasErrors() {
+			l.errorf(nil, "Invalid value for variable", "The value of %s is not a valid %s: %s.", source, typeexpr.TypeString(d.v.Type), diags[0].Detail)
+			return
+		}
+	}
+	conv, err := convertVal(d.v.Type, d.defaults, val)
+	if err != nil {
+		l.errorf(nil, "Invalid value for variable", "The value of %s is not valid for variable %q: %s.", source, d.v.Name, err)
+		return
+	}
+	d.v.Value, d.set = conv, true
+}
+
+func convertVal(ty cty.Type, defaults *typeexpr.Defaults, val cty.Value) (cty.Value, error) {
+	if defaults != nil {
+		val = defaults.Apply(val)
+	}
+	return convert.Convert(val, ty)
+}
+
+func (l *loader) convertVar(v *Variable, defaults *typeexpr.Defaults, val cty.Value, rng hcl.Range, summary string) (cty.Value, bool) {
+	conv, err := convertVal(v.Type, defaults, val)
+	if err != nil {
+		l.errorf(&rng, summary, "The value is not valid for variable %q: %s.", v.Name, err)
+		return cty.NilVal, false
+	}
+	return conv, true
+}
+
+// readVarFile reads a --var-file: name = value lines, literal values only.
+func (l *loader) readVarFile(path string, decls map[string]*varDecl, names []string) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		l.errorf(nil, "Cannot read variables file", "%s.", err)
+		return
+	}
+	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	l.diags = append(l.diags, diags...)
+	if f == nil {
+		return
+	}
+	l.spec.Sources[path] = f
+	if diags.HasErrors() {
+		return
+	}
+	attrs, diags := f.Body.JustAttributes()
+	l.diags = append(l.diags, diags...)
+	for _, a := range sortedAttrs(attrs) {
+		d := decls[a.Name]
+		if d == nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Value for undeclared variable",
+				Detail:   fmt.Sprintf("The variables file sets %q, which the spec does not declare; it is ignored.%s", a.Name, didYouMean(a.Name, names)),
+				Subject:  a.NameRange.Ptr(),
+			})
+			continue
+		}
+		val, diags := a.Expr.Value(nil)
+		l.diags = append(l.diags, diags...)
+		if diags.HasErrors() {
+			continue
+		}
+		if conv, ok := l.convertVar(d.v, d.defaults, val, a.Expr.Range(), "Invalid value for variable"); ok {
+			d.v.Value, d.set = conv, true
+		}
+	}
+}
+
+// sortedAttrs returns attributes in source order.
+func sortedAttrs(attrs hcl.Attributes) []*hcl.Attribute {
+	out := make([]*hcl.Attribute, 0, len(attrs))
+	for _, a := range attrs {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Range, out[j].Range
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+	return out
+}
+
+// decodeLocals evaluates every local value in dependency order. A cycle
+// among locals is reported once, naming it.
+func (l *loader) decodeLocals() {
+	attrs := map[string]*hcl.Attribute{}
+	var order []string
+	for _, b := range l.blocks["locals"] {
+		as, diags := b.Body.JustAttributes()
+		l.diags = append(l.diags, diags...)
+		for _, a := range sortedAttrs(as) {
+			if prev, dup := attrs[a.Name]; dup {
+				l.errorf(a.NameRange.Ptr(), "Duplicate local value",
+					"A local value named %q was already defined at %s. Each local value needs a name of its own.", a.Name, rangeString(prev.Range))
+				continue
+			}
+			attrs[a.Name] = a
+			order = append(order, a.Name)
+		}
+	}
+
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	failed := map[string]bool{}
+	reportedCycles := map[string]bool{}
+	var stack []string
+	var visit func(name string) bool
+	visit = func(name string) bool {
+		switch state[name] {
+		case done:
+			return !failed[name]
+		case visiting:
+			// The cycle is the stack from name's first appearance.
+			i := len(stack) - 1
+			for stack[i] != name {
+				i--
+			}
+			cycle := canonicalCycle(stack[i:])
+			key := strings.Join(cycle, ",")
+			if !reportedCycles[key] {
+				reportedCycles[key] = true
+				a := attrs[cycle[0]]
+				parts := make([]string, 0, len(cycle)+1)
+				for _, n := range append(cycle, cycle[0]) {
+					parts = append(parts, "local."+n)
+				}
+				l.errorf(a.NameRange.Ptr(), "Circular reference among locals",
+					"The local values refer to each other in a cycle: %s. Break the cycle so each can be computed.", strings.Join(parts, " -> "))
+			}
+			return false
+		}
+		state[name] = visiting
+		stack = append(stack, name)
+		a := attrs[name]
+		ok := true
+		for _, tr := range a.Expr.Variables() {
+			if tr.RootName() != "local" || len(tr) < 2 {
+				continue
+			}
+			if step, isAttr := tr[1].(hcl.TraverseAttr); isAttr {
+				if _, exists := attrs[step.Name]; exists && !visit(step.Name) {
+					ok = false
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+		if ok {
+			ctx := &hcl.EvalContext{
+				Variables: map[string]cty.Value{"var": objectOf(l.varVals), "local": objectOf(l.localVals)},
+				Functions: functions(),
+			}
+			val, diags := l.eval(a.Expr, ctx, scope{where: "a local value", locals: attrs})
+			l.diags = append(l.diags, diags...)
+			if diags.HasErrors() {
+				ok = false
+			} else {
+				l.localVals[name] = val
+				l.spec.Locals[name] = val
+			}
+		}
+		failed[name] = !ok
+		return ok
+	}
+	for _, name := range order {
+		visit(name)
+	}
+}
+
+// canonicalCycle rotates a cycle to start at its smallest name, so the same
+// cycle always reads the same.
+func canonicalCycle(c []string) []string {
+	min := 0
+	for i := range c {
+		if c[i] < c[min] {
+			min = i
+		}
+	}
+	return append(append([]string(nil), c[min:]...), c[:min]...)
+}
+
+// objectOf turns a name -> value map into a cty object (empty maps too).
+func objectOf(m map[string]cty.Value) cty.Value {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(m)
+}
+
+// namesObject maps each declared name of kind to itself, so component.x,
+// phase.x, api.x and mode.x evaluate to the name they reference.
+func (l *loader) namesObject(kind string) cty.Value {
+	m := map[string]cty.Value{}
+	for name := range l.declared[kind] {
+		m[name] = cty.StringVal(name)
+	}
+	return objectOf(m)
+}
+
+func (l *loader) buildBaseCtx() {
+	l.baseCtx = &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var":       objectOf(l.varVals),
+			"local":     objectOf(l.localVals),
+			"component": l.namesObject("component"),
+			"phase":     l.namesObject("phase"),
+			"api":       l.namesObject("api"),
+			"mode":      l.namesObject("mode"),
+		},
+		Functions: functions(),
+	}
+}
+
+// scope says what an expression may refer to.
+type scope struct {
+	where   string // "a local value", "a component", ... for messages
+	each    bool   // inside a component: each.replica allowed
+	regions bool   // the component has regions: each.region allowed
+	// locals, while locals are being decoded, are the declared ones (some
+	// not evaluated yet); afterwards l.localVals is used.
+	locals map[string]*hcl.Attribute
+}
+
+var refKinds = map[string]string{
+	"component": "component",
+	"phase":     "phase",
+	"api":       "api",
+	"mode":      "mode",
+}
+
+// checkRefs reports every reference in expr that names nothing, with a
+// suggestion, before evaluation would give a vaguer message.
+func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	add := func(rng hcl.Range, summary, format string, a ...any) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, a...), Subject: rng.Ptr()})
+	}
+	for _, tr := range expr.Variables() {
+		root := tr.RootName()
+		rng := tr.SourceRange()
+		var attr string
+		var attrRng hcl.Range
+		if len(tr) > 1 {
+			if step, ok := tr[1].(hcl.TraverseAttr); ok {
+				attr, attrRng = step.Name, step.SrcRange
+			}
+		}
+		roots := []string{"var", "local", "component", "phase", "api", "mode"}
+		if sc.each {
+			roots = append(roots, "each")
+		}
+		switch root {
+		case "var", "local", "each", "component", "phase", "api", "mode":
+		default:
+			add(tr[0].SourceRange(), "Unknown variable", "There is no variable named %q.%s", root, didYouMean(root, roots))
+			continue
+		}
+		if attr == "" {
+			add(rng, "Invalid reference", "A reference to %q must be followed by a name, such as %s.example.", root, root)
+			continue
+		}
+		switch root {
+		case "var":
+			if _, ok := l.varVals[attr]; !ok {
+				add(rng, "Reference to undeclared input variable", "No variable named %q is declared.%s", attr, didYouMean(attr, keys(l.varVals)))
+			}
+		case "local":
+			names := keys(l.localVals)
+			_, ok := l.localVals[attr]
+			if sc.locals != nil {
+				_, ok = sc.locals[attr]
+				names = names[:0]
+				for n := range sc.locals {
+					names = append(names, n)
+				}
+			}
+			if !ok {
+				add(rng, "Reference to undeclared local value", "No local value named %q is defined.%s", attr, didYouMean(attr, names))
+			}
+		case "each":
+			switch {
+			case !sc.each:
+				add(rng, "Invalid reference", "each.%s is only available inside a component, not in %s.", attr, sc.where)
+			case attr == "region" && !sc.regions:
+				add(rng, "Invalid reference", "each.region is only available in a component with regions; this component has none.")
+			case attr != "region" && attr != "replica":
+				add(attrRng, "Unsupported attribute", "each has only the attributes region and replica.%s", didYouMean(attr, []string{"region", "replica"}))
+			}
+		default:
+			kind := refKinds[root]
+			if _, ok := l.declared[kind][attr]; !ok {
+				add(rng, "Reference to undeclared "+kind, "No %s named %q is declared.%s", kind, attr, didYouMean(attr, l.order[kind]))
+			}
+		}
+	}
+	return diags
+}
+
+func keys(m map[string]cty.Value) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// eval checks the references of expr, then evaluates it.
+func (l *loader) eval(expr hcl.Expression, ctx *hcl.EvalContext, sc scope) (cty.Value, hcl.Diagnostics) {
+	if diags := l.checkRefs(expr, sc); diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	return expr.Value(ctx)
+}
