@@ -1,0 +1,239 @@
+package exec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// LockStore holds the contract's EXCLUSIVE/SHARED lock sets across every
+// apply that shares a state store. Acquire takes the whole set or nothing,
+// blocking until it can or ctx ends; because no holder ever waits for more
+// while holding a set, two applies cannot deadlock. A shared database can
+// implement the same interface for teams.
+type LockStore interface {
+	Acquire(ctx context.Context, owner string, exclusive, shared []string) (release func() error, err error)
+}
+
+// DirLocks is the embedded LockStore: a directory with a lock table
+// (table.json) guarded by a flock on a sibling file. Holders record their
+// pid, so the locks of a process that died (kill -9) are reclaimed by the
+// next one that looks.
+type DirLocks struct {
+	Dir string
+
+	mu   sync.Mutex // flock is per open file; this serialises our goroutines
+	fd   *os.File
+	seq  uint64
+	host string
+}
+
+// NewDirLocks returns a lock store in dir, creating it.
+func NewDirLocks(dir string) (*DirLocks, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lock store: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock store: %w", err)
+	}
+	h, _ := os.Hostname()
+	return &DirLocks{Dir: dir, fd: f, host: h}, nil
+}
+
+// Close releases the store's file; locks still held stay in the table until
+// released or their process dies.
+func (d *DirLocks) Close() error { return d.fd.Close() }
+
+type lockHolder struct {
+	ID        string   `json:"id"`
+	Owner     string   `json:"owner"`
+	Host      string   `json:"host"`
+	PID       int      `json:"pid"`
+	Since     string   `json:"since"`
+	Exclusive []string `json:"exclusive"`
+	Shared    []string `json:"shared"`
+}
+
+type lockTable struct {
+	Holders []lockHolder `json:"holders"`
+}
+
+// Acquire implements LockStore.
+func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared []string) (func() error, error) {
+	d.mu.Lock()
+	d.seq++
+	id := fmt.Sprintf("%d-%d-%d", os.Getpid(), time.Now().UnixNano(), d.seq)
+	d.mu.Unlock()
+	h := lockHolder{ID: id, Owner: owner, Host: d.host, PID: os.Getpid(),
+		Since: time.Now().UTC().Format(time.RFC3339Nano), Exclusive: exclusive, Shared: shared}
+	if h.Exclusive == nil {
+		h.Exclusive = []string{}
+	}
+	if h.Shared == nil {
+		h.Shared = []string{}
+	}
+	wait := 2 * time.Millisecond
+	for {
+		ok, err := d.tryAcquire(h)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			var once sync.Once
+			return func() error {
+				var rerr error
+				once.Do(func() { rerr = d.release(id) })
+				return rerr
+			}, nil
+		}
+		// Poll with jittered backoff: waiters from several processes do not
+		// stampede the table.
+		t := time.NewTimer(wait/2 + rand.N(wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// with runs f holding the table's flock.
+func (d *DirLocks) with(f func(t *lockTable) (write bool, err error)) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := flock(d.fd, syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	defer flock(d.fd, syscall.LOCK_UN)
+	path := filepath.Join(d.Dir, "table.json")
+	var t lockTable
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, &t); err != nil {
+				return fmt.Errorf("lock store %s: %w", path, err)
+			}
+		}
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return fmt.Errorf("lock store: %w", err)
+	}
+	write, err := f(&t)
+	if err != nil || !write {
+		return err
+	}
+	if t.Holders == nil {
+		t.Holders = []lockHolder{}
+	}
+	out, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	// Write-then-rename so a reader never sees half a table.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(out, '\n'), 0o644); err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	return nil
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+func (d *DirLocks) tryAcquire(h lockHolder) (bool, error) {
+	ok := false
+	err := d.with(func(t *lockTable) (bool, error) {
+		changed := false
+		excl := map[string]bool{}
+		held := map[string]bool{}
+		live := t.Holders[:0]
+		for _, o := range t.Holders {
+			if !holderAlive(o, d.host) {
+				changed = true // reclaim a dead process's locks
+				continue
+			}
+			live = append(live, o)
+			for _, n := range o.Exclusive {
+				excl[n] = true
+				held[n] = true
+			}
+			for _, n := range o.Shared {
+				held[n] = true
+			}
+		}
+		t.Holders = live
+		for _, n := range h.Exclusive {
+			if held[n] {
+				return changed, nil
+			}
+		}
+		for _, n := range h.Shared {
+			if excl[n] {
+				return changed, nil
+			}
+		}
+		t.Holders = append(t.Holders, h)
+		ok = true
+		return true, nil
+	})
+	return ok, err
+}
+
+func (d *DirLocks) release(id string) error {
+	return d.with(func(t *lockTable) (bool, error) {
+		for i, o := range t.Holders {
+			if o.ID == id {
+				t.Holders = append(t.Holders[:i], t.Holders[i+1:]...)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// holderAlive reports whether a holder's process still runs. Holders from
+// another host are taken as alive: only that host can tell.
+func holderAlive(h lockHolder, host string) bool {
+	if h.Host != host || h.PID <= 0 {
+		return h.Host != host
+	}
+	if h.PID == os.Getpid() {
+		return true
+	}
+	err := syscall.Kill(h.PID, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// lockNames namespaces operation IDs by deployment so two deployments on one
+// state store never contend.
+func lockNames(deployment string, ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, deployment+"/"+id)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,995 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/echelonhq/echelon/planner"
+)
+
+// Outcomes of an operation.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"
+	OutcomeSkipped   = "skipped"   // a dependency failed (skip_dependents)
+	OutcomeNotRun    = "not_run"   // the run stopped first (on_error stop, Ctrl-C)
+	OutcomeCancelled = "cancelled" // killed by a second Ctrl-C
+)
+
+// Options configure Run.
+type Options struct {
+	// StateDir is the state store: journals, logs and (by default) locks.
+	StateDir string
+	// SpecDir is the directory driver paths are relative to.
+	SpecDir string
+	// Resume continues the plan's last journal: succeeded operations are
+	// skipped, failed and in-flight ones run again.
+	Resume bool
+	// Env is the drivers' base environment (default os.Environ()).
+	Env []string
+	// Vars are terraform variable values per operation ID with sensitive
+	// values filled in; operations not in it use the plan's values.
+	Vars map[string]map[string]any
+	// Locks is the lock store (default DirLocks in StateDir/locks).
+	Locks LockStore
+	// OnEvent receives every event, from one goroutine, in order.
+	OnEvent func(Event)
+	// Hard, when done, cancels running steps (the second Ctrl-C). The ctx
+	// given to Run only stops new work from starting.
+	Hard context.Context
+	// QuietPeriod is how long without throttling before AIMD raises the
+	// effective parallelism again (default 30s).
+	QuietPeriod time.Duration
+	// Backoff is the first retry's delay, doubled per attempt up to
+	// MaxBackoff, with jitter (defaults 1s and 60s).
+	Backoff, MaxBackoff time.Duration
+	// ThrottleRetries caps the extra attempts a throttled operation gets;
+	// throttling is not the operation's fault, so it does not use up
+	// `retries` (default 10).
+	ThrottleRetries int
+	// Seed seeds the backoff jitter.
+	Seed uint64
+}
+
+// Failure is one operation that failed for good.
+type Failure struct {
+	Op    string `json:"op"`
+	Log   string `json:"log"`
+	Error string `json:"error"`
+}
+
+// Result summarises a run.
+type Result struct {
+	RunDir    string    `json:"run_dir"`
+	Journal   string    `json:"journal"`
+	Succeeded []string  `json:"succeeded"`
+	Resumed   []string  `json:"resumed"` // succeeded in an earlier run
+	Failed    []Failure `json:"failed"`
+	Skipped   []string  `json:"skipped"`
+	NotRun    []string  `json:"not_run"`
+	Throttled int       `json:"throttled"` // throttled attempts
+	Duration  float64   `json:"duration"`  // seconds
+}
+
+// OK reports whether every operation succeeded.
+func (r *Result) OK() bool {
+	return len(r.Failed) == 0 && len(r.Skipped) == 0 && len(r.NotRun) == 0
+}
+
+// RunDir is where a plan's journal and logs live in a state store.
+func RunDir(stateDir string, p *planner.Plan) string {
+	d := strings.TrimPrefix(p.PlanDigest, "sha256:")
+	if len(d) > 16 {
+		d = d[:16]
+	}
+	if d == "" {
+		d = "undigested"
+	}
+	return filepath.Join(stateDir, "runs", d)
+}
+
+type opStatus int8
+
+const (
+	stPending opStatus = iota
+	stRunning
+	stSucceeded
+	stFailed
+	stSkipped
+)
+
+type opState struct {
+	op         *planner.Operation
+	idx        int
+	deps       []int
+	dependents []int
+	phase      int
+	batch      int
+	status     opStatus
+	waitDeps   int       // dependencies not yet satisfied
+	inReady    bool      // in the ready list
+	attempt    int       // attempts started (journal numbering)
+	charged    int       // failed attempts counted against retries
+	throttles  int       // throttled attempts
+	notBefore  time.Time // backoff before the next attempt
+	solo       bool      // a coalesced attempt failed: run on its own
+	lastLog    string
+	lastErr    string
+	started    time.Time
+}
+
+// stepDone is what a step's goroutine reports to the central loop.
+type stepDone struct {
+	st      *stepRun
+	started bool // locks were taken and the driver ran
+	err     error
+	logs    []string
+	dur     time.Duration
+}
+
+type stepRun struct {
+	ops      []*opState
+	key      string // terraform state key ("" otherwise)
+	region   map[string]int
+	started  time.Time
+	attempts []int
+}
+
+// runner is one Run: the walk (dependencies, barriers, retries) lives in
+// the central loop; the concurrency limits are counters it checks before
+// starting a step; each running step is one goroutine.
+type runner struct {
+	plan    *planner.Plan
+	opts    Options
+	ops     []*opState
+	byID    map[string]*opState
+	ready   []*opState // sorted by priority desc, then ID
+	journal *journal
+	runDir  string
+	logDir  string
+	owner   string
+	locks   LockStore
+	rng     *rand.Rand
+	emit    func(Event)
+
+	// in flight
+	running      int // operations in running steps
+	steps        int // running steps
+	alone        bool
+	regions      map[string]int
+	components   map[string]int
+	keys         map[string]bool
+	phaseLeft    []int
+	batchLeft    []int
+	stopping     bool
+	batchHeld    int // batch whose lock set is held (batch_barrier), -1 none
+	batchRelease func() error
+	batchWaiting bool
+
+	aimd *aimd
+	res  *Result
+}
+
+// Run executes a plan: it journals every step durably, takes the plan's
+// locks in the lock store, runs the drivers under the mode's caps and
+// returns a summary. An error means the run could not be carried out at
+// all (state store, journal, bad plan); failed operations are in the Result.
+func Run(ctx context.Context, p *planner.Plan, opts Options) (*Result, error) {
+	r, err := newRunner(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.journal.Close()
+	return r.run(ctx)
+}
+
+func newRunner(p *planner.Plan, opts Options) (*runner, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("no state directory")
+	}
+	if opts.Env == nil {
+		opts.Env = os.Environ()
+	}
+	if opts.Hard == nil {
+		opts.Hard = context.Background()
+	}
+	if opts.QuietPeriod <= 0 {
+		opts.QuietPeriod = 30 * time.Second
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 60 * time.Second
+	}
+	if opts.ThrottleRetries <= 0 {
+		opts.ThrottleRetries = 10
+	}
+	r := &runner{
+		plan: p, opts: opts,
+		byID:       make(map[string]*opState, len(p.Operations)),
+		regions:    map[string]int{},
+		components: map[string]int{},
+		keys:       map[string]bool{},
+		batchHeld:  -1,
+		rng:        rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
+		res:        &Result{},
+	}
+	r.emit = func(e Event) {
+		if r.opts.OnEvent != nil {
+			r.opts.OnEvent(e)
+		}
+	}
+	phaseIdx := map[string]int{}
+	for i, ph := range p.Phases {
+		phaseIdx[ph.Name] = i
+	}
+	r.ops = make([]*opState, len(p.Operations))
+	for i := range p.Operations {
+		op := &p.Operations[i]
+		ph, ok := phaseIdx[op.Phase]
+		if !ok {
+			ph = len(p.Phases) // unknown phase: last, rather than refuse
+		}
+		s := &opState{op: op, idx: i, phase: ph, batch: -1}
+		r.ops[i] = s
+		if r.byID[op.ID] != nil {
+			return nil, fmt.Errorf("plan has operation %q twice", op.ID)
+		}
+		r.byID[op.ID] = s
+	}
+	for _, s := range r.ops {
+		for _, d := range s.op.DependsOn {
+			ds := r.byID[d]
+			if ds == nil {
+				return nil, fmt.Errorf("operation %s depends on unknown %s", s.op.ID, d)
+			}
+			s.deps = append(s.deps, ds.idx)
+			ds.dependents = append(ds.dependents, s.idx)
+		}
+	}
+	r.phaseLeft = make([]int, len(p.Phases)+1)
+	r.batchLeft = make([]int, len(p.Batches))
+	for bi, b := range p.Batches {
+		for _, id := range b.Operations {
+			if s := r.byID[id]; s != nil {
+				s.batch = bi
+			}
+		}
+	}
+	for _, s := range r.ops {
+		if s.batch < 0 {
+			return nil, fmt.Errorf("operation %s is in no batch", s.op.ID)
+		}
+		r.phaseLeft[s.phase]++
+		r.batchLeft[s.batch]++
+	}
+	tfp := p.Mode.TerraformParallelism
+	if tfp <= 0 {
+		tfp = 10 // terraform's own default
+	}
+	r.aimd = newAIMD(p.Mode.MaxParallel, tfp, opts.QuietPeriod)
+
+	r.runDir = RunDir(opts.StateDir, p)
+	r.logDir = filepath.Join(r.runDir, "logs")
+	if err := os.MkdirAll(r.logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	jpath := filepath.Join(r.runDir, "journal.jsonl")
+	r.res.RunDir, r.res.Journal = r.runDir, jpath
+	if opts.Resume {
+		if fileExists(jpath) {
+			st, err := ReadJournal(jpath)
+			if err != nil {
+				return nil, err
+			}
+			for id, rec := range st.Ops {
+				s := r.byID[id]
+				if s == nil {
+					continue
+				}
+				s.attempt = rec.Attempts
+				if rec.Succeeded {
+					s.status = stSucceeded
+					r.res.Resumed = append(r.res.Resumed, id)
+				}
+			}
+		}
+	} else if fileExists(jpath) {
+		// A fresh run keeps the old journal beside the new one.
+		old := filepath.Join(r.runDir, fmt.Sprintf("journal-%s.jsonl", time.Now().UTC().Format("20060102T150405.000000000")))
+		if err := os.Rename(jpath, old); err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+		if err := os.RemoveAll(r.logDir); err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+		if err := os.MkdirAll(r.logDir, 0o755); err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+	}
+	j, err := openJournal(jpath)
+	if err != nil {
+		return nil, err
+	}
+	r.journal = j
+	if opts.Locks == nil {
+		dl, err := NewDirLocks(filepath.Join(opts.StateDir, "locks"))
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		r.locks = dl
+	} else {
+		r.locks = opts.Locks
+	}
+	host, _ := os.Hostname()
+	r.owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), p.PlanDigest)
+	return r, nil
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
+	start := time.Now()
+	if dl, ok := r.locks.(*DirLocks); ok && r.opts.Locks == nil {
+		defer dl.Close()
+	}
+	ev := Event{Time: start, Kind: EvRunStart, PlanDigest: r.plan.PlanDigest,
+		Parallel: r.plan.Mode.MaxParallel, Parallelism: r.aimd.tf}
+	if err := r.journal.Append(ev); err != nil {
+		return nil, err
+	}
+	r.emit(ev)
+
+	// Operations done in an earlier run count as finished.
+	for _, s := range r.ops {
+		if s.status == stSucceeded {
+			r.finish(s)
+		}
+	}
+	for _, s := range r.ops {
+		if s.status == stPending {
+			s.waitDeps = 0
+			for _, d := range s.deps {
+				if r.ops[d].status != stSucceeded {
+					s.waitDeps++
+				}
+			}
+			if s.waitDeps == 0 {
+				r.pushReady(s)
+			}
+		}
+	}
+
+	done := make(chan stepDone)
+	batchLocked := make(chan batchLock)
+	softDone := ctx.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var journalErr error
+	for {
+		now := time.Now()
+		if ch := r.aimd.tick(now); ch != nil {
+			r.emit(*ch)
+			_ = r.journal.Append(*ch)
+		}
+		wake := time.Time{}
+		if !r.stopping && journalErr == nil {
+			wake = r.schedule(now, done, batchLocked)
+		}
+		if r.steps == 0 && !r.batchWaiting && (r.stopping || len(r.ready) == 0 || journalErr != nil) {
+			break
+		}
+		if r.steps == 0 && !r.batchWaiting && wake.IsZero() {
+			// Nothing running and nothing can start: a barrier waits on
+			// work that will never finish (should not happen); stop.
+			break
+		}
+		if w := r.aimd.nextWake(); !w.IsZero() && (wake.IsZero() || w.Before(wake)) {
+			wake = w
+		}
+		var tc <-chan time.Time
+		if !wake.IsZero() {
+			d := time.Until(wake)
+			if d < time.Millisecond {
+				d = time.Millisecond
+			}
+			timer.Reset(d)
+			tc = timer.C
+		}
+		select {
+		case d := <-done:
+			if err := r.stepFinished(d); err != nil && journalErr == nil {
+				journalErr = err
+			}
+		case bl := <-batchLocked:
+			r.batchWaiting = false
+			if bl.err != nil {
+				r.stop(fmt.Sprintf("locks for batch %d: %v", bl.batch, bl.err))
+			} else {
+				r.batchHeld, r.batchRelease = bl.batch, bl.release
+			}
+		case <-softDone:
+			softDone = nil
+			r.stop("interrupted: running operations finish, nothing new starts")
+		case <-tc:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+	if r.batchRelease != nil {
+		_ = r.batchRelease()
+		r.batchRelease = nil
+	}
+
+	// Summary.
+	res := r.res
+	for _, s := range r.ops {
+		switch s.status {
+		case stSucceeded:
+		case stFailed:
+			res.Failed = append(res.Failed, Failure{Op: s.op.ID, Log: s.lastLog, Error: s.lastErr})
+		case stSkipped:
+			res.Skipped = append(res.Skipped, s.op.ID)
+		default:
+			res.NotRun = append(res.NotRun, s.op.ID)
+		}
+	}
+	sort.Strings(res.Resumed)
+	if res.Succeeded == nil {
+		res.Succeeded = []string{}
+	}
+	if res.Resumed == nil {
+		res.Resumed = []string{}
+	}
+	if res.Failed == nil {
+		res.Failed = []Failure{}
+	}
+	if res.Skipped == nil {
+		res.Skipped = []string{}
+	}
+	if res.NotRun == nil {
+		res.NotRun = []string{}
+	}
+	sort.Strings(res.Succeeded)
+	res.Duration = time.Since(start).Seconds()
+	outcome := OutcomeSucceeded
+	if !res.OK() {
+		outcome = OutcomeFailed
+	}
+	end := Event{Time: time.Now(), Kind: EvRunEnd, Outcome: outcome, Duration: res.Duration}
+	if err := r.journal.Append(end); err != nil && journalErr == nil {
+		journalErr = err
+	}
+	r.emit(end)
+	if journalErr != nil {
+		return res, journalErr
+	}
+	return res, nil
+}
+
+func (r *runner) stop(why string) {
+	if r.stopping {
+		return
+	}
+	r.stopping = true
+	r.emit(Event{Time: time.Now(), Kind: EvStopping, Message: why})
+}
+
+// pushReady inserts s into the ready list in priority order.
+func (r *runner) pushReady(s *opState) {
+	if s.inReady {
+		return
+	}
+	s.inReady = true
+	i := sort.Search(len(r.ready), func(i int) bool { return before(s, r.ready[i]) })
+	r.ready = append(r.ready, nil)
+	copy(r.ready[i+1:], r.ready[i:])
+	r.ready[i] = s
+}
+
+// before orders ready operations: higher priority first, then ID.
+func before(a, b *opState) bool {
+	if a.op.Priority != b.op.Priority {
+		return a.op.Priority > b.op.Priority
+	}
+	return a.op.ID < b.op.ID
+}
+
+// finish marks s as no longer pending for the barriers.
+func (r *runner) finish(s *opState) {
+	r.phaseLeft[s.phase]--
+	r.batchLeft[s.batch]--
+}
+
+func (r *runner) currentPhase() int {
+	for i, n := range r.phaseLeft {
+		if n > 0 {
+			return i
+		}
+	}
+	return len(r.phaseLeft)
+}
+
+func (r *runner) currentBatch() int {
+	for i, n := range r.batchLeft {
+		if n > 0 {
+			return i
+		}
+	}
+	return len(r.batchLeft)
+}
+
+// schedule starts every step the caps allow, in priority order, and returns
+// when it next needs to look again for a time-based reason (a retry's
+// backoff or a Retry-After pause), or zero.
+func (r *runner) schedule(now time.Time, done chan<- stepDone, batchLocked chan<- batchLock) time.Time {
+	var wake time.Time
+	addWake := func(t time.Time) {
+		if wake.IsZero() || t.Before(wake) {
+			wake = t
+		}
+	}
+	if len(r.ready) == 0 {
+		return wake
+	}
+	if p := r.aimd.pausedUntil; now.Before(p) {
+		return p // honour Retry-After: nothing new starts until then
+	}
+	mode := r.plan.Mode
+	phase := r.currentPhase()
+	batch := r.currentBatch()
+	if mode.BatchBarrier && r.batchHeld != batch {
+		// The batch's whole lock set is taken at once before any of its
+		// operations starts, and released when the batch is done.
+		if r.batchRelease != nil {
+			_ = r.batchRelease()
+			r.batchRelease, r.batchHeld = nil, -1
+		}
+		if !r.batchWaiting && batch < len(r.plan.Batches) {
+			r.batchWaiting = true
+			b := r.plan.Batches[batch]
+			go func() {
+				rel, err := r.locks.Acquire(r.hardCtxUnlessStopping(), r.owner,
+					lockNames(r.plan.Deployment, b.Exclusive), lockNames(r.plan.Deployment, b.Shared))
+				batchLocked <- batchLock{batch: batch, release: rel, err: err}
+			}()
+			r.emit(Event{Time: now, Kind: EvLockWait, Message: fmt.Sprintf("batch %d", batch)})
+		}
+		return wake
+	}
+	if r.alone {
+		return wake
+	}
+	maxPar := r.aimd.parallel
+	for i := 0; i < len(r.ready); i++ {
+		if maxPar > 0 && r.running >= maxPar {
+			break
+		}
+		s := r.ready[i]
+		if s.notBefore.After(now) {
+			addWake(s.notBefore)
+			continue
+		}
+		if mode.PhaseBarrier && s.phase > phase {
+			continue
+		}
+		if mode.BatchBarrier && s.batch != batch {
+			continue
+		}
+		if s.op.Alone != "" {
+			if r.steps > 0 {
+				// Let the running work drain so it can go alone; starting
+				// more would starve it.
+				break
+			}
+			r.start(r.takeReady(i, []*opState{s}), done)
+			return wake
+		}
+		if !r.fits(s, nil) {
+			continue
+		}
+		key := s.op.StateKey()
+		if key != "" && r.keys[key] {
+			continue // one process per terraform state
+		}
+		group := []*opState{s}
+		if key != "" && !s.solo {
+			// Coalesce the ready instances sharing this state into one
+			// apply, as many as the caps allow.
+			for j := i + 1; j < len(r.ready); j++ {
+				o := r.ready[j]
+				if maxPar > 0 && r.running+len(group) >= maxPar {
+					break
+				}
+				if o.op.StateKey() != key || o.solo || o.op.Alone != "" || o.notBefore.After(now) ||
+					(mode.PhaseBarrier && o.phase > phase) || (mode.BatchBarrier && o.batch != batch) {
+					continue
+				}
+				if r.fits(o, group) {
+					group = append(group, o)
+				}
+			}
+		}
+		r.start(r.takeReady(i, group), done)
+		i-- // the list shifted under i
+	}
+	return wake
+}
+
+// fits reports whether s can start next to what runs and the group being
+// formed without breaking the region and component caps.
+func (r *runner) fits(s *opState, group []*opState) bool {
+	mode := r.plan.Mode
+	if c := mode.ComponentParallel[s.op.Component]; c > 0 {
+		n := r.components[s.op.Component]
+		for _, g := range group {
+			if g.op.Component == s.op.Component {
+				n++
+			}
+		}
+		if n >= c {
+			return false
+		}
+	}
+	if mode.RegionParallel > 0 && s.op.Region != "" && r.regions[s.op.Region] == 0 {
+		active := len(r.regions)
+		seen := map[string]bool{}
+		for _, g := range group {
+			if g.op.Region != "" && r.regions[g.op.Region] == 0 && !seen[g.op.Region] {
+				seen[g.op.Region] = true
+				active++
+			}
+		}
+		if !seen[s.op.Region] && active >= mode.RegionParallel {
+			return false
+		}
+	}
+	return true
+}
+
+// takeReady removes the group's operations from the ready list.
+func (r *runner) takeReady(i int, group []*opState) []*opState {
+	in := make(map[*opState]bool, len(group))
+	for _, g := range group {
+		in[g] = true
+		g.inReady = false
+	}
+	out := r.ready[:0]
+	for _, s := range r.ready {
+		if !in[s] {
+			out = append(out, s)
+		}
+	}
+	for k := len(out); k < len(r.ready); k++ {
+		r.ready[k] = nil
+	}
+	r.ready = out
+	sort.Slice(group, func(a, b int) bool { return group[a].op.ID < group[b].op.ID })
+	return group
+}
+
+type batchLock struct {
+	batch   int
+	release func() error
+	err     error
+}
+
+// hardCtxUnlessStopping is the context lock waits use: a lock wait ends on
+// the second Ctrl-C; the first is handled by the loop not starting more.
+func (r *runner) hardCtxUnlessStopping() context.Context { return r.opts.Hard }
+
+// start launches one step: its goroutine takes the locks (unless the batch
+// holds them), journals the start durably, runs the driver and journals the
+// end.
+func (r *runner) start(group []*opState, done chan<- stepDone) {
+	st := &stepRun{ops: group, key: group[0].op.StateKey(), started: time.Now()}
+	for _, s := range group {
+		s.status = stRunning
+		s.attempt++
+		st.attempts = append(st.attempts, s.attempt)
+		r.running++
+		r.components[s.op.Component]++
+		if s.op.Region != "" {
+			r.regions[s.op.Region]++
+		}
+	}
+	if st.key != "" {
+		r.keys[st.key] = true
+	}
+	if group[0].op.Alone != "" {
+		r.alone = true
+	}
+	r.steps++
+	withLocks := !r.plan.Mode.BatchBarrier
+	par := r.aimd.tf
+	go func() {
+		d := r.runStep(st, withLocks, par)
+		done <- d
+	}()
+}
+
+func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone {
+	d := stepDone{st: st}
+	if withLocks {
+		var excl, shared []string
+		inStep := map[string]bool{}
+		for _, s := range st.ops {
+			excl = append(excl, s.op.ID)
+			inStep[s.op.ID] = true
+		}
+		seen := map[string]bool{}
+		for _, s := range st.ops {
+			for _, dep := range s.op.DependsOn {
+				if !inStep[dep] && !seen[dep] {
+					seen[dep] = true
+					shared = append(shared, dep)
+				}
+			}
+		}
+		rel, err := r.locks.Acquire(r.opts.Hard, r.owner,
+			lockNames(r.plan.Deployment, excl), lockNames(r.plan.Deployment, shared))
+		if err != nil {
+			d.err = fmt.Errorf("locks: %w", err)
+			return d
+		}
+		defer rel()
+	}
+	d.started = true
+	now := time.Now()
+	st.started = now
+	for i, s := range st.ops {
+		if err := r.journal.Append(Event{Time: now, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i]}); err != nil {
+			d.started = false
+			d.err = err
+			return d
+		}
+	}
+	// One log file per operation and attempt; a coalesced step's output
+	// goes to each of its operations' files.
+	var ws []io.Writer
+	var files []*os.File
+	for i, s := range st.ops {
+		p := filepath.Join(r.logDir, fmt.Sprintf("%s.%d.log", logName(s.op.ID), st.attempts[i]))
+		f, err := os.Create(p)
+		if err != nil {
+			d.err = fmt.Errorf("log: %w", err)
+			return d
+		}
+		files = append(files, f)
+		ws = append(ws, f)
+		d.logs = append(d.logs, p)
+	}
+	var log io.Writer = ws[0]
+	if len(ws) > 1 {
+		log = io.MultiWriter(ws...)
+	}
+	ops := make([]*planner.Operation, len(st.ops))
+	for i, s := range st.ops {
+		ops[i] = s.op
+	}
+	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
+		Log: log, Env: r.opts.Env, Vars: r.opts.Vars}
+	d.err = r.drive(r.opts.Hard, step)
+	d.dur = time.Since(now)
+	for _, f := range files {
+		if err := f.Close(); err != nil && d.err == nil {
+			d.err = fmt.Errorf("log: %w", err)
+		}
+	}
+	outcome, msg := OutcomeSucceeded, ""
+	if d.err != nil {
+		outcome, msg = OutcomeFailed, d.err.Error()
+		if r.opts.Hard.Err() != nil {
+			outcome = OutcomeCancelled
+		}
+	}
+	end := time.Now()
+	for i, s := range st.ops {
+		if err := r.journal.Append(Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
+			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}); err != nil && d.err == nil {
+			d.err = err
+		}
+	}
+	return d
+}
+
+// drive dispatches a step to its driver.
+func (r *runner) drive(ctx context.Context, s Step) error {
+	switch s.Ops[0].Driver {
+	case "command":
+		return commandRun(ctx, s)
+	case "terraform":
+		return terraformRun(ctx, s)
+	default:
+		if f := extraDrivers[s.Ops[0].Driver]; f != nil {
+			return f(ctx, s)
+		}
+		return fmt.Errorf("%s: driver %q is not available", s.Ops[0].ID, s.Ops[0].Driver)
+	}
+}
+
+// extraDrivers are drivers registered by their own files (kubectl, helm).
+var extraDrivers = map[string]driverFunc{}
+
+func logName(id string) string {
+	return strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(id)
+}
+
+// stepFinished updates the walk after a step ends: successes release
+// dependents, failures retry with backoff or apply on_error.
+func (r *runner) stepFinished(d stepDone) error {
+	st := d.st
+	r.steps--
+	if st.key != "" {
+		delete(r.keys, st.key)
+	}
+	if st.ops[0].op.Alone != "" {
+		r.alone = false
+	}
+	now := time.Now()
+	for _, s := range st.ops {
+		r.running--
+		r.components[s.op.Component]--
+		if s.op.Region != "" {
+			if r.regions[s.op.Region]--; r.regions[s.op.Region] == 0 {
+				delete(r.regions, s.op.Region)
+			}
+		}
+	}
+	if !d.started {
+		// Never ran (lock wait cancelled, journal failure): not an attempt.
+		for _, s := range st.ops {
+			s.attempt--
+			s.status = stPending
+			r.pushReady(s)
+		}
+		if d.err != nil && r.opts.Hard.Err() == nil && !errors.Is(d.err, context.Canceled) {
+			r.stop(d.err.Error())
+			return d.err
+		}
+		r.stop("interrupted")
+		return nil
+	}
+	ids := make([]string, len(st.ops))
+	for i, s := range st.ops {
+		ids[i] = s.op.ID
+	}
+	if d.err == nil {
+		for i, s := range st.ops {
+			s.status = stSucceeded
+			s.lastLog = d.logs[i]
+			r.res.Succeeded = append(r.res.Succeeded, s.op.ID)
+			r.finish(s)
+			r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: OutcomeSucceeded,
+				Duration: d.dur.Seconds(), Log: d.logs[i]})
+			for _, di := range s.dependents {
+				r.depDone(r.ops[di])
+			}
+		}
+		return nil
+	}
+
+	var te *ThrottledError
+	throttled := errors.As(d.err, &te)
+	if throttled {
+		r.res.Throttled++
+		r.emit(Event{Time: now, Kind: EvThrottle, Ops: ids, RetryAfter: te.RetryAfter.Seconds(), Message: te.Msg})
+		if ch := r.aimd.throttled(now, te.RetryAfter, r.running+len(st.ops)); ch != nil {
+			r.emit(*ch)
+			_ = r.journal.Append(*ch)
+		}
+	}
+	cancelled := r.opts.Hard.Err() != nil
+	for i, s := range st.ops {
+		s.lastLog, s.lastErr = d.logs[i], d.err.Error()
+		outcome := OutcomeFailed
+		if cancelled {
+			outcome = OutcomeCancelled
+		}
+		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: outcome,
+			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr})
+		if cancelled {
+			s.status = stPending // in flight at the cancel: --resume runs it again
+			continue
+		}
+		retry := false
+		var delay time.Duration
+		switch {
+		case len(st.ops) > 1:
+			// A coalesced apply failed: each instance runs again on its
+			// own, only its -target, without using up its retries.
+			s.solo, retry = true, true
+		case throttled && s.throttles < r.opts.ThrottleRetries:
+			s.throttles++
+			retry = true
+			delay = max(te.RetryAfter, r.backoff(s.throttles))
+		case s.charged < s.op.Retries:
+			s.charged++
+			retry = true
+			delay = r.backoff(s.charged)
+		}
+		if retry && !r.stopping {
+			s.status = stPending
+			s.notBefore = now.Add(delay)
+			r.emit(Event{Time: now, Kind: EvRetry, Op: s.op.ID, Attempt: s.attempt + 1, Duration: delay.Seconds()})
+			r.pushReady(s)
+			continue
+		}
+		if retry {
+			s.status = stPending // stopping: leave it for --resume
+			continue
+		}
+		s.status = stFailed
+		r.finish(s)
+		switch s.op.OnError {
+		case "continue":
+			// The failure is recorded; dependents go ahead.
+			for _, di := range s.dependents {
+				r.depDone(r.ops[di])
+			}
+		case "skip_dependents":
+			r.skipDependents(s, now)
+		default:
+			r.skipDependents(s, now)
+			r.stop(fmt.Sprintf("%s failed (on_error = stop): running operations finish, nothing new starts", s.op.ID))
+		}
+	}
+	return nil
+}
+
+func (r *runner) depDone(s *opState) {
+	if s.status != stPending {
+		return
+	}
+	if s.waitDeps--; s.waitDeps == 0 {
+		r.pushReady(s)
+	}
+}
+
+// skipDependents marks everything downstream of a failed operation skipped.
+func (r *runner) skipDependents(s *opState, now time.Time) {
+	stack := append([]int(nil), s.dependents...)
+	for len(stack) > 0 {
+		o := r.ops[stack[len(stack)-1]]
+		stack = stack[:len(stack)-1]
+		if o.status != stPending {
+			continue
+		}
+		o.status = stSkipped
+		if o.inReady {
+			o.inReady = false
+			for k, x := range r.ready {
+				if x == o {
+					r.ready = append(r.ready[:k], r.ready[k+1:]...)
+					break
+				}
+			}
+		}
+		r.finish(o)
+		r.emit(Event{Time: now, Kind: EvOpSkip, Op: o.op.ID, Outcome: OutcomeSkipped, Message: "depends on failed " + s.op.ID})
+		stack = append(stack, o.dependents...)
+	}
+}
+
+// backoff is the delay before retry n (1-based): exponential with full
+// jitter in its upper half.
+func (r *runner) backoff(n int) time.Duration {
+	d := r.opts.Backoff
+	for i := 1; i < n && d < r.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, r.opts.MaxBackoff)
+	return d/2 + time.Duration(r.rng.Int64N(int64(d/2)+1))
+}

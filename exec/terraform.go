@@ -1,0 +1,339 @@
+package exec
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/terraform-exec/tfexec"
+
+	"github.com/echelonhq/echelon/planner"
+)
+
+// tfWork is one terraform working directory and workspace: initialised once,
+// then used by one step at a time (the scheduler runs one process per state).
+type tfWork struct {
+	once sync.Once
+	tf   *tfexec.Terraform
+	err  error
+}
+
+var tfWorks sync.Map // "bin\x00absdir\x00workspace" -> *tfWork
+
+// terraformRun applies (or destroys) a step's instances with one terraform
+// process: a -target per instance, -parallelism from the step, the vars of
+// the instances, the -json event stream turned into log lines and events.
+//
+// Workspaces: several workspaces of one directory may run at once, and
+// `terraform workspace select` writes the current one into the data
+// directory, so each named workspace gets its own TF_DATA_DIR
+// (.terraform/echelon-workspaces/NAME), initialised once.
+func terraformRun(ctx context.Context, s Step) error {
+	op := s.Ops[0]
+	t := op.Terraform
+	if t == nil {
+		return fmt.Errorf("%s: terraform driver without settings", op.ID)
+	}
+	dir := t.Dir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(s.SpecDir, dir)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	bin := toolPath(s.Env, "ECHELON_TERRAFORM", "terraform")
+	w, err := tfWorkFor(ctx, bin, dir, t.Workspace, s)
+	if err != nil {
+		return err
+	}
+	tf := w.tf
+
+	var opts []tfexec.ApplyOption
+	var dopts []tfexec.DestroyOption
+	if s.Parallelism > 0 {
+		opts = append(opts, tfexec.Parallelism(s.Parallelism))
+		dopts = append(dopts, tfexec.Parallelism(s.Parallelism))
+	}
+	for _, o := range s.Ops {
+		if o.Terraform.Target != "" {
+			opts = append(opts, tfexec.Target(o.Terraform.Target))
+			dopts = append(dopts, tfexec.Target(o.Terraform.Target))
+		}
+	}
+	vars, err := tfVars(s)
+	if err != nil {
+		return err
+	}
+	for _, v := range vars {
+		opts = append(opts, tfexec.Var(v))
+		dopts = append(dopts, tfexec.Var(v))
+	}
+
+	ev := &tfEvents{log: s.Log, emit: s.Events, ops: s.Ops, started: map[string]time.Time{}}
+	tf.SetStderr(ev.stderrWriter())
+	start := time.Now()
+	if s.Action == planner.ActionDestroy {
+		err = tf.DestroyJSON(ctx, ev, dopts...)
+	} else {
+		err = tf.ApplyJSON(ctx, ev, opts...)
+	}
+	ev.flush()
+	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", s.Action, len(s.Ops), time.Since(start).Round(time.Millisecond))
+	if err == nil {
+		return nil
+	}
+	if te, ok := detectThrottle(ev.diag.Bytes()); ok {
+		return fmt.Errorf("terraform: %w", te)
+	}
+	if msg := strings.TrimSpace(ev.firstError); msg != "" {
+		return fmt.Errorf("terraform: %s", msg)
+	}
+	return fmt.Errorf("terraform: %w", err)
+}
+
+func tfWorkFor(ctx context.Context, bin, dir, workspace string, s Step) (*tfWork, error) {
+	key := bin + "\x00" + dir + "\x00" + workspace
+	v, _ := tfWorks.LoadOrStore(key, &tfWork{})
+	w := v.(*tfWork)
+	w.once.Do(func() {
+		tf, err := tfexec.NewTerraform(dir, bin)
+		if err != nil {
+			w.err = fmt.Errorf("terraform: %w", err)
+			return
+		}
+		env := map[string]string{}
+		for _, kv := range s.Env {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || tfProhibited(k) {
+				continue
+			}
+			env[k] = v
+		}
+		if workspace != "" && workspace != "default" {
+			env["TF_DATA_DIR"] = filepath.Join(dir, ".terraform", "echelon-workspaces", workspace)
+		}
+		if err := tf.SetEnv(env); err != nil {
+			w.err = fmt.Errorf("terraform: %w", err)
+			return
+		}
+		tf.SetStdout(s.Log)
+		tf.SetStderr(s.Log)
+		fmt.Fprintf(s.Log, "echelon: terraform init in %s\n", dir)
+		if err := tf.Init(ctx); err != nil {
+			w.err = fmt.Errorf("terraform init in %s: %w", dir, err)
+			return
+		}
+		if workspace != "" && workspace != "default" {
+			if err := tf.WorkspaceSelect(ctx, workspace); err != nil {
+				if err := tf.WorkspaceNew(ctx, workspace); err != nil {
+					w.err = fmt.Errorf("terraform workspace %s: %w", workspace, err)
+					return
+				}
+			}
+		}
+		w.tf = tf
+	})
+	if w.err != nil {
+		// Let a later attempt try again (the failure may be transient).
+		tfWorks.CompareAndDelete(key, w)
+	}
+	return w, w.err
+}
+
+func tfProhibited(k string) bool {
+	switch k {
+	case "TF_CLI_ARGS", "TF_INPUT", "TF_IN_AUTOMATION", "TF_LOG", "TF_LOG_CORE", "TF_LOG_PATH",
+		"TF_LOG_PROVIDER", "TF_REATTACH_PROVIDERS", "TF_APPEND_USER_AGENT", "TF_WORKSPACE",
+		"TF_DISABLE_PLUGIN_TLS", "TF_SKIP_PROVIDER_VERIFY":
+		return true
+	}
+	return strings.HasPrefix(k, "TF_VAR_") || strings.HasPrefix(k, "TF_CLI_ARGS_")
+}
+
+// tfVars renders the step's variables as -var assignments: strings raw,
+// everything else as JSON (valid HCL). Instances of one step share a state
+// and a configuration, so their vars must agree; a conflict is an error
+// rather than a silent pick.
+func tfVars(s Step) ([]string, error) {
+	merged := map[string]any{}
+	for _, o := range s.Ops {
+		vars := o.Terraform.Vars
+		if v, ok := s.Vars[o.ID]; ok {
+			vars = v
+		}
+		for k, v := range vars {
+			if s, ok := v.(string); ok && s == "(sensitive)" {
+				return nil, fmt.Errorf("%s: terraform var %q is sensitive and was not given (--var or ECHELON_VAR_x)", o.ID, k)
+			}
+			if prev, ok := merged[k]; ok {
+				a, _ := json.Marshal(prev)
+				b, _ := json.Marshal(v)
+				if !bytes.Equal(a, b) {
+					return nil, fmt.Errorf("instances sharing a terraform state disagree on var %q (%s and %s)", k, a, b)
+				}
+			}
+			merged[k] = v
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		switch v := merged[k].(type) {
+		case string:
+			out = append(out, k+"="+v)
+		default:
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("terraform var %q: %w", k, err)
+			}
+			out = append(out, k+"="+string(b))
+		}
+	}
+	return out, nil
+}
+
+// tfEvents reads terraform's -json stream: each message becomes a log line
+// (with per-resource durations), resource progress becomes an event, and
+// diagnostics are kept to recognise throttling and to name the error.
+type tfEvents struct {
+	log        io.Writer
+	emit       func(Event)
+	ops        []*planner.Operation
+	buf        []byte
+	diag       bytes.Buffer
+	firstError string
+	started    map[string]time.Time
+	mu         sync.Mutex
+}
+
+type tfMessage struct {
+	Level   string `json:"@level"`
+	Message string `json:"@message"`
+	Type    string `json:"type"`
+	Hook    struct {
+		Resource struct {
+			Addr string `json:"addr"`
+		} `json:"resource"`
+		Action         string  `json:"action"`
+		ElapsedSeconds float64 `json:"elapsed_seconds"`
+		Output         string  `json:"output"`
+	} `json:"hook"`
+	Diagnostic struct {
+		Severity string `json:"severity"`
+		Summary  string `json:"summary"`
+		Detail   string `json:"detail"`
+		Address  string `json:"address"`
+	} `json:"diagnostic"`
+}
+
+func (e *tfEvents) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.buf = append(e.buf, p...)
+	for {
+		i := bytes.IndexByte(e.buf, '\n')
+		if i < 0 {
+			break
+		}
+		e.line(e.buf[:i])
+		e.buf = e.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+func (e *tfEvents) flush() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(bytes.TrimSpace(e.buf)) > 0 {
+		e.line(e.buf)
+	}
+	e.buf = nil
+}
+
+func (e *tfEvents) line(b []byte) {
+	var m tfMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		// Not JSON (a crash message, say): keep it as it is.
+		e.log.Write(append(append([]byte(nil), b...), '\n'))
+		e.diag.Write(b)
+		e.diag.WriteByte('\n')
+		return
+	}
+	now := time.Now()
+	msg := m.Message
+	switch m.Type {
+	case "apply_start":
+		e.started[m.Hook.Resource.Addr] = now
+		e.event(now, m.Hook.Resource.Addr, "started")
+	case "apply_complete":
+		e.event(now, m.Hook.Resource.Addr, fmt.Sprintf("complete after %.1fs", m.Hook.ElapsedSeconds))
+	case "apply_errored":
+		e.event(now, m.Hook.Resource.Addr, "errored")
+	case "provision_progress":
+		msg = fmt.Sprintf("%s: (local-exec): %s", m.Hook.Resource.Addr, m.Hook.Output)
+		e.diag.WriteString(m.Hook.Output + "\n")
+	case "diagnostic":
+		d := m.Diagnostic
+		msg = fmt.Sprintf("%s: %s", d.Severity, d.Summary)
+		if d.Address != "" {
+			msg += " (" + d.Address + ")"
+		}
+		if d.Detail != "" {
+			msg += "\n  " + strings.ReplaceAll(d.Detail, "\n", "\n  ")
+		}
+		if d.Severity == "error" {
+			e.diag.WriteString(d.Summary + "\n" + d.Detail + "\n")
+			if e.firstError == "" {
+				e.firstError = d.Summary
+				if d.Address != "" {
+					e.firstError += " (" + d.Address + ")"
+				}
+				if first, _, _ := strings.Cut(strings.TrimSpace(d.Detail), "\n"); first != "" {
+					e.firstError += ": " + first
+				}
+			}
+		}
+	}
+	fmt.Fprintf(e.log, "%s %s\n", now.UTC().Format("15:04:05.000"), msg)
+}
+
+func (e *tfEvents) event(now time.Time, addr, msg string) {
+	if e.emit == nil {
+		return
+	}
+	op := ""
+	for _, o := range e.ops {
+		if t := o.Terraform.Target; t != "" && (addr == t || strings.HasPrefix(addr, t+".") || strings.HasPrefix(addr, t+"[")) {
+			op = o.ID
+			break
+		}
+	}
+	e.emit(Event{Time: now, Kind: EvResource, Op: op, Resource: addr, Message: msg})
+}
+
+// stderrWriter keeps terraform's stderr in the log and in the text searched
+// for throttling.
+func (e *tfEvents) stderrWriter() io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.diag.Write(p)
+		return e.log.Write(p)
+	})
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
