@@ -1,0 +1,777 @@
+package sim
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"sort"
+)
+
+// Event kinds, in the order simultaneous events run: a unit's end frees its
+// slots before requests made at the same instant are served.
+const (
+	evEnd     uint8 = 0
+	evRequest uint8 = 1
+)
+
+// event is one entry of the heap, ordered by (t, kind, seq): seq makes the
+// order total, so a trial is a pure function of its seed.
+type event struct {
+	t    int64
+	kind uint8
+	seq  uint64
+	unit int32
+}
+
+func (a *event) less(b *event) bool {
+	if a.t != b.t {
+		return a.t < b.t
+	}
+	if a.kind != b.kind {
+		return a.kind < b.kind
+	}
+	return a.seq < b.seq
+}
+
+// eventHeap is a binary min-heap written out by hand: container/heap's
+// interface calls cost a third of the run time here.
+type eventHeap []event
+
+func (h *eventHeap) push(e event) {
+	*h = append(*h, e)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s[i].less(&s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *eventHeap) pop() event {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		c := l
+		if r := l + 1; r < n && s[r].less(&s[l]) {
+			c = r
+		}
+		if !s[c].less(&s[i]) {
+			break
+		}
+		s[i], s[c] = s[c], s[i]
+		i = c
+	}
+	*h = s
+	return top
+}
+
+// stream is the requests a unit makes to one bucket, spread evenly over the
+// unit's work: request k is made at work offset (k + 1/2) * work / n.
+type stream struct {
+	bucket int32
+	api    int32
+	n      int64
+	k      int64 // next request
+}
+
+// unit is what runs: one operation, or a terraform process applying the
+// coalesced instances of one state.
+type unit struct {
+	members []int32
+	start   int64
+	work    int64 // sampled run time without throttling, µs
+	waited  int64 // time spent backing off so far
+	streams []stream
+	retry   int32 // stream whose request waits for a retry, -1: none
+	attempt int32 // throttled attempts of that request
+	alone   bool
+	state   int32
+	demand  []float64 // nominal requests per second, by api
+}
+
+func (u *unit) off(s *stream, k int64) int64 {
+	return (2*k + 1) * u.work / (2 * s.n)
+}
+
+// bucket is a token bucket: level tokens at time last (lazy refill).
+type bucket struct {
+	level float64
+	last  int64
+}
+
+// ThrottleMark is one throttled request of a traced run.
+type ThrottleMark struct {
+	Op   int32 // rank of the operation it is drawn on
+	At   int64 // µs
+	Wait int64 // µs
+	API  int32
+}
+
+// engine runs trials of one model; it is reused across trials by one worker.
+type engine struct {
+	m   *model
+	rng *rand.Rand
+	pcg *rand.PCG
+
+	now    int64
+	seq    uint64
+	heap   eventHeap
+	units  []unit
+	nUnits int
+	events int64
+
+	indeg       []int32
+	ready       []int32 // ranks, ascending
+	opUnit      []int32
+	inFlight    int
+	regionBusy  []int32
+	regionsUsed int
+	compBusy    []int32
+	stateBusy   []bool
+	aloneBusy   bool
+	phaseDone   []int32
+	curPhase    int32
+	batchDone   []int32
+	curBatch    int32
+	done        int
+	groups      [][]int32 // by state: instances admitted in this scheduling pass
+	groupOrder  []int32
+	buckets     []bucket
+	demand      []float64
+	scratchUnit []int32
+
+	// Per-trial outputs.
+	start, end []int64 // by rank
+	throttled  []int64 // by api
+	exhausted  []int64
+	peak       []float64
+
+	trace bool
+	marks []ThrottleMark
+	// oneByOne turns the closed-form windows off (one event per request),
+	// for tests that check the two agree.
+	oneByOne bool
+}
+
+func newEngine(m *model) *engine {
+	e := &engine{m: m}
+	e.pcg = rand.NewPCG(0, 0)
+	e.rng = rand.New(e.pcg)
+	n := len(m.ops)
+	e.indeg = make([]int32, n)
+	e.opUnit = make([]int32, n)
+	e.ready = make([]int32, 0, n)
+	e.regionBusy = make([]int32, len(m.regions))
+	e.compBusy = make([]int32, len(m.comps))
+	e.stateBusy = make([]bool, len(m.states))
+	e.groups = make([][]int32, len(m.states))
+	e.phaseDone = make([]int32, len(m.phases))
+	e.batchDone = make([]int32, m.nBatches)
+	e.buckets = make([]bucket, m.nBuckets)
+	e.demand = make([]float64, len(m.apis))
+	e.start = make([]int64, n)
+	e.end = make([]int64, n)
+	e.throttled = make([]int64, len(m.apis))
+	e.exhausted = make([]int64, len(m.apis))
+	e.peak = make([]float64, len(m.apis))
+	return e
+}
+
+// errStuck means no operation can ever start again: the plan contradicts
+// its mode (say, a dependency on a later phase under phase_barrier).
+var errStuck = errors.New("the plan cannot finish under its mode: operations wait for each other")
+
+// trialSeed derives trial i's RNG seed from the run's seed, so a trial's
+// outcome does not depend on which worker runs it.
+func trialSeed(seed uint64, i int) (uint64, uint64) {
+	return seed, uint64(i)*0x9e3779b97f4a7c15 + 0x632be59bd9b4e019
+}
+
+// run simulates one trial; outputs stay in the engine until the next run.
+func (e *engine) run(seed uint64, trial int) error {
+	m := e.m
+	e.pcg.Seed(trialSeed(seed, trial))
+	e.now, e.seq, e.events = 0, 0, 0
+	e.heap = e.heap[:0]
+	e.nUnits = 0
+	e.ready = e.ready[:0]
+	e.inFlight, e.regionsUsed, e.done = 0, 0, 0
+	e.aloneBusy = false
+	e.curPhase, e.curBatch = 0, 0
+	clear(e.regionBusy)
+	clear(e.compBusy)
+	clear(e.stateBusy)
+	clear(e.phaseDone)
+	clear(e.batchDone)
+	clear(e.demand)
+	clear(e.throttled)
+	clear(e.exhausted)
+	clear(e.peak)
+	e.marks = e.marks[:0]
+	for b := range e.buckets {
+		e.buckets[b] = bucket{level: m.apis[e.apiOfBucket(int32(b))].burst}
+	}
+	for i := range m.ops {
+		e.opUnit[i] = -1
+		e.indeg[i] = int32(len(m.ops[i].deps))
+		e.start[i], e.end[i] = -1, -1
+		if e.indeg[i] == 0 {
+			e.ready = append(e.ready, int32(i))
+		}
+	}
+	e.advanceBarriers()
+	e.schedule()
+	for len(e.heap) > 0 {
+		ev := e.heap.pop()
+		e.events++
+		e.now = ev.t
+		switch ev.kind {
+		case evEnd:
+			e.finish(ev.unit)
+			// Run every end of this instant before choosing what starts,
+			// so the highest-priority ready operations get the freed slots.
+			if len(e.heap) > 0 && e.heap[0].t == e.now && e.heap[0].kind == evEnd {
+				continue
+			}
+			e.schedule()
+		case evRequest:
+			e.request(ev.unit)
+		}
+	}
+	if e.done != len(m.ops) {
+		return errStuck
+	}
+	return nil
+}
+
+func (e *engine) apiOfBucket(b int32) int32 {
+	for i := len(e.m.apis) - 1; i >= 0; i-- {
+		if b >= e.m.apis[i].bucket0 {
+			return int32(i)
+		}
+	}
+	return 0
+}
+
+func (e *engine) push(t int64, kind uint8, u int32) {
+	e.seq++
+	e.heap.push(event{t: t, kind: kind, seq: e.seq, unit: u})
+}
+
+func (e *engine) advanceBarriers() {
+	m := e.m
+	for int(e.curPhase) < len(m.phases) && e.phaseDone[e.curPhase] == m.phaseOps[e.curPhase] {
+		e.curPhase++
+	}
+	for int(e.curBatch) < m.nBatches && e.batchDone[e.curBatch] == m.batchOps[e.curBatch] {
+		e.curBatch++
+	}
+}
+
+// schedule starts ready operations in rank order (critical path first) as
+// far as the caps, barriers and run-alone rules allow. Terraform instances
+// of one state admitted in this pass start together as one process; while
+// a state's process runs, its newly ready instances wait for the next one.
+func (e *engine) schedule() {
+	if e.aloneBusy || len(e.ready) == 0 {
+		return
+	}
+	m := e.m
+	plain := e.scratchUnit[:0]
+	for _, r := range e.ready {
+		op := &m.ops[r]
+		if m.phaseBarrier && op.phase > e.curPhase {
+			continue
+		}
+		if m.batchBarrier && op.batch > e.curBatch {
+			continue
+		}
+		if op.alone {
+			// Nothing may overtake a ready run-alone operation: the
+			// executor stops starting work until everything has drained.
+			if e.inFlight == 0 {
+				e.occupy(r)
+				e.aloneBusy = true
+				plain = append(plain, r)
+			}
+			break
+		}
+		if m.maxParallel > 0 && e.inFlight >= m.maxParallel {
+			break
+		}
+		if op.region >= 0 && e.regionBusy[op.region] == 0 && m.regionPar > 0 && e.regionsUsed >= m.regionPar {
+			continue
+		}
+		if c := m.compCap[op.comp]; c > 0 && e.compBusy[op.comp] >= c {
+			continue
+		}
+		if op.state >= 0 {
+			if e.stateBusy[op.state] && len(e.groups[op.state]) == 0 {
+				continue // the next process starts when this one ends
+			}
+			if len(e.groups[op.state]) == 0 {
+				e.groupOrder = append(e.groupOrder, op.state)
+			}
+			e.groups[op.state] = append(e.groups[op.state], r)
+		} else {
+			plain = append(plain, r)
+		}
+		e.occupy(r)
+	}
+	if len(plain) == 0 && len(e.groupOrder) == 0 {
+		e.scratchUnit = plain
+		return
+	}
+	w := 0
+	for _, r := range e.ready {
+		if e.opUnit[r] != -2 {
+			e.ready[w] = r
+			w++
+		}
+	}
+	e.ready = e.ready[:w]
+	var one [1]int32
+	for _, r := range plain {
+		one[0] = r
+		e.startGroup(one[:])
+	}
+	e.scratchUnit = plain
+	for _, s := range e.groupOrder {
+		e.startGroup(e.groups[s])
+		e.groups[s] = e.groups[s][:0]
+	}
+	e.groupOrder = e.groupOrder[:0]
+}
+
+// occupy takes an admitted operation's slots and marks it (opUnit -2) for
+// the start pass.
+func (e *engine) occupy(r int32) {
+	op := &e.m.ops[r]
+	e.inFlight++
+	if op.region >= 0 {
+		if e.regionBusy[op.region] == 0 {
+			e.regionsUsed++
+		}
+		e.regionBusy[op.region]++
+	}
+	e.compBusy[op.comp]++
+	if op.state >= 0 {
+		e.stateBusy[op.state] = true
+	}
+	e.opUnit[r] = -2
+}
+
+// newUnit returns a cleared unit slot.
+func (e *engine) newUnit() int32 {
+	if e.nUnits == len(e.units) {
+		e.units = append(e.units, unit{})
+	}
+	u := int32(e.nUnits)
+	e.nUnits++
+	un := &e.units[u]
+	un.members = un.members[:0]
+	un.streams = un.streams[:0]
+	un.waited = 0
+	un.retry = -1
+	un.attempt = 0
+	un.state = -1
+	if un.demand == nil {
+		un.demand = make([]float64, len(e.m.apis))
+	} else {
+		clear(un.demand)
+	}
+	return u
+}
+
+// startGroup starts one unit for the given operations (one operation, or
+// the coalesced instances of one terraform state).
+func (e *engine) startGroup(members []int32) {
+	m := e.m
+	ui := e.newUnit()
+	u := &e.units[ui]
+	u.members = append(u.members, members...)
+	u.start = e.now
+	u.alone = m.ops[members[0]].alone
+	u.state = m.ops[members[0]].state
+
+	// Work: terraform applies the union of the members' resources with
+	// -parallelism P, ceil(sum/P) rounds of one resource time (one draw per
+	// process, median and spread weighted by resources); members without
+	// resources take their own duration, and the process lasts as long as
+	// its longest part.
+	var res int64
+	var wMed, wSig float64
+	var work int64
+	for _, r := range members {
+		op := &m.ops[r]
+		if op.resources > 0 {
+			res += int64(op.resources)
+			wMed += float64(op.resources) * op.resDur.median
+			wSig += float64(op.resources) * op.resDur.sigma
+		} else if d := op.dur.sample(e.rng); d > work {
+			work = d
+		}
+	}
+	if res > 0 {
+		rounds := (res + int64(m.tfPar) - 1) / int64(m.tfPar)
+		rd := dist{median: wMed / float64(res), sigma: wSig / float64(res)}
+		if w := rounds * rd.sample(e.rng); w > work {
+			work = w
+		}
+	}
+	u.work = work
+
+	for _, r := range members {
+		op := &m.ops[r]
+		e.opUnit[r] = ui
+		e.start[r] = e.now
+		for _, c := range op.calls {
+			b := m.bucketOf(c.api, op.region)
+			found := false
+			for i := range u.streams {
+				if u.streams[i].bucket == b {
+					u.streams[i].n += int64(c.n)
+					found = true
+					break
+				}
+			}
+			if !found {
+				u.streams = append(u.streams, stream{bucket: b, api: c.api, n: int64(c.n)})
+			}
+		}
+	}
+	sort.Slice(u.streams, func(i, j int) bool { return u.streams[i].bucket < u.streams[j].bucket })
+
+	// Peak demand: what the unit would ask for without throttling.
+	if work > 0 {
+		for _, s := range u.streams {
+			u.demand[s.api] += float64(s.n) * usPerSecond / float64(work)
+		}
+		for a, d := range u.demand {
+			if d != 0 {
+				e.demand[a] += d
+				if e.demand[a] > e.peak[a] {
+					e.peak[a] = e.demand[a]
+				}
+			}
+		}
+	}
+
+	if len(u.streams) == 0 {
+		e.push(e.now+work, evEnd, ui)
+		return
+	}
+	e.pushNext(ui)
+}
+
+// pushNext queues the unit's next request, or its end when none is left.
+func (e *engine) pushNext(ui int32) {
+	u := &e.units[ui]
+	next := int64(math.MaxInt64)
+	for i := range u.streams {
+		s := &u.streams[i]
+		if s.k < s.n {
+			if o := u.off(s, s.k); o < next {
+				next = o
+			}
+		}
+	}
+	if next == math.MaxInt64 {
+		e.push(u.start+u.waited+u.work, evEnd, ui)
+		return
+	}
+	e.push(u.start+u.waited+next, evRequest, ui)
+}
+
+// finish ends a unit: its operations are done, their dependents may become
+// ready.
+func (e *engine) finish(ui int32) {
+	m := e.m
+	u := &e.units[ui]
+	for a, d := range u.demand {
+		if d != 0 {
+			e.demand[a] -= d
+		}
+	}
+	if u.alone {
+		e.aloneBusy = false
+	}
+	if u.state >= 0 {
+		e.stateBusy[u.state] = false
+	}
+	for _, r := range u.members {
+		op := &m.ops[r]
+		e.end[r] = e.now
+		e.inFlight--
+		if op.region >= 0 {
+			e.regionBusy[op.region]--
+			if e.regionBusy[op.region] == 0 {
+				e.regionsUsed--
+			}
+		}
+		e.compBusy[op.comp]--
+		e.phaseDone[op.phase]++
+		if op.batch >= 0 {
+			e.batchDone[op.batch]++
+		}
+		e.done++
+		for _, d := range op.dependent {
+			e.indeg[d]--
+			if e.indeg[d] == 0 {
+				e.insertReady(d)
+			}
+		}
+	}
+	e.advanceBarriers()
+}
+
+func (e *engine) insertReady(r int32) {
+	i := sort.Search(len(e.ready), func(i int) bool { return e.ready[i] > r })
+	e.ready = append(e.ready, 0)
+	copy(e.ready[i+1:], e.ready[i:])
+	e.ready[i] = r
+	e.opUnit[r] = -1
+}
+
+// refill brings a bucket up to time t.
+func (e *engine) refill(b int32, t int64) float64 {
+	bk := &e.buckets[b]
+	ad := &e.m.apis[e.apiOfBucket(b)]
+	if t > bk.last {
+		bk.level = math.Min(ad.burst, bk.level+ad.rate*float64(t-bk.last)/usPerSecond)
+		bk.last = t
+	}
+	return bk.level
+}
+
+// eps absorbs float rounding in token counts, the same way in the
+// per-request and the analytic path.
+const eps = 1e-9
+
+// request handles a unit's request event: a retry of a throttled request,
+// or the first request of a run of them.
+func (e *engine) request(ui int32) {
+	u := &e.units[ui]
+	if u.retry >= 0 {
+		s := &u.streams[u.retry]
+		if e.m.apis[s.api].rate > 0 && e.refill(s.bucket, e.now) < 1-eps {
+			e.throttle(ui, u.retry, e.now)
+			return
+		}
+		if e.m.apis[s.api].rate > 0 {
+			e.buckets[s.bucket].level--
+		}
+		s.k++
+		u.retry = -1
+		u.attempt = 0
+	}
+	e.window(ui)
+}
+
+// window serves the unit's requests up to the next event of the heap (no
+// other unit can touch a bucket before it) in closed form per stream, up to
+// the first request that finds its bucket empty. Streams of one unit use
+// distinct buckets, so they are independent until that throttle delays the
+// unit. This is exact: it gives what one event per request would give, at
+// the cost of one event per window.
+func (e *engine) window(ui int32) {
+	u := &e.units[ui]
+	m := e.m
+	base := u.start + u.waited
+	limW := int64(math.MaxInt64)
+	if len(e.heap) > 0 {
+		// Requests at work offsets < limW come before any other event;
+		// the ones due now are always this event's.
+		limW = max(e.heap[0].t, e.now+1) - base
+	}
+	if e.oneByOne {
+		// Reference mode for tests: serve only the requests due now.
+		limW = e.now + 1 - base
+	}
+	failS := int32(-1)
+	failOff := int64(math.MaxInt64)
+	type win struct{ f, m int64 }
+	var wins [8]win
+	ws := wins[:0]
+	if len(u.streams) > len(wins) {
+		ws = make([]win, 0, len(u.streams))
+	}
+	for si := range u.streams {
+		s := &u.streams[si]
+		cnt := s.n - s.k
+		if cnt > 0 && limW != math.MaxInt64 {
+			cnt = kEnd(u.work, s.n, limW) - s.k
+			if cnt < 0 {
+				cnt = 0
+			}
+		}
+		f := cnt
+		ad := &m.apis[s.api]
+		if cnt > 0 && ad.rate > 0 {
+			t0 := base + u.off(s, s.k)
+			pre0 := e.peekLevel(s.bucket, t0)
+			per := ad.rate * float64(u.work) / float64(s.n) / usPerSecond // tokens refilled between two requests
+			switch {
+			case pre0 < 1-eps:
+				f = 0
+			case per >= 1:
+				f = cnt
+			default:
+				if mx := int64(math.Floor((pre0-1+eps)/(1-per))) + 1; mx < f {
+					f = mx
+				}
+			}
+			if f < cnt {
+				if o := u.off(s, s.k+f); o < failOff {
+					failOff, failS = o, int32(si)
+				}
+			}
+		}
+		ws = append(ws, win{f: f, m: cnt})
+	}
+	for si := range u.streams {
+		s := &u.streams[si]
+		c := ws[si].f
+		if failS >= 0 && int32(si) != failS && c > 0 {
+			// Only the requests made before the throttle (at the same
+			// offset: those of lower stream index) happen.
+			lim := failOff
+			if int32(si) < failS {
+				lim++
+			}
+			if k := kEnd(u.work, s.n, lim); k-s.k < c {
+				c = max(k-s.k, 0)
+			}
+		}
+		if c == 0 {
+			continue
+		}
+		ad := &m.apis[s.api]
+		if ad.rate > 0 {
+			t0 := base + u.off(s, s.k)
+			pre0 := e.refill(s.bucket, t0)
+			per := ad.rate * float64(u.work) / float64(s.n) / usPerSecond
+			var pre float64
+			if per >= 1 {
+				pre = math.Min(ad.burst, pre0+float64(c-1)*(per-1))
+			} else {
+				pre = pre0 - float64(c-1)*(1-per)
+			}
+			bk := &e.buckets[s.bucket]
+			bk.level = pre - 1
+			bk.last = base + u.off(s, s.k+c-1)
+		}
+		s.k += c
+	}
+	if failS >= 0 {
+		e.throttle(ui, failS, base+failOff)
+		return
+	}
+	e.pushNext(ui)
+}
+
+// kEnd is the number of requests (of n spread over work) whose offset is
+// below lim.
+func kEnd(work, n, lim int64) int64 {
+	if lim <= 0 {
+		return 0
+	}
+	if work == 0 {
+		return n
+	}
+	// offset(k) = floor((2k+1)work / 2n) < lim  <=>  (2k+1)work < 2n·lim.
+	num := 2*n*lim - work
+	if num <= 0 {
+		return 0
+	}
+	k := (num + 2*work - 1) / (2 * work)
+	if k > n {
+		k = n
+	}
+	return k
+}
+
+// peekLevel is the bucket's level at t without updating it.
+func (e *engine) peekLevel(b int32, t int64) float64 {
+	bk := &e.buckets[b]
+	ad := &e.m.apis[e.apiOfBucket(b)]
+	if t > bk.last {
+		return math.Min(ad.burst, bk.level+ad.rate*float64(t-bk.last)/usPerSecond)
+	}
+	return bk.level
+}
+
+// throttle counts a 429 for the stream's request made at t and queues its
+// retry after the api's backoff; the unit is delayed by the wait.
+//
+// Backoff: exponential from retry.backoff, doubled per throttled attempt,
+// capped at retry.max_backoff, with "equal jitter" (half fixed, half
+// uniform), so retries of concurrent clients spread out but never come
+// back at once. Without a backoff the client waits exactly for the next
+// token (an honoured Retry-After). After retry.max_attempts throttled
+// attempts the request counts as exhausted (a real client would give up and
+// fail the operation) but keeps retrying at max_backoff, so one trial still
+// yields a time; exhaustion makes the risk high.
+func (e *engine) throttle(ui int32, si int32, t int64) {
+	u := &e.units[ui]
+	s := &u.streams[si]
+	ad := &e.m.apis[s.api]
+	e.throttled[s.api]++
+	u.retry = si
+	u.attempt++
+	if ad.maxAttempts > 0 && int(u.attempt) == ad.maxAttempts {
+		e.exhausted[s.api]++
+	}
+	var wait int64
+	if ad.backoff <= 0 {
+		lvl := e.refill(s.bucket, t)
+		wait = int64(math.Ceil((1 - lvl) / ad.rate * usPerSecond))
+	} else {
+		b := ad.backoff
+		for i := int32(1); i < u.attempt; i++ {
+			b *= 2
+			if ad.maxBackoff > 0 && b >= ad.maxBackoff || b > 1<<50 {
+				break
+			}
+		}
+		if ad.maxBackoff > 0 && b > ad.maxBackoff {
+			b = ad.maxBackoff
+		}
+		wait = b/2 + e.rng.Int64N(b-b/2+1)
+	}
+	if wait < 1 {
+		wait = 1
+	}
+	if e.trace {
+		e.marks = append(e.marks, ThrottleMark{Op: e.markOp(u, s.bucket), At: t, Wait: wait, API: s.api})
+	}
+	u.waited += wait
+	e.push(t+wait, evRequest, ui)
+}
+
+// markOp picks the member a throttle is drawn on: the one in the bucket's
+// region for a regional bucket, else the first.
+func (e *engine) markOp(u *unit, b int32) int32 {
+	ad := &e.m.apis[e.apiOfBucket(b)]
+	if ad.regional {
+		reg := b - ad.bucket0
+		for _, r := range u.members {
+			if e.m.ops[r].region == reg {
+				return r
+			}
+		}
+	}
+	return u.members[0]
+}

@@ -1,0 +1,353 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/echelonhq/echelon/planner"
+)
+
+// z90 is the standard normal's 90th percentile: a lognormal through p50 and
+// p90 has sigma = ln(p90/p50) / z90.
+const z90 = 1.2815515655446004
+
+// defaultTerraformParallelism is terraform's own -parallelism default.
+const defaultTerraformParallelism = 10
+
+// usPerSecond converts the plan's seconds to the simulator's integer clock.
+const usPerSecond = 1e6
+
+// dist is a lognormal run-time distribution in microseconds; sigma 0 is a
+// point at median.
+type dist struct {
+	median float64
+	sigma  float64
+}
+
+func newDist(d planner.Duration) dist {
+	p50, p90 := d.P50*usPerSecond, d.P90*usPerSecond
+	if p50 <= 0 {
+		return dist{}
+	}
+	if p90 <= p50 {
+		return dist{median: p50}
+	}
+	return dist{median: p50, sigma: math.Log(p90/p50) / z90}
+}
+
+// sample draws one value; z is a standard normal draw. Deterministic
+// distributions take no draw, so adding one does not shift the others.
+func (d dist) sample(r normSource) int64 {
+	if d.sigma == 0 {
+		return int64(math.Round(d.median))
+	}
+	return int64(math.Round(d.median * math.Exp(d.sigma*r.NormFloat64())))
+}
+
+type normSource interface{ NormFloat64() float64 }
+
+// call is the requests one operation makes to one api.
+type call struct {
+	api int32
+	n   int32
+}
+
+// mop is an operation in the simulator's flat form, indexed by rank:
+// priority descending, then ID (the order ready operations start in).
+type mop struct {
+	id        string
+	comp      int32
+	region    int32 // -1: not regional (takes no region slot)
+	phase     int32
+	batch     int32
+	alone     bool
+	state     int32 // terraform state group, -1: none
+	resources int32
+	dur       dist // duration, when resources == 0
+	resDur    dist // one resource, when resources > 0
+	calls     []call
+	deps      []int32
+	dependent []int32
+}
+
+// apiDef is an api and the buckets of its scope.
+type apiDef struct {
+	name        string
+	rate        float64 // tokens per second; <= 0: not limited
+	burst       float64
+	regional    bool
+	maxAttempts int
+	backoff     int64 // microseconds; 0: wait exactly for the next token
+	maxBackoff  int64
+	bucket0     int32 // first bucket index; regional apis have one per region (+1 for non-regional operations)
+	requests    int64 // per run, every operation's calls
+}
+
+// model is a plan compiled for simulation: flat slices indexed by rank.
+type model struct {
+	plan         *planner.Plan
+	ops          []mop
+	phases       []string
+	regions      []string
+	comps        []string
+	states       []string
+	apis         []apiDef
+	nBuckets     int
+	phaseBarrier bool
+	batchBarrier bool
+	maxParallel  int
+	regionPar    int
+	compCap      []int32 // by component; 0: no cap
+	tfPar        int
+	nBatches     int
+	phaseOps     []int32 // operations per phase
+	batchOps     []int32 // operations per batch
+}
+
+// newModel flattens a plan. It checks what the simulation relies on (known
+// dependencies, phases, apis; no cycle) and reports the first problem.
+func newModel(p *planner.Plan) (*model, error) {
+	m := &model{
+		plan:         p,
+		phaseBarrier: p.Mode.PhaseBarrier,
+		batchBarrier: p.Mode.BatchBarrier,
+		maxParallel:  p.Mode.MaxParallel,
+		regionPar:    p.Mode.RegionParallel,
+		tfPar:        p.Mode.TerraformParallelism,
+	}
+	if m.tfPar <= 0 {
+		m.tfPar = defaultTerraformParallelism
+	}
+	phaseIdx := map[string]int32{}
+	for _, ph := range p.Phases {
+		phaseIdx[ph.Name] = int32(len(m.phases))
+		m.phases = append(m.phases, ph.Name)
+	}
+	// Operations may name phases the plan's phase list lacks (hand-made
+	// plans): append them in first-seen order.
+	for _, o := range p.Operations {
+		if _, ok := phaseIdx[o.Phase]; !ok {
+			phaseIdx[o.Phase] = int32(len(m.phases))
+			m.phases = append(m.phases, o.Phase)
+		}
+	}
+
+	order := make([]int, len(p.Operations))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		oa, ob := &p.Operations[order[a]], &p.Operations[order[b]]
+		if oa.Priority != ob.Priority {
+			return oa.Priority > ob.Priority
+		}
+		return oa.ID < ob.ID
+	})
+	rank := make(map[string]int32, len(order))
+	for r, i := range order {
+		id := p.Operations[i].ID
+		if _, dup := rank[id]; dup {
+			return nil, fmt.Errorf("operation %q appears twice", id)
+		}
+		rank[id] = int32(r)
+	}
+
+	batchOf := map[string]int32{}
+	for bi, b := range p.Batches {
+		for _, id := range b.Operations {
+			batchOf[id] = int32(bi)
+		}
+	}
+	m.nBatches = len(p.Batches)
+
+	regionIdx := map[string]int32{}
+	compIdx := map[string]int32{}
+	stateIdx := map[string]int32{}
+	apiIdx := map[string]int32{}
+	for _, a := range p.APIs {
+		apiIdx[a.Name] = int32(len(m.apis))
+		ad := apiDef{
+			name:        a.Name,
+			rate:        a.Rate,
+			burst:       float64(a.Burst),
+			regional:    a.Scope == "region",
+			maxAttempts: a.Retry.MaxAttempts,
+			backoff:     int64(math.Round(a.Retry.Backoff * usPerSecond)),
+			maxBackoff:  int64(math.Round(a.Retry.MaxBackoff * usPerSecond)),
+		}
+		// A bucket smaller than one token could never serve a request.
+		if ad.burst < 1 {
+			ad.burst = 1
+		}
+		m.apis = append(m.apis, ad)
+	}
+
+	m.ops = make([]mop, len(order))
+	for r, i := range order {
+		o := &p.Operations[i]
+		op := &m.ops[r]
+		op.id = o.ID
+		op.phase = phaseIdx[o.Phase]
+		op.region = -1
+		if o.Region != "" {
+			ri, ok := regionIdx[o.Region]
+			if !ok {
+				ri = int32(len(m.regions))
+				regionIdx[o.Region] = ri
+				m.regions = append(m.regions, o.Region)
+			}
+			op.region = ri
+		}
+		ci, ok := compIdx[o.Component]
+		if !ok {
+			ci = int32(len(m.comps))
+			compIdx[o.Component] = ci
+			m.comps = append(m.comps, o.Component)
+		}
+		op.comp = ci
+		op.batch = -1
+		if b, ok := batchOf[o.ID]; ok {
+			op.batch = b
+		} else if m.batchBarrier && len(p.Batches) > 0 {
+			return nil, fmt.Errorf("operation %q is in no batch", o.ID)
+		}
+		// The planner sets Alone for parallel = false, a non-parallel
+		// container and restart = true alike.
+		op.alone = o.Alone != ""
+		op.state = -1
+		if k := o.StateKey(); k != "" {
+			si, ok := stateIdx[k]
+			if !ok {
+				si = int32(len(m.states))
+				stateIdx[k] = si
+				m.states = append(m.states, k)
+			}
+			op.state = si
+		}
+		op.dur = newDist(o.Duration)
+		if o.Resources > 0 {
+			op.resources = int32(o.Resources)
+			op.resDur = newDist(o.ResourceDuration)
+		}
+		apiNames := make([]string, 0, len(o.Calls))
+		for a := range o.Calls {
+			apiNames = append(apiNames, a)
+		}
+		sort.Strings(apiNames)
+		for _, a := range apiNames {
+			n := o.Calls[a]
+			if n <= 0 {
+				continue
+			}
+			ai, ok := apiIdx[a]
+			if !ok {
+				return nil, fmt.Errorf("operation %q calls unknown api %q", o.ID, a)
+			}
+			op.calls = append(op.calls, call{api: ai, n: int32(n)})
+			m.apis[ai].requests += int64(n)
+		}
+		for _, d := range o.DependsOn {
+			dr, ok := rank[d]
+			if !ok {
+				return nil, fmt.Errorf("operation %q depends on unknown operation %q", o.ID, d)
+			}
+			op.deps = append(op.deps, dr)
+		}
+	}
+	for r := range m.ops {
+		for _, d := range m.ops[r].deps {
+			m.ops[d].dependent = append(m.ops[d].dependent, int32(r))
+		}
+	}
+	if err := m.checkAcyclic(); err != nil {
+		return nil, err
+	}
+
+	// Buckets: one per deployment-scoped api; one per region (and one for
+	// non-regional operations) for region-scoped ones.
+	for i := range m.apis {
+		m.apis[i].bucket0 = int32(m.nBuckets)
+		if m.apis[i].regional {
+			m.nBuckets += len(m.regions) + 1
+		} else {
+			m.nBuckets++
+		}
+	}
+
+	m.compCap = make([]int32, len(m.comps))
+	for c, n := range p.Mode.ComponentParallel {
+		if ci, ok := compIdx[c]; ok && n > 0 {
+			m.compCap[ci] = int32(n)
+		}
+	}
+	m.phaseOps = make([]int32, len(m.phases))
+	m.batchOps = make([]int32, m.nBatches)
+	for i := range m.ops {
+		m.phaseOps[m.ops[i].phase]++
+		if b := m.ops[i].batch; b >= 0 {
+			m.batchOps[b]++
+		}
+	}
+	return m, nil
+}
+
+// bucketOf returns the bucket an operation's calls to api a draw from.
+func (m *model) bucketOf(a int32, region int32) int32 {
+	ad := &m.apis[a]
+	if !ad.regional {
+		return ad.bucket0
+	}
+	if region < 0 {
+		return ad.bucket0 + int32(len(m.regions))
+	}
+	return ad.bucket0 + region
+}
+
+// bucketName names a bucket for people: the api, and its region when
+// region-scoped.
+func (m *model) bucketName(b int32) string {
+	for i := len(m.apis) - 1; i >= 0; i-- {
+		ad := &m.apis[i]
+		if b >= ad.bucket0 {
+			if !ad.regional {
+				return ad.name
+			}
+			r := int(b - ad.bucket0)
+			if r < len(m.regions) {
+				return ad.name + "/" + m.regions[r]
+			}
+			return ad.name + " (non-regional)"
+		}
+	}
+	return "?"
+}
+
+func (m *model) checkAcyclic() error {
+	indeg := make([]int, len(m.ops))
+	for i := range m.ops {
+		indeg[i] = len(m.ops[i].deps)
+	}
+	queue := make([]int32, 0, len(m.ops))
+	for i := range m.ops {
+		if indeg[i] == 0 {
+			queue = append(queue, int32(i))
+		}
+	}
+	seen := 0
+	for len(queue) > 0 {
+		o := queue[0]
+		queue = queue[1:]
+		seen++
+		for _, d := range m.ops[o].dependent {
+			indeg[d]--
+			if indeg[d] == 0 {
+				queue = append(queue, d)
+			}
+		}
+	}
+	if seen != len(m.ops) {
+		return fmt.Errorf("the plan's dependencies form a cycle")
+	}
+	return nil
+}
