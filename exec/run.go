@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
@@ -40,7 +41,7 @@ type Options struct {
 	Vars map[string]map[string]any
 	// Locks is the lock store (default DirLocks in StateDir/locks).
 	Locks LockStore
-	// OnEvent receives every event, from one goroutine, in order.
+	// OnEvent receives every event, one call at a time.
 	OnEvent func(Event)
 	// Hard, when done, cancels running steps (the second Ctrl-C). The ctx
 	// given to Run only stops new work from starting.
@@ -223,9 +224,13 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		rng:        rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
 		res:        &Result{},
 	}
+	var emitMu sync.Mutex
 	r.emit = func(e Event) {
 		if r.opts.OnEvent != nil {
+			// Steps emit their own start and driver progress: serialise.
+			emitMu.Lock()
 			r.opts.OnEvent(e)
+			emitMu.Unlock()
 		}
 	}
 	phaseIdx := map[string]int{}
@@ -750,11 +755,13 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	now := time.Now()
 	st.started = now
 	for i, s := range st.ops {
-		if err := r.journal.Append(Event{Time: now, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i]}); err != nil {
+		ev := Event{Time: now, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i]}
+		if err := r.journal.Append(ev); err != nil {
 			d.started = false
 			d.err = err
 			return d
 		}
+		r.emit(ev)
 	}
 	// One log file per operation and attempt; a coalesced step's output
 	// goes to each of its operations' files.
@@ -780,7 +787,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		ops[i] = s.op
 	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
-		Log: log, Env: r.opts.Env, Vars: r.opts.Vars}
+		Log: log, Env: r.opts.Env, Vars: r.opts.Vars, Events: r.emit}
 	d.err = r.drive(r.opts.Hard, step)
 	d.dur = time.Since(now)
 	for _, f := range files {

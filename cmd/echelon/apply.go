@@ -2,10 +2,310 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/pflag"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/lang"
+	"github.com/echelonhq/echelon/planner"
 )
 
-// TODO(issue): not built yet; this file is replaced by the subcommand.
+// applyStdout is where apply writes its view; tests swap it.
+var applyStdout io.Writer = os.Stdout
+
+// runApply runs a compiled plan (deploy or destroy).
+//
+//	echelon apply PLAN [--state DIR] [--resume] [--json] [--var k=v]... [--var-file F]...
+//
+// Before anything runs the plan's digests are checked: plan_digest against
+// its content and spec_digest against the spec as it is now, loaded with
+// the plan's recorded variable values (sensitive ones from --var or
+// ECHELON_VAR_x). The first Ctrl-C stops starting work and lets running
+// operations finish; a second one cancels them. Either way the journal in
+// the state directory lets `--resume` continue.
 func runApply(ctx context.Context, args []string) error {
-	return errors.New("apply is not built yet")
+	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	state := fs.String("state", "", "state directory: journal, logs, locks (default .echelon next to the plan)")
+	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
+	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
+	var vars, varFiles []string
+	fs.StringArrayVar(&vars, "var", nil, "set a variable (k=v); needed again for sensitive ones")
+	fs.StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file")
+	quiet := fs.Duration("aimd-quiet", 30*time.Second, "quiet period before raising parallelism again after throttling")
+	backoff := fs.Duration("backoff", time.Second, "first retry delay (doubles per attempt)")
+	_ = fs.MarkHidden("aimd-quiet")
+	_ = fs.MarkHidden("backoff")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: echelon apply PLAN [--state DIR] [--resume] [--json] [--var k=v]...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() != 1 {
+		return usagef("apply takes one plan file, got %d arguments", fs.NArg())
+	}
+	planPath := fs.Arg(0)
+	out := applyStdout
+
+	plan, err := planner.ReadFile(planPath)
+	if err != nil {
+		return err
+	}
+	spec, err := applyLoadSpec(plan, planPath, vars, varFiles, *asJSON)
+	if err != nil {
+		return err
+	}
+	if err := planner.CheckFresh(plan, spec); err != nil {
+		var se *planner.StaleError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommand(plan, planPath))
+		}
+		return fmt.Errorf("%s: checking spec_digest: %w", planPath, err)
+	}
+	opVars, err := sensitiveVars(plan, spec)
+	if err != nil {
+		return err
+	}
+
+	stateDir := *state
+	if stateDir == "" {
+		stateDir = filepath.Join(filepath.Dir(planPath), ".echelon")
+	}
+
+	style := exec.StyleLines
+	switch {
+	case *asJSON:
+		style = exec.StyleJSON
+	case isTerminal(out):
+		style = exec.StyleTTY
+	}
+	view := exec.NewProgress(out, style, plan)
+
+	// main cancels ctx on the first signal (stop starting work); a second
+	// one cancels running operations. Our channel sees both.
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelHard()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for range sigs {
+			if n++; n >= 2 {
+				cancelHard()
+				return
+			}
+		}
+	}()
+
+	opts := exec.Options{
+		StateDir:    stateDir,
+		SpecDir:     spec.Dir,
+		Resume:      *resume,
+		Vars:        opVars,
+		OnEvent:     view.Event,
+		Hard:        hard,
+		QuietPeriod: *quiet,
+		Backoff:     *backoff,
+	}
+	res, err := exec.Run(ctx, plan, opts)
+	view.Close()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		b, _ := json.Marshal(struct {
+			Kind string `json:"kind"`
+			*exec.Result
+		}{"summary", res})
+		fmt.Fprintln(out, string(b))
+	} else {
+		printApplySummary(out, plan, res, planPath, stateDir)
+	}
+	if !res.OK() {
+		return errReported
+	}
+	return nil
+}
+
+// applyLoadSpec loads the plan's spec with its recorded variable values,
+// then the user's --var-file and --var (which win).
+func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string, asJSON bool) (*lang.Spec, error) {
+	path := planner.SpecPath(plan, planPath)
+	names := make([]string, 0, len(plan.Spec.Variables))
+	for k := range plan.Spec.Variables {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	sensitive := map[string]bool{}
+	for _, s := range plan.Spec.Sensitive {
+		sensitive[s] = true
+	}
+	var recorded []string
+	for _, k := range names {
+		if sensitive[k] {
+			continue
+		}
+		v := plan.Spec.Variables[k]
+		if s, ok := v.(string); ok {
+			recorded = append(recorded, k+"="+s)
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("plan variable %s: %w", k, err)
+		}
+		recorded = append(recorded, k+"="+string(b))
+	}
+	spec, diags := lang.Load(path, lang.LoadOptions{
+		Vars:     append(recorded, vars...),
+		VarFiles: varFiles,
+		Environ:  os.Environ(),
+	})
+	if diags.HasErrors() {
+		var sources map[string]*hcl.File
+		if spec != nil {
+			sources = spec.Sources
+		}
+		_ = lang.WriteDiagnostics(os.Stderr, diags, sources, asJSON)
+		fmt.Fprintf(os.Stderr, "echelon apply: the plan's spec %s does not load; fix it and run: %s\n", path, recompileCommand(plan, planPath))
+		return nil, errReported
+	}
+	return spec, nil
+}
+
+// recompileCommand is the compile command that rewrites this plan.
+func recompileCommand(plan *planner.Plan, planPath string) string {
+	parts := []string{"echelon", "compile", planner.SpecPath(plan, planPath)}
+	if plan.Action == planner.ActionDestroy {
+		parts = append(parts, "--destroy")
+		if len(plan.Only) > 0 {
+			parts = append(parts, "--only", strings.Join(plan.Only, ","))
+		}
+		if plan.UndeployStrategy != "" {
+			parts = append(parts, "--undeploy-strategy", plan.UndeployStrategy)
+		}
+	}
+	parts = append(parts, "--mode", plan.Mode.Name, "-o", planPath)
+	return strings.Join(parts, " ")
+}
+
+// sensitiveVars re-evaluates, from the freshly loaded spec, the terraform
+// vars the plan redacted as "(sensitive)"; only operations with such a
+// value get an entry.
+func sensitiveVars(plan *planner.Plan, spec *lang.Spec) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	for i := range plan.Operations {
+		op := &plan.Operations[i]
+		if op.Terraform == nil || !hasSensitive(op.Terraform.Vars) {
+			continue
+		}
+		c := spec.Component(op.Component)
+		if c == nil {
+			return nil, fmt.Errorf("%s: component %s is not in the spec", op.ID, op.Component)
+		}
+		var inst *lang.Instance
+		for _, in := range c.Instances {
+			if in.Region == op.Region && in.Replica == op.Replica {
+				inst = in
+			}
+		}
+		if inst == nil || inst.Terraform == nil {
+			return nil, fmt.Errorf("%s: instance is not in the spec", op.ID)
+		}
+		vars := map[string]any{}
+		for k, v := range inst.Terraform.Vars {
+			x, err := ctyToAny(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: terraform var %s: %w", op.ID, k, err)
+			}
+			vars[k] = x
+		}
+		out[op.ID] = vars
+	}
+	return out, nil
+}
+
+func hasSensitive(m map[string]any) bool {
+	for _, v := range m {
+		if s, ok := v.(string); ok && s == "(sensitive)" {
+			return true
+		}
+	}
+	return false
+}
+
+func ctyToAny(v cty.Value) (any, error) {
+	v, _ = v.UnmarkDeep()
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil, err
+	}
+	var x any
+	err = json.Unmarshal(b, &x)
+	return x, err
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+}
+
+func printApplySummary(w io.Writer, plan *planner.Plan, res *exec.Result, planPath, stateDir string) {
+	total := len(plan.Operations)
+	fmt.Fprintf(w, "\n%s %s: %d/%d operations succeeded", plan.Action, plan.Deployment, len(res.Succeeded)+len(res.Resumed), total)
+	if len(res.Resumed) > 0 {
+		fmt.Fprintf(w, " (%d in an earlier run)", len(res.Resumed))
+	}
+	fmt.Fprintf(w, " in %s", (time.Duration(res.Duration*1000) * time.Millisecond).String())
+	if res.Throttled > 0 {
+		fmt.Fprintf(w, ", %d throttled attempt(s)", res.Throttled)
+	}
+	fmt.Fprintln(w)
+	if len(res.Failed) > 0 {
+		fmt.Fprintf(w, "failed (%d):\n", len(res.Failed))
+		for _, f := range res.Failed {
+			fmt.Fprintf(w, "  %s: %s\n    log: %s\n", f.Op, f.Error, f.Log)
+		}
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(w, "skipped, a dependency failed (%d): %s\n", len(res.Skipped), summarize(res.Skipped, 10))
+	}
+	if len(res.NotRun) > 0 {
+		fmt.Fprintf(w, "not run, the run stopped (%d): %s\n", len(res.NotRun), summarize(res.NotRun, 10))
+	}
+	fmt.Fprintf(w, "journal: %s\n", res.Journal)
+	if !res.OK() {
+		fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
+	}
+}
+
+func summarize(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:n], ", ") + fmt.Sprintf(", ... (%d more)", len(ids)-n)
 }

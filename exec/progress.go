@@ -1,0 +1,247 @@
+package exec
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/echelonhq/echelon/planner"
+)
+
+// Progress views a run's events: a live view redrawn about four times a
+// second on a terminal, one line per event otherwise, or JSON lines.
+type Progress struct {
+	w     io.Writer
+	style string // "tty", "lines", "json"
+	start time.Time
+
+	mu        sync.Mutex
+	phaseOf   map[string]string
+	phases    []string
+	total     map[string]int
+	done      map[string]int
+	failed    map[string]int
+	running   map[string]time.Time
+	parallel  int
+	tfPar     int
+	throttles int
+	lastAIMD  string
+	stopping  string
+	drawn     int // lines of the last frame, to redraw over it
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	enc       *json.Encoder
+}
+
+// Progress styles.
+const (
+	StyleTTY   = "tty"
+	StyleLines = "lines"
+	StyleJSON  = "json"
+)
+
+// NewProgress returns a view of p's run writing to w in the given style.
+// Call Close when the run ends.
+func NewProgress(w io.Writer, style string, p *planner.Plan) *Progress {
+	v := &Progress{w: w, style: style, start: time.Now(), phaseOf: map[string]string{},
+		total: map[string]int{}, done: map[string]int{}, failed: map[string]int{},
+		running: map[string]time.Time{}, parallel: p.Mode.MaxParallel, tfPar: p.Mode.TerraformParallelism,
+		stop: make(chan struct{}), enc: json.NewEncoder(w)}
+	for _, ph := range p.Phases {
+		v.phases = append(v.phases, ph.Name)
+	}
+	for _, op := range p.Operations {
+		v.phaseOf[op.ID] = op.Phase
+		v.total[op.Phase]++
+	}
+	if style == StyleTTY {
+		v.wg.Add(1)
+		go v.loop()
+	}
+	return v
+}
+
+// Event takes one event (Options.OnEvent).
+func (v *Progress) Event(e Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch e.Kind {
+	case EvRunStart:
+		if e.Parallelism > 0 {
+			v.tfPar = e.Parallelism
+		}
+	case EvOpStart:
+		v.running[e.Op] = e.Time
+	case EvOpEnd:
+		delete(v.running, e.Op)
+		if e.Outcome == OutcomeSucceeded {
+			v.done[v.phaseOf[e.Op]]++
+		}
+	case EvOpSkip:
+		v.failed[v.phaseOf[e.Op]]++
+	case EvThrottle:
+		v.throttles++
+	case EvAIMD:
+		v.parallel, v.tfPar = e.Parallel, e.Parallelism
+		v.lastAIMD = e.Message
+	case EvStopping:
+		v.stopping = e.Message
+	}
+	switch v.style {
+	case StyleJSON:
+		_ = v.enc.Encode(e)
+	case StyleLines:
+		if line := eventLine(e); line != "" {
+			fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05.000"), line)
+		}
+	case StyleTTY:
+		// Failures and parallelism changes stay on screen above the frame.
+		if e.Kind == EvAIMD || e.Kind == EvStopping || (e.Kind == EvOpEnd && e.Outcome != OutcomeSucceeded) {
+			v.clear()
+			fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05"), eventLine(e))
+			v.draw()
+		}
+	}
+}
+
+// Resumed marks operations that succeeded in an earlier run as done.
+func (v *Progress) Resumed(ids []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, id := range ids {
+		v.done[v.phaseOf[id]]++
+	}
+}
+
+func eventLine(e Event) string {
+	switch e.Kind {
+	case EvRunStart:
+		return "run started (plan " + shortDigest(e.PlanDigest) + ")"
+	case EvRunEnd:
+		return fmt.Sprintf("run %s after %s", e.Outcome, secs(e.Duration))
+	case EvOpStart:
+		return fmt.Sprintf("%s: started (attempt %d)", e.Op, e.Attempt)
+	case EvOpEnd:
+		if e.Outcome == OutcomeSucceeded {
+			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
+		}
+		return fmt.Sprintf("%s: %s after %s: %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Error, e.Log)
+	case EvOpSkip:
+		return fmt.Sprintf("%s: skipped, %s", e.Op, e.Message)
+	case EvRetry:
+		return fmt.Sprintf("%s: attempt %d in %s", e.Op, e.Attempt, secs(e.Duration))
+	case EvThrottle:
+		ra := ""
+		if e.RetryAfter > 0 {
+			ra = fmt.Sprintf(", retry after %s", secs(e.RetryAfter))
+		}
+		return fmt.Sprintf("throttled: %s%s: %s", strings.Join(e.Ops, ", "), ra, e.Message)
+	case EvAIMD, EvStopping:
+		return e.Message
+	case EvLockWait:
+		return "waiting for locks: " + e.Message
+	case EvResource:
+		if e.Op == "" {
+			return ""
+		}
+		return fmt.Sprintf("%s: %s %s", e.Op, e.Resource, e.Message)
+	}
+	return ""
+}
+
+func secs(s float64) string {
+	return (time.Duration(s*1000) * time.Millisecond).String()
+}
+
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return d
+}
+
+func (v *Progress) loop() {
+	defer v.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-v.stop:
+			return
+		case <-t.C:
+			v.mu.Lock()
+			v.clear()
+			v.draw()
+			v.mu.Unlock()
+		}
+	}
+}
+
+// clear erases the last frame (cursor up, clear to end of screen).
+func (v *Progress) clear() {
+	if v.drawn > 0 {
+		fmt.Fprintf(v.w, "\x1b[%dA\x1b[J", v.drawn)
+		v.drawn = 0
+	}
+}
+
+// draw writes a frame: phases, throttle state, the longest-running ops.
+func (v *Progress) draw() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "elapsed %s", time.Since(v.start).Round(time.Second))
+	par := "no cap"
+	if v.parallel > 0 {
+		par = fmt.Sprint(v.parallel)
+	}
+	fmt.Fprintf(&b, "  parallel %s  terraform -parallelism %d  throttled %d\n", par, v.tfPar, v.throttles)
+	for _, ph := range v.phases {
+		fmt.Fprintf(&b, "  %-20s %d/%d", ph, v.done[ph], v.total[ph])
+		if v.failed[ph] > 0 {
+			fmt.Fprintf(&b, "  (%d skipped)", v.failed[ph])
+		}
+		b.WriteByte('\n')
+	}
+	ids := make([]string, 0, len(v.running))
+	for id := range v.running {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		a, c := v.running[ids[i]], v.running[ids[j]]
+		if !a.Equal(c) {
+			return a.Before(c)
+		}
+		return ids[i] < ids[j]
+	})
+	fmt.Fprintf(&b, "running %d\n", len(ids))
+	const show = 12
+	for i, id := range ids {
+		if i == show {
+			fmt.Fprintf(&b, "  ... and %d more\n", len(ids)-show)
+			break
+		}
+		fmt.Fprintf(&b, "  %-40s %s\n", id, time.Since(v.running[id]).Round(time.Second))
+	}
+	if v.stopping != "" {
+		fmt.Fprintf(&b, "stopping: %s\n", v.stopping)
+	}
+	s := b.String()
+	v.drawn = strings.Count(s, "\n")
+	io.WriteString(v.w, s)
+}
+
+// Close stops the live view, leaving its last frame on screen.
+func (v *Progress) Close() {
+	if v.style == StyleTTY {
+		close(v.stop)
+		v.wg.Wait()
+		v.mu.Lock()
+		v.clear()
+		v.draw()
+		v.mu.Unlock()
+	}
+}
