@@ -101,6 +101,9 @@ func (g *graph) operation(spec *lang.Spec, op int, red *redactor) (Operation, er
 		OnError:          in.OnError,
 		Retries:          in.Retries,
 	}
+	if usesResources(o.Driver, o.Resources, o.ResourceDuration.P50) {
+		o.Duration = Duration{}
+	}
 	if o.OnError == "" {
 		o.OnError = lang.OnErrorStop
 	}

@@ -814,19 +814,9 @@ func (g *graph) lock(s *subgraph, batches []Batch, destroy bool, strategy string
 	}
 }
 
-// opDuration is the p50 estimate priorities use: the given duration, or for
-// a terraform instance without one ceil(resources / parallelism) x
-// resource_duration (throttling and shared-state coalescing ignored).
+// opDuration is the p50 estimate priorities use (see estimateSeconds).
 func opDuration(in *lang.Instance, driver string, mode *lang.Mode) float64 {
-	d := in.Duration.P50.Seconds()
-	if d == 0 && driver == lang.DriverTerraform && in.Resources > 0 {
-		tp := mode.TerraformParallelism
-		if tp <= 0 {
-			tp = defaultTerraformParallelism
-		}
-		d = math.Ceil(float64(in.Resources)/float64(tp)) * in.ResourceDuration.P50.Seconds()
-	}
-	return d
+	return estimateSeconds(in.Duration.P50.Seconds(), driver, in.Resources, in.ResourceDuration.P50.Seconds(), mode.TerraformParallelism)
 }
 
 // priorities is each op's longest remaining path in p50 seconds, including

@@ -486,3 +486,23 @@ func jsonEqual(a, b []byte) bool {
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
 }
+
+// RelativeSpecPath records in p where its spec is as seen from the plan
+// file planPath, so apply finds it from wherever the pair is copied to
+// and the plan's bytes do not depend on the working directory.
+func (p *Plan) RelativeSpecPath(specPath, planPath string) error {
+	from, err := filepath.Abs(filepath.Dir(planPath))
+	if err != nil {
+		return err
+	}
+	to, err := filepath.Abs(specPath)
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(from, to)
+	if err != nil {
+		return fmt.Errorf("spec path relative to the plan: %w", err)
+	}
+	p.Spec.Path = filepath.ToSlash(rel)
+	return nil
+}

@@ -1,0 +1,193 @@
+package planner
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/echelonhq/echelon/lang"
+)
+
+var update = flag.Bool("update", false, "rewrite golden/ from specs/")
+
+const (
+	specsDir  = "../specs"
+	goldenDir = "../golden"
+)
+
+// exampleSpecs lists the spec directories (or .hcl files) under specs/.
+func exampleSpecs(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(specsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() || strings.HasSuffix(e.Name(), ".hcl") {
+			out = append(out, e.Name())
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no specs in specs/")
+	}
+	return out
+}
+
+func load(t *testing.T, path string) *lang.Spec {
+	t.Helper()
+	spec, diags := lang.Load(path, lang.LoadOptions{})
+	if diags.HasErrors() {
+		var buf bytes.Buffer
+		_ = lang.WriteDiagnostics(&buf, diags, nil, false)
+		t.Fatalf("loading %s:\n%s%v", path, buf.String(), diags)
+	}
+	return spec
+}
+
+// compileTo compiles every mode of the spec at specPath as if written
+// next to planDir, returning mode -> plan bytes and show text.
+func compileTo(t *testing.T, specPath, planDir string) (modes []string, plans, texts map[string][]byte) {
+	t.Helper()
+	spec := load(t, specPath)
+	plans, texts = map[string][]byte{}, map[string][]byte{}
+	for _, m := range spec.Modes {
+		p, diags := Compile(spec, Options{Mode: m.Name})
+		if diags.HasErrors() {
+			t.Fatalf("%s mode %s: %v", specPath, m.Name, diags)
+		}
+		planPath := filepath.Join(planDir, m.Name+".plan.json")
+		if err := p.RelativeSpecPath(specPath, planPath); err != nil {
+			t.Fatal(err)
+		}
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var txt bytes.Buffer
+		if err := p.WriteText(&txt); err != nil {
+			t.Fatal(err)
+		}
+		modes = append(modes, m.Name)
+		plans[m.Name], texts[m.Name] = b, txt.Bytes()
+	}
+	return modes, plans, texts
+}
+
+// TestGolden compiles every spec in specs/ for every mode and compares
+// with golden/<spec>/<mode>.plan.json and .plan.txt; -update rewrites them.
+func TestGolden(t *testing.T) {
+	for _, name := range exampleSpecs(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(goldenDir, strings.TrimSuffix(name, ".hcl"))
+			modes, plans, texts := compileTo(t, filepath.Join(specsDir, name), dir)
+			for _, m := range modes {
+				for _, f := range []struct {
+					ext string
+					got []byte
+				}{{".plan.json", plans[m]}, {".plan.txt", texts[m]}} {
+					path := filepath.Join(dir, m+f.ext)
+					if *update {
+						if err := os.MkdirAll(dir, 0o755); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.WriteFile(path, f.got, 0o644); err != nil {
+							t.Fatal(err)
+						}
+						continue
+					}
+					want, err := os.ReadFile(path)
+					if err != nil {
+						t.Fatalf("%v (run `go test ./planner -run Golden -update`)", err)
+					}
+					if !bytes.Equal(want, f.got) {
+						t.Errorf("%s is stale (run `go test ./planner -run Golden -update` and review):\n%s", path, lineDiff(want, f.got))
+					}
+				}
+				// Golden plans must read back.
+				if _, err := Parse(plans[m]); err != nil {
+					t.Errorf("%s: %v", m, err)
+				}
+			}
+		})
+	}
+}
+
+// TestGoldenIdempotent: compiling twice, with the spec files listed in
+// another order, or from a copy of the spec elsewhere gives the same bytes.
+func TestGoldenIdempotent(t *testing.T) {
+	for _, name := range exampleSpecs(t) {
+		t.Run(name, func(t *testing.T) {
+			src := filepath.Join(specsDir, name)
+			planDir := filepath.Join(goldenDir, strings.TrimSuffix(name, ".hcl"))
+			_, first, _ := compileTo(t, src, planDir)
+			_, second, _ := compileTo(t, src, planDir)
+
+			// A copy with the same layout (specs/X next to golden/X) in a
+			// temporary directory.
+			tmp := t.TempDir()
+			cp := exec.Command("cp", "-R", src, filepath.Join(tmp, "specs", name))
+			if err := os.MkdirAll(filepath.Join(tmp, "specs"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := cp.CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v\n%s", err, out)
+			}
+			_, copied, _ := compileTo(t, filepath.Join(tmp, "specs", name), filepath.Join(tmp, "golden", strings.TrimSuffix(name, ".hcl")))
+
+			// Files in reverse order: Compile must not depend on it.
+			spec := load(t, src)
+			for i, j := 0, len(spec.Files)-1; i < j; i, j = i+1, j-1 {
+				spec.Files[i], spec.Files[j] = spec.Files[j], spec.Files[i]
+			}
+			for m, want := range first {
+				if !bytes.Equal(want, second[m]) {
+					t.Errorf("%s: second compile differs:\n%s", m, lineDiff(want, second[m]))
+				}
+				if !bytes.Equal(want, copied[m]) {
+					t.Errorf("%s: compile of a copy differs:\n%s", m, lineDiff(want, copied[m]))
+				}
+				p, diags := Compile(spec, Options{Mode: m})
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				if err := p.RelativeSpecPath(src, filepath.Join(planDir, m+".plan.json")); err != nil {
+					t.Fatal(err)
+				}
+				b, _ := p.Marshal()
+				if !bytes.Equal(want, b) {
+					t.Errorf("%s: files in another order differ:\n%s", m, lineDiff(want, b))
+				}
+			}
+		})
+	}
+}
+
+// lineDiff shows the first differing lines with context: enough to see
+// what changed without a diff dependency.
+func lineDiff(want, got []byte) string {
+	w := strings.Split(string(want), "\n")
+	g := strings.Split(string(got), "\n")
+	i := 0
+	for i < len(w) && i < len(g) && w[i] == g[i] {
+		i++
+	}
+	var b strings.Builder
+	from := max(0, i-2)
+	for k := from; k < i; k++ {
+		b.WriteString("    " + w[k] + "\n")
+	}
+	for k := i; k < min(len(w), i+8); k++ {
+		b.WriteString("  - " + w[k] + "\n")
+	}
+	for k := i; k < min(len(g), i+8); k++ {
+		b.WriteString("  + " + g[k] + "\n")
+	}
+	b.WriteString("  (first difference at line " + strconv.Itoa(i+1) + ")\n")
+	return b.String()
+}
