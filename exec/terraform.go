@@ -170,6 +170,11 @@ func tfVars(s Step) ([]string, error) {
 			vars = v
 		}
 		for k, v := range vars {
+			// A compiled plan may hold raw JSON; a read one decoded values.
+			v, err := normalizeJSON(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: terraform var %q: %w", o.ID, k, err)
+			}
 			if s, ok := v.(string); ok && s == "(sensitive)" {
 				return nil, fmt.Errorf("%s: terraform var %q is sensitive and was not given (--var or ECHELON_VAR_x)", o.ID, k)
 			}
@@ -337,3 +342,13 @@ func (e *tfEvents) stderrWriter() io.Writer {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func normalizeJSON(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
