@@ -35,6 +35,9 @@ func helperMain(args []string) int {
 	dir := args[1]
 	ms, _ := strconv.Atoi(args[2])
 	op := os.Getenv("ECHELON_OP")
+	if tag := os.Getenv("EXEC_TEST_TAG"); tag != "" {
+		op += "@" + tag // which of several concurrent applies ran it
+	}
 	appendLine(filepath.Join(dir, "marks"), fmt.Sprintf("%s start %d\n", op, time.Now().UnixNano()))
 	time.Sleep(time.Duration(ms) * time.Millisecond)
 	fail := 0
