@@ -3,9 +3,166 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/pflag"
+
+	"github.com/echelonhq/echelon/lang"
+	"github.com/echelonhq/echelon/planner"
 )
 
-// TODO(issue): not built yet; this file is replaced by the subcommand.
+// plannerStdout is where compile, show, graph and diff write; tests swap it.
+var plannerStdout io.Writer = os.Stdout
+
+// runCompile compiles a spec into a plan.
+//
+//	echelon compile SPEC [--mode M] [--var k=v]... [--var-file F]... [-o PLAN]
+//	                     [--destroy [--only a,b] [--undeploy-strategy S]] [--json]
+//
+// Without -o the plan goes to stdout and its spec.path is SPEC as given;
+// with -o it is SPEC relative to the plan file's directory, so the pair
+// can move together. --json prints diagnostics as JSON.
 func runCompile(ctx context.Context, args []string) error {
-	return errors.New("compile is not built yet")
+	fs := pflag.NewFlagSet("compile", pflag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	mode := fs.String("mode", "", "mode to compile for (default: deployment.default_mode, else the first mode)")
+	var vars, varFiles, only []string
+	fs.StringArrayVar(&vars, "var", nil, "set a variable (k=v); repeatable")
+	fs.StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file; repeatable")
+	out := fs.StringP("out", "o", "", "write the plan to this file instead of stdout")
+	destroy := fs.Bool("destroy", false, "compile an undeploy plan (reverse order)")
+	fs.StringSliceVar(&only, "only", nil, "destroy only these components (comma-separated)")
+	strategy := fs.String("undeploy-strategy", "", "if_depending_stop (default), skip_depending or undeploy_depending")
+	asJSON := fs.Bool("json", false, "print diagnostics as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: echelon compile SPEC [--mode M] [--var k=v]... [--var-file F]... [-o PLAN] [--destroy [--only a,b] [--undeploy-strategy S]] [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() != 1 {
+		return usagef("compile takes one spec (a .hcl file or a directory), got %d arguments", fs.NArg())
+	}
+	if !*destroy && (len(only) > 0 || *strategy != "") {
+		return usagef("--only and --undeploy-strategy need --destroy")
+	}
+	specPath := fs.Arg(0)
+	spec, err := loadSpecFor("compile", specPath, vars, varFiles, *asJSON)
+	if err != nil {
+		return err
+	}
+	plan, err := compileSpec(spec, planner.Options{Mode: *mode, Destroy: *destroy, Only: only, Strategy: *strategy}, *asJSON)
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		if err := plan.RelativeSpecPath(specPath, *out); err != nil {
+			return err
+		}
+	}
+	b, err := plan.Marshal()
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = plannerStdout.Write(b)
+		return err
+	}
+	if err := writeFileAtomic(*out, b); err != nil {
+		return err
+	}
+	v := plan.View()
+	fmt.Fprintf(plannerStdout, "wrote %s: %s %s, mode %s, %d operations in %d batches, critical path %s (p50)\n",
+		*out, plan.Deployment, plan.Action, plan.Mode.Name, v.Totals.Operations, v.Totals.Batches, planner.FormatSeconds(v.Totals.CriticalPath))
+	return nil
+}
+
+// loadSpecFor loads a spec with --var / --var-file / ECHELON_VAR_x and
+// prints its diagnostics (warnings too); errors return errReported.
+func loadSpecFor(cmd, path string, vars, varFiles []string, asJSON bool) (*lang.Spec, error) {
+	spec, diags := lang.Load(path, lang.LoadOptions{Vars: vars, VarFiles: varFiles, Environ: os.Environ()})
+	if len(diags) > 0 {
+		var sources map[string]*hcl.File
+		if spec != nil {
+			sources = spec.Sources
+		}
+		if err := lang.WriteDiagnostics(os.Stderr, diags, sources, asJSON); err != nil {
+			return nil, fmt.Errorf("writing diagnostics: %w", err)
+		}
+	}
+	if diags.HasErrors() || spec == nil {
+		return nil, errReported
+	}
+	return spec, nil
+}
+
+// compileSpec runs the planner and prints its diagnostics.
+func compileSpec(spec *lang.Spec, opts planner.Options, asJSON bool) (*planner.Plan, error) {
+	plan, diags := planner.Compile(spec, opts)
+	if len(diags) > 0 {
+		if err := lang.WriteDiagnostics(os.Stderr, diags, spec.Sources, asJSON); err != nil {
+			return nil, fmt.Errorf("writing diagnostics: %w", err)
+		}
+	}
+	if diags.HasErrors() || plan == nil {
+		return nil, errReported
+	}
+	return plan, nil
+}
+
+// writeFileAtomic writes via a temporary file and rename, so a reader
+// never sees half a plan.
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// isPlanArg says whether path looks like a plan (JSON) rather than a spec.
+func isPlanArg(path string) bool {
+	if strings.HasSuffix(path, ".json") {
+		return true
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.IsDir() {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 64)
+	n, _ := f.Read(buf)
+	return strings.HasPrefix(strings.TrimSpace(string(buf[:n])), "{")
 }

@@ -2,10 +2,77 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/echelonhq/echelon/planner"
 )
 
-// TODO(issue): not built yet; this file is replaced by the subcommand.
+// diffEstimate, when set (by the simulator's wiring), adds a p50
+// prediction per plan to `echelon diff`; without it diff shows the
+// critical path and the lower bound, which need no simulation.
+var diffEstimate planner.Estimate
+
+// runDiff compares two plans for review: plan-level changes (mode caps,
+// variables, phases, apis, budgets), operations added, removed and
+// changed (by field), batches and their locks, and the time in minutes.
+//
+//	echelon diff OLD NEW [--format text|markdown|json] [--exit-code]
+//
+// Like `git diff --no-exit` it exits 0 whether or not the plans differ;
+// --exit-code makes a difference exit 1 (for CI gates).
 func runDiff(ctx context.Context, args []string) error {
-	return errors.New("diff is not built yet")
+	fs := pflag.NewFlagSet("diff", pflag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	format := fs.String("format", "text", "text, markdown or json")
+	asJSON := fs.Bool("json", false, "same as --format json")
+	exitCode := fs.Bool("exit-code", false, "exit 1 when the plans differ")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: echelon diff OLD NEW [--format text|markdown|json] [--exit-code]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	if *asJSON {
+		*format = "json"
+	}
+	if fs.NArg() != 2 {
+		return usagef("diff takes two plan files, got %d arguments", fs.NArg())
+	}
+	if *format != "text" && *format != "markdown" && *format != "json" {
+		return usagef("--format must be text, markdown or json, not %q", *format)
+	}
+	oldPath, newPath := fs.Arg(0), fs.Arg(1)
+	oldP, err := planner.ReadFile(oldPath)
+	if err != nil {
+		return err
+	}
+	newP, err := planner.ReadFile(newPath)
+	if err != nil {
+		return err
+	}
+	d := planner.Diff(oldP, newP, oldPath, newPath, diffEstimate)
+	if *format == "json" {
+		enc := json.NewEncoder(plannerStdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(d)
+	} else {
+		err = d.WriteText(plannerStdout, oldP, newP, *format == "markdown")
+	}
+	if err != nil {
+		return err
+	}
+	if *exitCode && !d.Identical {
+		return errReported
+	}
+	return nil
 }

@@ -2,10 +2,47 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/echelonhq/echelon/planner"
 )
 
-// TODO(issue): not built yet; this file is replaced by the subcommand.
+// runShow prints a plan for people: header (deployment, action, mode caps,
+// short digests, totals), then per phase its batches with operations and
+// EXCLUSIVE / SHARED locks, and which operations run alone and why.
+//
+//	echelon show PLAN [--json]
 func runShow(ctx context.Context, args []string) error {
-	return errors.New("show is not built yet")
+	fs := pflag.NewFlagSet("show", pflag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	asJSON := fs.Bool("json", false, "print the same view as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: echelon show PLAN [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v", err)
+	}
+	if fs.NArg() != 1 {
+		return usagef("show takes one plan file, got %d arguments", fs.NArg())
+	}
+	p, err := planner.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(plannerStdout)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p.View())
+	}
+	return p.WriteText(plannerStdout)
 }
