@@ -54,6 +54,9 @@ var (
 	durationK = []string{"p50", "p90"}
 )
 
+// MaxInstances caps the instances of one component.
+const MaxInstances = 10000
+
 func (l *loader) decodeComponents() {
 	for _, b := range l.blocks["component"] {
 		if c := l.decodeComponent(b); c != nil {
@@ -171,6 +174,16 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 	regions := c.Regions
 	if len(regions) == 0 {
 		regions = []string{""}
+	}
+	if n := len(regions) * c.Replicas; n > MaxInstances {
+		// A typo such as replicas = 20000 must not stall validation.
+		rng := b.DefRange
+		if a := attrs["replicas"]; a != nil {
+			rng = a.Expr.Range()
+		}
+		l.errorCtx(&rng, b.DefRange.Ptr(), "Too many instances",
+			"Component %q would have %d instances (%d regions x %d replicas); at most %d are supported.", c.Name, n, len(regions), c.Replicas, MaxInstances)
+		return c
 	}
 	isc := scope{where: fmt.Sprintf("component %q", c.Name), each: true, regions: len(c.Regions) > 0}
 	for _, region := range regions {

@@ -137,7 +137,8 @@ func writeSnippet(w *bufio.Writer, d *hcl.Diagnostic, files *fileSource) {
 	}
 }
 
-type jsonDiagnostics struct {
+// DiagnosticsReport is the JSON form of a set of diagnostics.
+type DiagnosticsReport struct {
 	FormatVersion string           `json:"format_version"`
 	Valid         bool             `json:"valid"`
 	ErrorCount    int              `json:"error_count"`
@@ -165,8 +166,8 @@ type jsonPos struct {
 }
 
 // DiagnosticsJSON is the JSON form of diags, for commands that embed it.
-func DiagnosticsJSON(diags hcl.Diagnostics) any {
-	out := jsonDiagnostics{FormatVersion: DiagnosticsFormatVersion, Diagnostics: []jsonDiagnostic{}}
+func DiagnosticsJSON(diags hcl.Diagnostics) DiagnosticsReport {
+	out := DiagnosticsReport{FormatVersion: DiagnosticsFormatVersion, Diagnostics: []jsonDiagnostic{}}
 	for _, d := range diags {
 		jd := jsonDiagnostic{Severity: severityWord(d.Severity), Summary: d.Summary, Detail: d.Detail}
 		if d.Severity == hcl.DiagWarning {

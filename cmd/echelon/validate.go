@@ -2,10 +2,90 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+
+	"github.com/echelonhq/echelon/lang"
 )
 
-// TODO(issue): not built yet; this file is replaced by the subcommand.
+// runValidate checks a spec: diagnostics and exit 1 when it has errors, a
+// one-line summary otherwise.
 func runValidate(ctx context.Context, args []string) error {
-	return errors.New("validate is not built yet")
+	fs := newFlagSet("validate", "validate SPEC [--json] [--var NAME=VALUE]... [--var-file FILE]...")
+	var sf specFlags
+	sf.register(fs)
+	asJSON := fs.Bool("json", false, "print the diagnostics as JSON on stdout")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("expected one SPEC (a .hcl file or a directory), got %d arguments", fs.NArg())
+	}
+	spec, diags := lang.Load(fs.Arg(0), sf.options())
+	if *asJSON {
+		out := struct {
+			lang.DiagnosticsReport
+			Summary *specSummary `json:"summary,omitempty"`
+		}{DiagnosticsReport: lang.DiagnosticsJSON(diags)}
+		if !diags.HasErrors() {
+			s := validateSummary(spec)
+			out.Summary = &s
+		}
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding result: %w", err)
+		}
+		if _, err := os.Stdout.Write(append(b, '\n')); err != nil {
+			return err
+		}
+		if diags.HasErrors() {
+			return errReported
+		}
+		return nil
+	}
+	if len(diags) > 0 {
+		if err := lang.WriteDiagnostics(os.Stderr, diags, spec.Sources, false); err != nil {
+			return fmt.Errorf("writing diagnostics: %w", err)
+		}
+	}
+	if diags.HasErrors() {
+		return errReported
+	}
+	s := validateSummary(spec)
+	fmt.Printf("Success! The spec is valid: deployment %q, %d components (%d instances), %d phases, %d modes, %d apis, %d budgets.\n",
+		s.Deployment, s.Components, s.Instances, s.Phases, s.Modes, s.APIs, s.Budgets)
+	return nil
+}
+
+// specSummary counts what a valid spec declares.
+type specSummary struct {
+	Deployment string `json:"deployment"`
+	Components int    `json:"components"`
+	Instances  int    `json:"instances"`
+	Phases     int    `json:"phases"`
+	Modes      int    `json:"modes"`
+	APIs       int    `json:"apis"`
+	Budgets    int    `json:"budgets"`
+}
+
+func validateSummary(spec *lang.Spec) specSummary {
+	s := specSummary{
+		Components: len(spec.Components),
+		Phases:     len(spec.Phases),
+		Modes:      len(spec.Modes),
+		APIs:       len(spec.APIs),
+		Budgets:    len(spec.Budgets),
+	}
+	if spec.Deployment != nil {
+		s.Deployment = spec.Deployment.Name
+	}
+	for _, c := range spec.Components {
+		s.Instances += len(c.Instances)
+	}
+	return s
 }
