@@ -290,12 +290,12 @@ func (e *engine) schedule() {
 	}
 	m := e.m
 	plain := e.scratchUnit[:0]
-	for _, r := range e.ready {
+	for i, r := range e.ready {
 		op := &m.ops[r]
-		if m.phaseBarrier && op.phase > e.curPhase {
-			continue
+		if e.opUnit[r] == -2 {
+			continue // already taken into a process
 		}
-		if m.batchBarrier && op.batch > e.curBatch {
+		if !e.barriersAllow(op) {
 			continue
 		}
 		if op.alone {
@@ -311,24 +311,31 @@ func (e *engine) schedule() {
 		if m.maxParallel > 0 && e.inFlight >= m.maxParallel {
 			break
 		}
-		if op.region >= 0 && e.regionBusy[op.region] == 0 && m.regionPar > 0 && e.regionsUsed >= m.regionPar {
+		if !e.fits(r) {
 			continue
 		}
-		if c := m.compCap[op.comp]; c > 0 && e.compBusy[op.comp] >= c {
-			continue
-		}
-		if op.state >= 0 {
-			if e.stateBusy[op.state] && len(e.groups[op.state]) == 0 {
-				continue // the next process starts when this one ends
-			}
-			if len(e.groups[op.state]) == 0 {
-				e.groupOrder = append(e.groupOrder, op.state)
-			}
-			e.groups[op.state] = append(e.groups[op.state], r)
-		} else {
+		if op.state < 0 {
 			plain = append(plain, r)
+			e.occupy(r)
+			continue
 		}
+		if e.stateBusy[op.state] {
+			continue // one process per state: the next starts when this one ends
+		}
+		// Coalesce the ready instances of this state, in rank order, as far
+		// as the caps allow (what exec does).
+		e.groupOrder = append(e.groupOrder, op.state)
+		e.groups[op.state] = append(e.groups[op.state], r)
 		e.occupy(r)
+		for _, r2 := range e.ready[i+1:] {
+			if m.maxParallel > 0 && e.inFlight >= m.maxParallel {
+				break
+			}
+			if e.fits(r2) && m.ops[r2].state == op.state && !m.ops[r2].alone {
+				e.groups[op.state] = append(e.groups[op.state], r2)
+				e.occupy(r2)
+			}
+		}
 	}
 	if len(plain) == 0 && len(e.groupOrder) == 0 {
 		e.scratchUnit = plain
@@ -353,6 +360,28 @@ func (e *engine) schedule() {
 		e.groups[s] = e.groups[s][:0]
 	}
 	e.groupOrder = e.groupOrder[:0]
+}
+
+func (e *engine) barriersAllow(op *mop) bool {
+	m := e.m
+	return !(m.phaseBarrier && op.phase > e.curPhase) && !(m.batchBarrier && op.batch > e.curBatch)
+}
+
+// fits reports whether a ready operation passes the barriers and the
+// region and component caps next to what is in flight or admitted.
+func (e *engine) fits(r int32) bool {
+	m := e.m
+	op := &m.ops[r]
+	if e.opUnit[r] == -2 || !e.barriersAllow(op) {
+		return false
+	}
+	if op.region >= 0 && e.regionBusy[op.region] == 0 && m.regionPar > 0 && e.regionsUsed >= m.regionPar {
+		return false
+	}
+	if c := m.compCap[op.comp]; c > 0 && e.compBusy[op.comp] >= c {
+		return false
+	}
+	return true
 }
 
 // occupy takes an admitted operation's slots and marks it (opUnit -2) for
@@ -407,10 +436,10 @@ func (e *engine) startGroup(members []int32) {
 	u.state = m.ops[members[0]].state
 
 	// Work: terraform applies the union of the members' resources with
-	// -parallelism P, ceil(sum/P) rounds of one resource time (one draw per
-	// process, median and spread weighted by resources); members without
-	// resources take their own duration, and the process lasts as long as
-	// its longest part.
+	// -parallelism P: ceil(sum/P) rounds, each taking one draw of the
+	// resource time (median and spread weighted by resources). Members
+	// without resources take their own duration, and the process lasts as
+	// long as its longest part.
 	var res int64
 	var wMed, wSig float64
 	var work int64
@@ -427,9 +456,11 @@ func (e *engine) startGroup(members []int32) {
 	if res > 0 {
 		rounds := (res + int64(m.tfPar) - 1) / int64(m.tfPar)
 		rd := dist{median: wMed / float64(res), sigma: wSig / float64(res)}
-		if w := rounds * rd.sample(e.rng); w > work {
-			work = w
+		var w int64
+		for i := int64(0); i < rounds; i++ {
+			w += rd.sample(e.rng)
 		}
+		work = max(work, w)
 	}
 	u.work = work
 

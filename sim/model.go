@@ -226,7 +226,9 @@ func newModel(p *planner.Plan) (*model, error) {
 			op.state = si
 		}
 		op.dur = newDist(o.Duration)
-		if o.Resources > 0 {
+		// As the planner counts it: a given duration wins; a terraform
+		// instance without one takes its resources' rounds.
+		if o.Resources > 0 && o.Duration.P50 == 0 && o.ResourceDuration.P50 > 0 {
 			op.resources = int32(o.Resources)
 			op.resDur = newDist(o.ResourceDuration)
 		}

@@ -8,13 +8,13 @@ import (
 )
 
 // RecommendRule is the recommendation rule, for help texts.
-const RecommendRule = `recommended caps: terraform_parallelism is searched first (powers of two up
+const RecommendRule = `terraform_parallelism is searched first (powers of two up
 to 256 and the mode's own, max_parallel at the mode's value), then
 max_parallel (powers of two up to the number of operations, the mode's own,
-and no cap); each candidate is simulated with fewer trials and the same seed,
-and the smallest cap whose P50 is within 5% of the best candidate's and that
-throttles less than 0.5 requests a run on average wins (if every candidate
-throttles: the least throttling one within 5%)`
+and no cap). Each candidate is simulated with fewer trials and the same seed;
+among the candidates that throttle less than 0.5 requests a run on average,
+the smallest cap whose P50 is within 5% of the best of them wins (if every
+candidate throttles: the least throttling one)`
 
 // DefaultRecommendTrials is the trials per candidate cap.
 const DefaultRecommendTrials = 200
@@ -35,28 +35,32 @@ func capKey(c int) int {
 // pick applies RecommendRule to evaluated candidates.
 func pick(cs []candidate) candidate {
 	sort.Slice(cs, func(i, j int) bool { return capKey(cs[i].cap) < capKey(cs[j].cap) })
-	best := math.Inf(1)
+	var free []candidate
 	for _, c := range cs {
-		best = math.Min(best, c.p50)
-	}
-	var near []candidate
-	for _, c := range cs {
-		if c.p50 <= 1.05*best {
-			near = append(near, c)
+		if c.throttled < 0.5 {
+			free = append(free, c)
 		}
 	}
-	for _, c := range near {
-		if c.throttled < 0.5 {
+	if len(free) == 0 {
+		// Everything throttles: the least throttling, smallest on ties.
+		out := cs[0]
+		for _, c := range cs[1:] {
+			if c.throttled < out.throttled {
+				out = c
+			}
+		}
+		return out
+	}
+	best := math.Inf(1)
+	for _, c := range free {
+		best = math.Min(best, c.p50)
+	}
+	for _, c := range free {
+		if c.p50 <= 1.05*best {
 			return c
 		}
 	}
-	out := near[0]
-	for _, c := range near[1:] {
-		if c.throttled < out.throttled {
-			out = c
-		}
-	}
-	return out
+	return free[0]
 }
 
 func withCaps(p *planner.Plan, maxPar, tfPar int) *planner.Plan {
