@@ -3,9 +3,208 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/echelonhq/echelon/lang"
+	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sim"
 )
 
-// TODO(issue): not built yet; this file is replaced by the subcommand.
+// simulateStdout is where simulate writes its view; tests swap it.
+var simulateStdout io.Writer = os.Stdout
+
+const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--var k=v]...
+
+Predicts the wall-clock time of a plan under its mode's caps with a
+discrete-event simulation (lognormal durations through p50/p90, terraform
+-parallelism over coalesced instances, phase and batch barriers, run-alone
+operations, token-bucket APIs with backoff). A SPEC is compiled for the mode
+given (default: its default_mode), or for every mode with --mode all; a PLAN
+is simulated for its own mode. The same seed gives the same output on any
+number of cores.
+
+Risk: ` + sim.RiskRule + `.
+
+Recommended caps: ` + sim.RecommendRule + `.
+
+--check holds the predictions to the spec's budget blocks and exits 1 naming
+each broken one. --gantt draws the median trial of each mode as SVG (with
+several modes, F-MODE.svg).`
+
+// runSimulate predicts the run of a spec's modes or of one plan.
 func runSimulate(ctx context.Context, args []string) error {
-	return errors.New("simulate is not built yet")
+	fs := pflag.NewFlagSet("simulate", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: echelon %s\n\nflags:\n%s", simulateUsage, fs.FlagUsages())
+	}
+	var sf specFlags
+	mode := fs.String("mode", "", "mode to simulate, or `all` (default: the spec's default_mode, or the plan's own)")
+	trials := fs.Int("trials", sim.DefaultTrials, "independent trials per mode")
+	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same prediction")
+	asJSON := fs.Bool("json", false, "print the prediction as JSON")
+	check := fs.Bool("check", false, "exit 1 when a prediction breaks a budget, naming each")
+	gantt := fs.String("gantt", "", "write the median run as an SVG Gantt chart to `FILE`")
+	workers := fs.Int("workers", 0, "goroutines trials are spread over (default: the number of CPUs)")
+	recTrials := fs.Int("recommend-trials", sim.DefaultRecommendTrials, "trials per candidate cap when searching the recommendation")
+	_ = fs.MarkHidden("workers")
+	_ = fs.MarkHidden("recommend-trials")
+	sf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return usagef("%v (see 'echelon simulate --help')", err)
+	}
+	if fs.NArg() != 1 {
+		return usagef("simulate takes one spec or plan, got %d arguments", fs.NArg())
+	}
+	if *trials < 1 {
+		return usagef("--trials must be at least 1, got %d", *trials)
+	}
+	path := fs.Arg(0)
+
+	plans, deployment, err := simulatePlans(path, *mode, &sf, *asJSON)
+	if err != nil {
+		return err
+	}
+	opts := sim.Options{Trials: *trials, Seed: *seed, Workers: *workers, Recommend: true, RecommendTrials: *recTrials}
+	var results []*sim.Result
+	for _, p := range plans {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := sim.Simulate(p, opts)
+		if err != nil {
+			return fmt.Errorf("simulate mode %s: %w", p.Mode.Name, err)
+		}
+		results = append(results, r)
+	}
+
+	var checks []sim.BudgetCheck
+	broken := false
+	if *check {
+		checks = sim.CheckBudgets(plans[0].Budgets, results)
+		for _, c := range checks {
+			broken = broken || !c.OK
+		}
+	}
+	out := simulateStdout
+	if *asJSON {
+		err = sim.WriteJSON(out, deployment, results, checks)
+	} else {
+		err = sim.WriteText(out, deployment, results, checks)
+	}
+	if err != nil {
+		return err
+	}
+	if *gantt != "" {
+		for i, r := range results {
+			file := *gantt
+			if len(results) > 1 {
+				ext := filepath.Ext(file)
+				file = strings.TrimSuffix(file, ext) + "-" + r.Mode + ext
+			}
+			if err := writeGantt(file, deployment, plans[i], r, *seed); err != nil {
+				return err
+			}
+			if !*asJSON {
+				fmt.Fprintf(out, "\ngantt: %s (mode %s, trial %d)\n", file, r.Mode, r.MedianTrial)
+			}
+		}
+	}
+	if broken {
+		return errReported
+	}
+	return nil
+}
+
+// simulatePlans compiles the spec's modes, or reads the plan.
+func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Plan, string, error) {
+	if simulateIsPlan(path) {
+		p, err := planner.ReadFile(path)
+		if err != nil {
+			return nil, "", err
+		}
+		switch {
+		case mode == "all":
+			return nil, "", usagef("a plan holds one mode (%s); pass the spec to simulate --mode all", p.Mode.Name)
+		case mode != "" && mode != p.Mode.Name:
+			return nil, "", usagef("the plan was compiled for mode %s, not %s; pass the spec to simulate another mode", p.Mode.Name, mode)
+		}
+		return []*planner.Plan{p}, p.Deployment, nil
+	}
+	spec, err := sf.load(path, os.Stderr, asJSON)
+	if err != nil {
+		return nil, "", err
+	}
+	modes := []string{mode}
+	if mode == "all" {
+		modes = modes[:0]
+		for _, m := range spec.Modes {
+			modes = append(modes, m.Name)
+		}
+	}
+	var plans []*planner.Plan
+	for _, m := range modes {
+		p, diags := planner.Compile(spec, planner.Options{Mode: m})
+		if diags.HasErrors() {
+			if err := lang.WriteDiagnostics(os.Stderr, diags, spec.Sources, asJSON); err != nil {
+				return nil, "", fmt.Errorf("writing diagnostics: %w", err)
+			}
+			return nil, "", errReported
+		}
+		plans = append(plans, p)
+	}
+	name := ""
+	if spec.Deployment != nil {
+		name = spec.Deployment.Name
+	}
+	return plans, name, nil
+}
+
+// simulateIsPlan: plans are JSON files; specs are .hcl files or
+// directories.
+func simulateIsPlan(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || st.IsDir() || strings.HasSuffix(path, ".hcl") {
+		return false
+	}
+	if strings.HasSuffix(path, ".json") {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 64)
+	n, _ := f.Read(buf)
+	return strings.HasPrefix(strings.TrimSpace(string(buf[:n])), "{")
+}
+
+func writeGantt(file, deployment string, p *planner.Plan, r *sim.Result, seed uint64) error {
+	run, err := sim.Trace(p, seed, r.MedianTrial)
+	if err != nil {
+		return fmt.Errorf("trace mode %s: %w", p.Mode.Name, err)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("gantt: %w", err)
+	}
+	if err := sim.WriteGantt(f, deployment+": predicted run", run); err != nil {
+		f.Close()
+		return fmt.Errorf("gantt %s: %w", file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("gantt: %w", err)
+	}
+	return nil
 }
