@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"time"
 
@@ -86,8 +87,12 @@ func (l *loader) toInt(val cty.Value, rng hcl.Range, what string, min int) (int,
 		return 0, false
 	}
 	i, acc := f.Int64()
-	if acc != big.Exact || i > 1<<31-1 || i < int64(min) {
-		l.errorf(&rng, "Invalid "+what, "%s must be %s, at most %d; got %s.", what, want, 1<<31-1, f.Text('g', -1))
+	if acc == big.Exact && i < int64(min) {
+		l.errorf(&rng, "Invalid "+what, "%s must be %s; got %s.", what, want, f.Text('g', -1))
+		return 0, false
+	}
+	if acc != big.Exact || i > math.MaxInt32 {
+		l.errorf(&rng, "Invalid "+what, "%s must be at most %d; got %s.", what, math.MaxInt32, f.Text('g', -1))
 		return 0, false
 	}
 	return int(i), true
