@@ -340,7 +340,12 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 		for _, b := range d.Batches {
 			mark := map[string]string{"added": "+", "removed": "-", "changed": "~"}[b.Kind]
 			var parts []string
-			if b.OldPhase != b.NewPhase {
+			switch {
+			case b.Kind == "added":
+				parts = append(parts, fmt.Sprintf("phase %q", b.NewPhase))
+			case b.Kind == "removed":
+				parts = append(parts, fmt.Sprintf("phase %q", b.OldPhase))
+			case b.OldPhase != b.NewPhase:
 				parts = append(parts, fmt.Sprintf("phase %q -> %q", b.OldPhase, b.NewPhase))
 			}
 			for _, s := range []struct {

@@ -36,16 +36,45 @@ func OperationSeconds(o *Operation, m Mode) float64 {
 // ignored: it is what no schedule can beat, not a prediction.
 func LowerBound(p *Plan) float64 {
 	ops := p.opIndex()
-	finish := make(map[string]float64, len(p.Operations))
-	var path, work, alone, phaseStart, batchStart, prevEnd float64
+	work, alone := 0.0, 0.0
 	perComp := map[string]float64{}
+	for i := range p.Operations {
+		o := &p.Operations[i]
+		d := OperationSeconds(o, p.Mode)
+		work += d
+		perComp[o.Component] += d
+		if o.Alone != "" {
+			alone += d
+		}
+	}
+	// Run-alone operations overlap nothing, so they add to the longest
+	// path of everything else (their own time counted as zero there).
+	bound := math.Max(longestPath(p, ops, false), alone+longestPath(p, ops, true))
+	if c := p.Mode.MaxParallel; c > 0 {
+		bound = math.Max(bound, alone+(work-alone)/float64(c))
+	}
+	for comp, w := range perComp {
+		if c := p.Mode.ComponentParallel[comp]; c > 0 {
+			bound = math.Max(bound, w/float64(c))
+		}
+	}
+	return math.Round(bound*1000) / 1000
+}
+
+// longestPath is the longest dependency path in seconds, with a phase's
+// work after every earlier phase's under phase_barrier and a batch's after
+// every earlier batch's under batch_barrier; skipAlone counts run-alone
+// operations as taking no time.
+func longestPath(p *Plan, ops map[string]*Operation, skipAlone bool) float64 {
+	finish := make(map[string]float64, len(p.Operations))
+	var path, phaseStart, batchStart float64
 	prevPhase := ""
 	for bi, b := range p.Batches {
 		if p.Mode.PhaseBarrier && bi > 0 && b.Phase != prevPhase {
 			phaseStart = path
 		}
 		if p.Mode.BatchBarrier {
-			batchStart = prevEnd
+			batchStart = path
 		}
 		prevPhase = b.Phase
 		for _, id := range b.Operations {
@@ -54,32 +83,18 @@ func LowerBound(p *Plan) float64 {
 				continue
 			}
 			d := OperationSeconds(o, p.Mode)
+			if skipAlone && o.Alone != "" {
+				d = 0
+			}
 			start := math.Max(phaseStart, batchStart)
 			for _, dep := range o.DependsOn {
 				start = math.Max(start, finish[dep])
 			}
 			finish[id] = start + d
 			path = math.Max(path, finish[id])
-			work += d
-			perComp[o.Component] += d
-			if o.Alone != "" {
-				alone += d
-			}
-		}
-		prevEnd = path
-	}
-	bound := path
-	if c := p.Mode.MaxParallel; c > 0 {
-		bound = math.Max(bound, alone+(work-alone)/float64(c))
-	} else {
-		bound = math.Max(bound, alone)
-	}
-	for comp, w := range perComp {
-		if c := p.Mode.ComponentParallel[comp]; c > 0 {
-			bound = math.Max(bound, w/float64(c))
 		}
 	}
-	return math.Round(bound*1000) / 1000
+	return path
 }
 
 // usesResources says whether a terraform instance's time comes from its

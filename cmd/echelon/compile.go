@@ -81,8 +81,8 @@ func runCompile(ctx context.Context, args []string) error {
 		return err
 	}
 	v := plan.View()
-	fmt.Fprintf(plannerStdout, "wrote %s: %s %s, mode %s, %d operations in %d batches, critical path %s (p50)\n",
-		*out, plan.Deployment, plan.Action, plan.Mode.Name, v.Totals.Operations, v.Totals.Batches, planner.FormatSeconds(v.Totals.CriticalPath))
+	fmt.Fprintf(plannerStdout, "wrote %s: %s %s, mode %s, %s in %s, critical path %s (p50)\n",
+		*out, plan.Deployment, plan.Action, plan.Mode.Name, countOf(v.Totals.Operations, "operation"), countOf(v.Totals.Batches, "batch"), planner.FormatSeconds(v.Totals.CriticalPath))
 	return nil
 }
 
@@ -123,6 +123,9 @@ func compileSpec(spec *lang.Spec, opts planner.Options, asJSON bool) (*planner.P
 // never sees half a plan.
 func writeFileAtomic(path string, b []byte) error {
 	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -165,4 +168,15 @@ func isPlanArg(path string) bool {
 	buf := make([]byte, 64)
 	n, _ := f.Read(buf)
 	return strings.HasPrefix(strings.TrimSpace(string(buf[:n])), "{")
+}
+
+// countOf is "1 batch", "3 batches".
+func countOf(n int, word string) string {
+	if n != 1 {
+		if strings.HasSuffix(word, "ch") {
+			word += "e"
+		}
+		word += "s"
+	}
+	return fmt.Sprintf("%d %s", n, word)
 }
