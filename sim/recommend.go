@@ -12,7 +12,8 @@ const RecommendRule = `terraform_parallelism is searched first (powers of two up
 to 256 and the mode's own, max_parallel at the mode's value), then
 max_parallel (powers of two up to the number of operations, the mode's own,
 and no cap). Each candidate is simulated with fewer trials and the same seed;
-among the candidates that throttle less than 0.5 requests a run on average,
+among the candidates that throttle less than 0.5 requests or 0.1% of all
+requests a run on average,
 the smallest cap whose P50 is within 5% of the best of them wins (if every
 candidate throttles: the least throttling one)`
 
@@ -33,11 +34,11 @@ func capKey(c int) int {
 }
 
 // pick applies RecommendRule to evaluated candidates.
-func pick(cs []candidate) candidate {
+func pick(cs []candidate, tolerated float64) candidate {
 	sort.Slice(cs, func(i, j int) bool { return capKey(cs[i].cap) < capKey(cs[j].cap) })
 	var free []candidate
 	for _, c := range cs {
-		if c.throttled < 0.5 {
+		if c.throttled < tolerated {
 			free = append(free, c)
 		}
 	}
@@ -123,6 +124,8 @@ func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error
 	}
 	m := r.model
 	tf := m.tfPar
+	// "Does not throttle": under half a request a run, or 0.1% of them.
+	tolerated := math.Max(0.5, 0.001*float64(r.Requests))
 	hasResources := false
 	for i := range m.ops {
 		if m.ops[i].resources > 0 {
@@ -139,7 +142,7 @@ func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error
 			ev.cap = c
 			cs = append(cs, ev)
 		}
-		tf = pick(cs).cap
+		tf = pick(cs, tolerated).cap
 	}
 	var cs []candidate
 	cands := powersUpTo(len(m.ops), p.Mode.MaxParallel)
@@ -157,7 +160,10 @@ func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error
 		ev.cap = c
 		cs = append(cs, ev)
 	}
-	best := pick(cs)
+	best := pick(cs, tolerated)
+	if !hasResources {
+		tf = 0 // nothing for terraform -parallelism to cap
+	}
 	return &Recommendation{
 		MaxParallel:          best.cap,
 		TerraformParallelism: tf,

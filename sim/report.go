@@ -152,7 +152,7 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 		thr = append(thr, fmt.Sprintf("%.0f of %d", r.ThrottledMean, r.Requests))
 		rsk = append(rsk, r.Risk)
 		if r.Recommended != nil {
-			rec = append(rec, fmt.Sprintf("%s / %d", capString(r.Recommended.MaxParallel), r.Recommended.TerraformParallelism))
+			rec = append(rec, fmt.Sprintf("%s / %s", capString(r.Recommended.MaxParallel), tfString(r.Recommended.TerraformParallelism)))
 		} else {
 			rec = append(rec, "-")
 		}
@@ -184,8 +184,8 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 			fmt.Fprintln(&b)
 		}
 		if rc := r.Recommended; rc != nil {
-			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %d: P50 %s, %.1f throttled a run (%d trials)\n",
-				capString(rc.MaxParallel), rc.TerraformParallelism, Duration(rc.P50), rc.ThrottledMean, rc.Trials)
+			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %s: P50 %s, %.1f throttled a run (%d trials)\n",
+				capString(rc.MaxParallel), tfString(rc.TerraformParallelism), Duration(rc.P50), rc.ThrottledMean, rc.Trials)
 		}
 	}
 	if checks != nil {
@@ -220,6 +220,13 @@ func writeChecks(b *bytes.Buffer, checks []BudgetCheck) {
 			fmt.Fprintf(b, "  %-12s BROKEN (mode %s): %s\n", c.Name, c.Mode, strings.Join(parts, ", "))
 		}
 	}
+}
+
+func tfString(n int) string {
+	if n <= 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
 }
 
 func modeNames(rs []*Result) []string {
@@ -370,7 +377,10 @@ func WriteJSON(w io.Writer, deployment string, results []*Result, checks []Budge
 		}
 		if rc := r.Recommended; rc != nil {
 			mp, tp, p50 := rc.MaxParallel, rc.TerraformParallelism, sec(rc.P50)
-			jm.RecommendedMaxParallel, jm.RecommendedTFParallel, jm.RecommendedP50 = &mp, &tp, &p50
+			jm.RecommendedMaxParallel, jm.RecommendedP50 = &mp, &p50
+			if tp > 0 {
+				jm.RecommendedTFParallel = &tp
+			}
 			jm.RecommendedSearchTrials = rc.Trials
 		}
 		out.Modes = append(out.Modes, jm)

@@ -333,6 +333,11 @@ func aggregate(m *model, outs []trialOut, opts Options) *Result {
 
 	r.CriticalPath, r.CriticalPathOps = criticalPath(m)
 	r.LowerBound, r.LowerBoundBy = r.CriticalPath, "critical path"
+	// The planner's bound adds the barriers, run-alone operations one
+	// after another and the work over max_parallel / component_parallel.
+	if b := planner.LowerBound(m.plan); b > r.LowerBound+1e-6 {
+		r.LowerBound, r.LowerBoundBy = b, "caps and barriers"
+	}
 	for a, b := range bounds {
 		if b > r.LowerBound {
 			r.LowerBound, r.LowerBoundBy = b, "api "+m.apis[a].name

@@ -1,22 +1,31 @@
 package sim
 
 import (
+	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
 
-// specPlans loads a spec of specs/ and compiles every mode, in declaration
+var update = flag.Bool("update", false, "rewrite golden/<spec>/simulate.{txt,json}")
+
+// Golden runs are `echelon simulate SPEC --mode all --trials 2000 --seed 1
+// --check`.
+const goldenTrials, goldenSeed = 2000, 1
+
+// specPlans loads specs/<name> and compiles every mode, in declaration
 // order.
-func specPlans(t testing.TB, name string) []*planner.Plan {
+func specPlans(t testing.TB, name string) (*lang.Spec, []*planner.Plan) {
 	t.Helper()
 	dir := filepath.Join("..", "specs", name)
 	spec, diags := lang.Load(dir, lang.LoadOptions{Environ: []string{}})
 	if diags.HasErrors() {
-		_ = lang.WriteDiagnostics(os.Stderr, diags, nil, false)
 		t.Fatalf("load %s: %s", dir, diags.Error())
 	}
 	var plans []*planner.Plan
@@ -27,26 +36,68 @@ func specPlans(t testing.TB, name string) []*planner.Plan {
 		}
 		plans = append(plans, p)
 	}
-	return plans
+	return spec, plans
 }
 
-func TestBesuQuick(t *testing.T) {
-	for _, p := range specPlans(t, "besu-network") {
-		r, err := Simulate(p, Options{Trials: 2000, Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: %+v cp %.0f lb %.0f by %s thr %.1f p %.2f risk %s events/trial %d", r.Mode, r.WallClock, r.CriticalPath, r.LowerBound, r.LowerBoundBy, r.ThrottledMean, r.PThrottled, r.Risk, r.Events/int64(r.Trials))
-		for _, ph := range r.Phases {
-			t.Logf("   %s %+v", ph.Phase, ph.Span)
+func specNames(t *testing.T) []string {
+	entries, err := os.ReadDir(filepath.Join("..", "specs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
 		}
 	}
+	if len(names) == 0 {
+		t.Fatal("no specs under specs/")
+	}
+	return names
 }
 
-func TestBesuPlanPeek(t *testing.T) {
-	p := specPlans(t, "besu-network")[1]
-	for _, o := range p.Operations { if o.Component != "infrastructure" || o.Region != "westeurope" { continue }
-		t.Logf("%+v", o)
+// TestGolden compares the mode comparison of every spec with
+// golden/<spec>/simulate.txt and .json; -update rewrites them.
+func TestGolden(t *testing.T) {
+	for _, name := range specNames(t) {
+		t.Run(name, func(t *testing.T) {
+			spec, plans := specPlans(t, name)
+			var results []*Result
+			for _, p := range plans {
+				r, err := Simulate(p, Options{Trials: goldenTrials, Seed: goldenSeed, Recommend: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				results = append(results, r)
+			}
+			checks := CheckBudgets(plans[0].Budgets, results)
+			var txt, js bytes.Buffer
+			if err := WriteText(&txt, spec.Deployment.Name, results, checks); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteJSON(&js, spec.Deployment.Name, results, checks); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join("..", "golden", name)
+			for file, got := range map[string][]byte{"simulate.txt": txt.Bytes(), "simulate.json": js.Bytes()} {
+				path := filepath.Join(dir, file)
+				if *update {
+					if err := os.MkdirAll(dir, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run go test ./sim -run Golden -update)", err)
+				}
+				if diff := cmp.Diff(string(want), string(got)); diff != "" {
+					t.Errorf("%s differs (-want +got):\n%s", path, diff)
+				}
+			}
+		})
 	}
-	t.Logf("%+v", p.APIs)
 }
