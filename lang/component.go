@@ -329,7 +329,9 @@ func (l *loader) duration(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) (Dur
 	}
 	rng := a.Expr.Range()
 	inner, _ := val.UnmarkDeep()
-	if inner.Type() == cty.String {
+	if inner.Type().IsPrimitiveType() && !inner.IsNull() {
+		// Strings, and numbers or bools that are not durations ("60" has
+		// no unit): both read as a duration string.
 		d, ok := l.toDuration(val, rng, a.Name)
 		return Duration{P50: d, P90: d}, ok
 	}

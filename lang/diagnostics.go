@@ -119,7 +119,7 @@ func writeSnippet(w *bufio.Writer, d *hcl.Diagnostic, files *fileSource) {
 	for n := start; n <= end; n++ {
 		text := strings.TrimRight(string(lines[n-1]), "\r")
 		fmt.Fprintf(w, "  %*d: %s\n", width, n, text)
-		if n == start && d.Subject.End.Line == start && d.Subject.End.Column > d.Subject.Start.Column {
+		if n == start && d.Subject.End.Line == start {
 			// Columns count characters; tabs are kept so the carets line up.
 			var pad strings.Builder
 			for i, r := range []rune(text) {
@@ -132,7 +132,9 @@ func writeSnippet(w *bufio.Writer, d *hcl.Diagnostic, files *fileSource) {
 					pad.WriteRune(' ')
 				}
 			}
-			fmt.Fprintf(w, "  %*s  %s%s\n", width, "", pad.String(), strings.Repeat("^", d.Subject.End.Column-d.Subject.Start.Column))
+			// A zero-width subject (a missing item) still gets one caret.
+			carets := max(1, d.Subject.End.Column-d.Subject.Start.Column)
+			fmt.Fprintf(w, "  %*s  %s%s\n", width, "", pad.String(), strings.Repeat("^", carets))
 		}
 	}
 }

@@ -18,7 +18,14 @@ func FuzzLoad(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	// Each input is written to a file, since Load reads paths. Prefer a
+	// tmpfs: on a disk busy with builds, a write can stall for seconds and
+	// starve the fuzzer.
 	dir := f.TempDir()
+	if shm, err := os.MkdirTemp("/dev/shm", "echelon-fuzz-"); err == nil {
+		dir = shm
+		f.Cleanup(func() { os.RemoveAll(shm) })
+	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		path := filepath.Join(dir, "fuzz.hcl")
 		if err := os.WriteFile(path, src, 0o644); err != nil {

@@ -53,6 +53,8 @@ type loader struct {
 	declared map[string]map[string]hcl.Range
 	order    map[string][]string // declared names per kind, in declaration order
 
+	parseFailed bool // a file did not parse: missing blocks may be in it
+
 	varVals   map[string]cty.Value
 	localVals map[string]cty.Value
 	baseCtx   *hcl.EvalContext
@@ -155,6 +157,7 @@ func (l *loader) readFiles() bool {
 		}
 		l.spec.Sources[name] = f
 		if diags.HasErrors() {
+			l.parseFailed = true
 			// A file that does not parse yields no blocks worth checking:
 			// its partial body would only add confusing follow-on errors.
 			continue
@@ -210,6 +213,9 @@ func rangeString(r hcl.Range) string {
 }
 
 func (l *loader) checkCounts() {
+	if l.parseFailed {
+		return
+	}
 	var at *hcl.Range
 	if len(l.spec.Files) > 0 {
 		at = &hcl.Range{Filename: l.spec.Files[0], Start: hcl.InitialPos, End: hcl.InitialPos}

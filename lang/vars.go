@@ -71,8 +71,11 @@ func (l *loader) decodeVariables() {
 					}
 				}
 				l.diags = append(l.diags, diags...)
+				v.Default = cty.UnknownVal(v.Type) // reported; no follow-on "required" error
 			} else if conv, ok := l.convertVar(v, d.defaults, val, a.Expr.Range(), "Invalid default value for variable"); ok {
 				v.Default = conv
+			} else {
+				v.Default = cty.UnknownVal(v.Type)
 			}
 		}
 		decls[v.Name] = d

@@ -1,0 +1,9 @@
+deployment "d" {}
+phase "p" {}
+mode "m" {}
+api "arm" { rate = 10 }
+component "c" {
+  phase = phase.p
+  calls = { arm = -5 } # ERROR: Invalid calls
+  command { argv = ["true"] }
+}

@@ -1,0 +1,9 @@
+deployment "d" {}
+phase "p" {}
+mode "m" {}
+component "c" {
+  phase = phase.p
+  command {
+    argv = ["deploy", each.region] # ERROR: Invalid reference
+  }
+}

@@ -1,0 +1,9 @@
+deployment "d" {}
+phase "p" {}
+mode "m" {}
+component "c" {
+  phase = phase.p
+  command {
+    argv = ["", "x"] # ERROR: Empty argv
+  }
+}

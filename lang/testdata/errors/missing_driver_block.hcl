@@ -1,0 +1,7 @@
+deployment "d" {}
+phase "p" {}
+mode "m" {}
+component "c" {
+  phase = phase.p
+  driver = "helm" # ERROR: Missing helm block
+}

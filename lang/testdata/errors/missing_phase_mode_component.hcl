@@ -1,0 +1,2 @@
+# ERROR: Missing phase block # ERROR: Missing mode block # ERROR: Missing component block
+deployment "d" {}
