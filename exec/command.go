@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"sort"
@@ -38,11 +39,18 @@ func commandRun(ctx context.Context, s Step) error {
 	}
 	cmd.Env = commandEnv(s, op)
 	tail := &tailBuffer{max: 64 << 10}
-	var out io.Writer = tail
-	if s.Log != nil {
-		out = io.MultiWriter(s.Log, tail)
+	logFile, direct := s.Log.(*os.File)
+	if direct {
+		// The child writes its log file itself: no pipe, no copying
+		// goroutine. The output is read back only on failure.
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+	} else {
+		var out io.Writer = tail
+		if s.Log != nil {
+			out = io.MultiWriter(s.Log, tail)
+		}
+		cmd.Stdout, cmd.Stderr = out, out
 	}
-	cmd.Stdout, cmd.Stderr = out, out
 	// Cancelling (the second Ctrl-C) asks politely first; WaitDelay then
 	// kills what is left so Wait cannot hang on inherited pipes.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -50,6 +58,9 @@ func commandRun(ctx context.Context, s Step) error {
 	err := cmd.Run()
 	if err == nil {
 		return nil
+	}
+	if direct {
+		readTail(logFile.Name(), tail)
 	}
 	if te, ok := detectThrottle(tail.Bytes()); ok {
 		return fmt.Errorf("%s: %v: %w", c.Argv[0], err, te)
@@ -99,4 +110,17 @@ func (t *tailBuffer) Bytes() []byte {
 		return t.b[len(t.b)-t.max:]
 	}
 	return t.b
+}
+
+// readTail loads the end of a log file into t.
+func readTail(path string, t *tailBuffer) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > int64(t.max) {
+		f.Seek(fi.Size()-int64(t.max), io.SeekStart)
+	}
+	io.Copy(t, f)
 }

@@ -819,16 +819,14 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 		return commandRun(ctx, s)
 	case "terraform":
 		return terraformRun(ctx, s)
+	case "kubectl":
+		return kubectlRun(ctx, s)
+	case "helm":
+		return helmRun(ctx, s)
 	default:
-		if f := extraDrivers[s.Ops[0].Driver]; f != nil {
-			return f(ctx, s)
-		}
-		return fmt.Errorf("%s: driver %q is not available", s.Ops[0].ID, s.Ops[0].Driver)
+		return fmt.Errorf("%s: unknown driver %q", s.Ops[0].ID, s.Ops[0].Driver)
 	}
 }
-
-// extraDrivers are drivers registered by their own files (kubectl, helm).
-var extraDrivers = map[string]driverFunc{}
 
 func logName(id string) string {
 	return strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(id)
