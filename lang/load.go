@@ -110,6 +110,33 @@ func (l *loader) load() {
 	l.decodeComponents()
 	l.decodeBudgets()
 	l.checkCounts()
+	l.addContexts()
+}
+
+// addContexts gives every diagnostic that points into a root block, and has
+// no wider context yet, that whole block as its Context.
+func (l *loader) addContexts() {
+	var ranges []hcl.Range
+	for _, f := range l.spec.Sources {
+		body, ok := f.Body.(*hclsyntax.Body)
+		if !ok {
+			continue
+		}
+		for _, b := range body.Blocks {
+			ranges = append(ranges, hcl.RangeBetween(b.DefRange(), b.Body.SrcRange))
+		}
+	}
+	for _, d := range l.diags {
+		if d.Subject == nil || d.Context != nil {
+			continue
+		}
+		for _, r := range ranges {
+			if r.Filename == d.Subject.Filename && r.Start.Byte <= d.Subject.Start.Byte && d.Subject.End.Byte <= r.End.Byte {
+				d.Context = r.Ptr()
+				break
+			}
+		}
+	}
 }
 
 // readFiles finds, reads and parses the spec files and collects their root
@@ -220,11 +247,21 @@ func (l *loader) checkCounts() {
 	if len(l.spec.Files) > 0 {
 		at = &hcl.Range{Filename: l.spec.Files[0], Start: hcl.InitialPos, End: hcl.InitialPos}
 	}
-	if len(l.blocks["deployment"]) == 0 {
+	// Count the blocks as written, so a block already reported for a bad
+	// label does not also count as missing.
+	written := map[string]int{}
+	for _, f := range l.spec.Sources {
+		if body, ok := f.Body.(*hclsyntax.Body); ok {
+			for _, b := range body.Blocks {
+				written[b.Type]++
+			}
+		}
+	}
+	if written["deployment"] == 0 {
 		l.errorf(at, "Missing deployment block", "A spec needs exactly one deployment block, e.g. deployment \"my-app\" { default_mode = \"standard\" }.")
 	}
 	for _, kind := range []string{"phase", "mode", "component"} {
-		if len(l.blocks[kind]) == 0 {
+		if written[kind] == 0 {
 			l.errorf(at, "Missing "+kind+" block", "A spec needs at least one %s block.", kind)
 		}
 	}
