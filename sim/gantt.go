@@ -81,7 +81,7 @@ const (
 	rightPad    = 30
 	rowHeight   = 14
 	rowGap      = 3
-	headerH     = 86
+	headerH     = 96
 	footerH     = 40
 	globalLane  = "(not regional)"
 	throttleRed = "#D00000"
@@ -172,7 +172,7 @@ func WriteGantt(w io.Writer, title string, run *Run) error {
 	fmt.Fprintf(&b, `<defs><pattern id="hatch" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="4" fill="%s"/></pattern></defs>`+"\n", throttleRed)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
-	fmt.Fprintf(&b, `<text x="10" y="38" fill="#444">mode %s, trial %d (the median by makespan): %s</text>`+"\n",
+	fmt.Fprintf(&b, `<text x="10" y="38" fill="#444">mode %s, trial %d: %s</text>`+"\n",
 		html.EscapeString(run.Mode), run.Trial, Duration(run.Makespan))
 
 	// Legend: phases, then throttling.

@@ -199,7 +199,8 @@ func writeGantt(file, deployment string, p *planner.Plan, r *sim.Result, seed ui
 	if err != nil {
 		return fmt.Errorf("gantt: %w", err)
 	}
-	if err := sim.WriteGantt(f, deployment+": predicted run", run); err != nil {
+	title := fmt.Sprintf("%s: the median of %d predicted runs", deployment, r.Trials)
+	if err := sim.WriteGantt(f, title, run); err != nil {
 		f.Close()
 		return fmt.Errorf("gantt %s: %w", file, err)
 	}
