@@ -76,7 +76,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 	content, diags := b.Body.Content(componentSchema)
 	l.diags = append(l.diags, diags...)
 	attrs := content.Attributes
-	sc := scope{where: fmt.Sprintf("component %q's %s", c.Name, "structural attributes (phase, driver, regions, replicas, depends_on, parallel, restart)")}
+	sc := scope{where: fmt.Sprintf("component %q", c.Name), structural: true}
 	ctx := l.baseCtx
 	l.description(content)
 

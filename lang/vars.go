@@ -373,6 +373,8 @@ type scope struct {
 	where   string // "a local value", "a component", ... for messages
 	each    bool   // inside a component: each.replica allowed
 	regions bool   // the component has regions: each.region allowed
+	// structural: a component attribute evaluated once (phase, regions...)
+	structural bool
 	// locals, while locals are being decoded, are the declared ones (some
 	// not evaluated yet); afterwards l.localVals is used.
 	locals map[string]*hcl.Attribute
@@ -436,6 +438,8 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 			}
 		case "each":
 			switch {
+			case !sc.each && sc.structural:
+				add(rng, "Invalid reference", "each.%s cannot be used here: a component's phase, driver, regions, replicas, depends_on, parallel, restart and containers are evaluated once for the component, not per instance.", attr)
 			case !sc.each:
 				add(rng, "Invalid reference", "each.%s is only available inside a component, not in %s.", attr, sc.where)
 			case attr == "region" && !sc.regions:
