@@ -533,3 +533,27 @@ func TestLoadMissingPath(t *testing.T) {
 		t.Fatalf("diags = %v", diags)
 	}
 }
+
+// TestAllFilesAtOnce: mistakes in several files of a directory are all
+// reported by one Load, in file order.
+func TestAllFilesAtOnce(t *testing.T) {
+	dir := writeSpec(t, map[string]string{
+		"a.hcl": skeleton + "mode \"x\" { max_parallel = -1 }\n",
+		"b.hcl": "component \"c\" {\n  phase = phase.q\n  command { argv = [] }\n}\n",
+		"c.hcl": "phase \"broken\" {\n",
+	})
+	_, diags := Load(dir, LoadOptions{})
+	var got []string
+	for _, d := range diags {
+		got = append(got, filepath.Base(d.Subject.Filename)+": "+d.Summary)
+	}
+	want := []string{
+		"a.hcl: Invalid max_parallel",
+		"b.hcl: Reference to undeclared phase",
+		"b.hcl: Empty argv",
+		"c.hcl: Unclosed configuration block",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
+	}
+}
