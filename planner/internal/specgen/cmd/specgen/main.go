@@ -1,0 +1,28 @@
+// Command specgen writes a generated spec of about -ops operations into
+// -dir (spec.hcl and the terraform module dir it names), for
+// scripts/bench-planner.sh.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/echelonhq/echelon/planner/internal/specgen"
+)
+
+func main() {
+	ops := flag.Int("ops", 1000, "operations to generate (at least)")
+	dir := flag.String("dir", "", "directory to write")
+	flag.Parse()
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "usage: specgen -ops N -dir DIR")
+		os.Exit(2)
+	}
+	if err := specgen.WriteDir(*dir, *ops); err != nil {
+		fmt.Fprintln(os.Stderr, "specgen:", err)
+		os.Exit(1)
+	}
+	fmt.Println(filepath.Join(*dir, "spec.hcl"))
+}
