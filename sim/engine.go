@@ -83,7 +83,8 @@ type stream struct {
 	bucket int32
 	api    int32
 	n      int64
-	k      int64 // next request
+	k      int64   // next request
+	per    float64 // tokens refilled between two of its requests; < 0: api not limited
 }
 
 // unit is what runs: one operation, or a terraform process applying the
@@ -105,10 +106,14 @@ func (u *unit) off(s *stream, k int64) int64 {
 	return (2*k + 1) * u.work / (2 * s.n)
 }
 
-// bucket is a token bucket: level tokens at time last (lazy refill).
+// bucket is a token bucket: level tokens at time last (lazy refill), with
+// its api's parameters at hand (tokens per µs, size).
 type bucket struct {
 	level float64
 	last  int64
+	perUS float64
+	burst float64
+	api   int32
 }
 
 // ThrottleMark is one throttled request of a traced run.
@@ -157,6 +162,8 @@ type engine struct {
 	throttled  []int64 // by api
 	exhausted  []int64
 	peak       []float64
+
+	spanLo, spanHi []int64 // scratch for collect
 
 	trace bool
 	marks []ThrottleMark
@@ -221,7 +228,9 @@ func (e *engine) run(seed uint64, trial int) error {
 	clear(e.peak)
 	e.marks = e.marks[:0]
 	for b := range e.buckets {
-		e.buckets[b] = bucket{level: m.apis[e.apiOfBucket(int32(b))].burst}
+		a := e.apiOfBucket(int32(b))
+		ad := &m.apis[a]
+		e.buckets[b] = bucket{level: ad.burst, perUS: ad.rate / usPerSecond, burst: ad.burst, api: a}
 	}
 	for i := range m.ops {
 		e.opUnit[i] = -1
@@ -483,7 +492,14 @@ func (e *engine) startGroup(members []int32) {
 			}
 		}
 	}
-	sort.Slice(u.streams, func(i, j int) bool { return u.streams[i].bucket < u.streams[j].bucket })
+	sortStreams(u.streams)
+	for i := range u.streams {
+		s := &u.streams[i]
+		s.per = -1
+		if bk := &e.buckets[s.bucket]; bk.perUS > 0 {
+			s.per = bk.perUS * float64(u.work) / float64(s.n)
+		}
+	}
 
 	// Peak demand: what the unit would ask for without throttling.
 	if work > 0 {
@@ -505,6 +521,16 @@ func (e *engine) startGroup(members []int32) {
 		return
 	}
 	e.pushNext(ui)
+}
+
+// sortStreams orders a unit's streams by bucket (insertion sort: a unit
+// has a handful, and sort.Slice would allocate).
+func sortStreams(ss []stream) {
+	for i := 1; i < len(ss); i++ {
+		for j := i; j > 0 && ss[j].bucket < ss[j-1].bucket; j-- {
+			ss[j], ss[j-1] = ss[j-1], ss[j]
+		}
+	}
 }
 
 // pushNext queues the unit's next request, or its end when none is left.
@@ -579,9 +605,11 @@ func (e *engine) insertReady(r int32) {
 // refill brings a bucket up to time t.
 func (e *engine) refill(b int32, t int64) float64 {
 	bk := &e.buckets[b]
-	ad := &e.m.apis[e.apiOfBucket(b)]
 	if t > bk.last {
-		bk.level = math.Min(ad.burst, bk.level+ad.rate*float64(t-bk.last)/usPerSecond)
+		bk.level += bk.perUS * float64(t-bk.last)
+		if bk.level > bk.burst {
+			bk.level = bk.burst
+		}
 		bk.last = t
 	}
 	return bk.level
@@ -619,7 +647,6 @@ func (e *engine) request(ui int32) {
 // the cost of one event per window.
 func (e *engine) window(ui int32) {
 	u := &e.units[ui]
-	m := e.m
 	base := u.start + u.waited
 	limW := int64(math.MaxInt64)
 	if len(e.heap) > 0 {
@@ -649,11 +676,10 @@ func (e *engine) window(ui int32) {
 			}
 		}
 		f := cnt
-		ad := &m.apis[s.api]
-		if cnt > 0 && ad.rate > 0 {
+		if cnt > 0 && s.per >= 0 {
 			t0 := base + u.off(s, s.k)
 			pre0 := e.peekLevel(s.bucket, t0)
-			per := ad.rate * float64(u.work) / float64(s.n) / usPerSecond // tokens refilled between two requests
+			per := s.per
 			switch {
 			case pre0 < 1-eps:
 				f = 0
@@ -689,14 +715,12 @@ func (e *engine) window(ui int32) {
 		if c == 0 {
 			continue
 		}
-		ad := &m.apis[s.api]
-		if ad.rate > 0 {
+		if per := s.per; per >= 0 {
 			t0 := base + u.off(s, s.k)
 			pre0 := e.refill(s.bucket, t0)
-			per := ad.rate * float64(u.work) / float64(s.n) / usPerSecond
 			var pre float64
 			if per >= 1 {
-				pre = math.Min(ad.burst, pre0+float64(c-1)*(per-1))
+				pre = min(e.buckets[s.bucket].burst, pre0+float64(c-1)*(per-1))
 			} else {
 				pre = pre0 - float64(c-1)*(1-per)
 			}
@@ -737,9 +761,8 @@ func kEnd(work, n, lim int64) int64 {
 // peekLevel is the bucket's level at t without updating it.
 func (e *engine) peekLevel(b int32, t int64) float64 {
 	bk := &e.buckets[b]
-	ad := &e.m.apis[e.apiOfBucket(b)]
 	if t > bk.last {
-		return math.Min(ad.burst, bk.level+ad.rate*float64(t-bk.last)/usPerSecond)
+		return min(bk.burst, bk.level+bk.perUS*float64(t-bk.last))
 	}
 	return bk.level
 }
@@ -795,7 +818,7 @@ func (e *engine) throttle(ui int32, si int32, t int64) {
 // markOp picks the member a throttle is drawn on: the one in the bucket's
 // region for a regional bucket, else the first.
 func (e *engine) markOp(u *unit, b int32) int32 {
-	ad := &e.m.apis[e.apiOfBucket(b)]
+	ad := &e.m.apis[e.buckets[b].api]
 	if ad.regional {
 		reg := b - ad.bucket0
 		for _, r := range u.members {

@@ -204,27 +204,25 @@ func (e *engine) collect(o *trialOut) {
 	m := e.m
 	o.events = e.events
 	o.makespan = 0
-	for i := range o.phaseSpan {
-		o.phaseSpan[i] = -1
-	}
-	first := make([]int64, 0, 8)
-	_ = first
-	for ph := range m.phases {
-		lo, hi := int64(math.MaxInt64), int64(-1)
-		for r := range m.ops {
-			if int(m.ops[r].phase) != ph {
-				continue
-			}
-			lo = min(lo, e.start[r])
-			hi = max(hi, e.end[r])
-		}
-		if hi >= 0 {
-			o.phaseSpan[ph] = hi - lo
-		}
+	// Phase spans in one pass: first start to last end per phase.
+	lo, hi := e.spanLo[:0], e.spanHi[:0]
+	for range m.phases {
+		lo = append(lo, math.MaxInt64)
+		hi = append(hi, -1)
 	}
 	for r := range m.ops {
+		ph := m.ops[r].phase
+		lo[ph] = min(lo[ph], e.start[r])
+		hi[ph] = max(hi[ph], e.end[r])
 		o.makespan = max(o.makespan, e.end[r])
 	}
+	for ph := range o.phaseSpan {
+		o.phaseSpan[ph] = -1
+		if hi[ph] >= 0 {
+			o.phaseSpan[ph] = hi[ph] - lo[ph]
+		}
+	}
+	e.spanLo, e.spanHi = lo, hi
 	copy(o.throttled, e.throttled)
 	copy(o.exhausted, e.exhausted)
 	copy(o.peak, e.peak)
