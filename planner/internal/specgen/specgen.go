@@ -202,3 +202,52 @@ func WriteDir(dir string, n int) error {
 	}
 	return os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(HCL(n)), 0o644)
 }
+
+// flatDeps is the dependency shape of the flat comparison: item i depends
+// on up to 3 of the 50 items before it (seeded).
+func flatDeps(n int) [][]int {
+	rng := rand.New(rand.NewPCG(2, uint64(n)))
+	deps := make([][]int, n)
+	for i := 1; i < n; i++ {
+		for k := 0; k < 1+rng.IntN(3); k++ {
+			if d := i - 1 - rng.IntN(min(i, 50)); !contains(deps[i], d) {
+				deps[i] = append(deps[i], d)
+			}
+		}
+	}
+	return deps
+}
+
+// WriteFlat writes the same flat graph of n items twice, for comparing
+// with `terraform graph`: dir/spec.hcl, n non-regional components, and
+// dir/tf/main.tf, n terraform_data resources (built in: no provider to
+// download) with the same depends_on.
+func WriteFlat(dir string, n int) error {
+	deps := flatDeps(n)
+	var spec, tf strings.Builder
+	spec.WriteString("deployment \"flat\" {}\n\nphase \"p\" {}\n\nmode \"m\" {}\n\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&spec, "component \"c%d\" {\n  phase  = \"p\"\n  driver = \"command\"\n", i)
+		fmt.Fprintf(&tf, "resource \"terraform_data\" \"c%d\" {\n  input = %d\n", i, i)
+		if len(deps[i]) > 0 {
+			refs := make([]string, len(deps[i]))
+			for k, d := range deps[i] {
+				refs[k] = fmt.Sprintf("component.c%d", d)
+			}
+			fmt.Fprintf(&spec, "  depends_on = [%s]\n", strings.Join(refs, ", "))
+			for k, d := range deps[i] {
+				refs[k] = fmt.Sprintf("terraform_data.c%d", d)
+			}
+			fmt.Fprintf(&tf, "  depends_on = [%s]\n", strings.Join(refs, ", "))
+		}
+		spec.WriteString("  command {\n    argv = [\"true\"]\n  }\n}\n\n")
+		tf.WriteString("}\n\n")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "tf"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tf", "main.tf"), []byte(tf.String()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(spec.String()), 0o644)
+}
