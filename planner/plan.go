@@ -31,7 +31,7 @@ type Plan struct {
 	Only             []string `json:"only,omitempty"`              // destroy --only components
 	// Spec says where the plan came from, so apply can recompute spec_digest.
 	Spec SpecRef `json:"spec"`
-	// Phases in execution order.
+	// Phases in execution order (last declared first in a destroy plan).
 	Phases  []Phase  `json:"phases"`
 	APIs    []API    `json:"apis"`
 	Budgets []Budget `json:"budgets"`
@@ -116,6 +116,9 @@ type Operation struct {
 	Replica   int      `json:"replica"`
 	Phase     string   `json:"phase"`
 	Driver    string   `json:"driver"`
+	// DependsOn are the operations that must finish before this one, in
+	// this plan's order: in a destroy plan the dependents being removed
+	// (the spec's edges reversed).
 	DependsOn []string `json:"depends_on"`
 	Parallel  bool     `json:"parallel"`
 	Restart   bool     `json:"restart"`
@@ -173,6 +176,9 @@ type Command struct {
 
 // Batch is a set of operations whose dependencies all lie in earlier
 // batches, with the locks the batch (or each of its operations) takes.
+// Operations of one dependency level form one batch, followed by one batch
+// per run-alone operation of that level. Phase is "" when the batch mixes
+// phases (only in a mode without phase_barrier).
 type Batch struct {
 	Index      int      `json:"index"`
 	Phase      string   `json:"phase"`
