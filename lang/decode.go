@@ -332,7 +332,15 @@ func (l *loader) reportPhaseCycle(phases []*Phase, index map[string]int, done []
 	for _, n := range append(names, names[0]) {
 		parts = append(parts, "phase."+n)
 	}
+	// Point at the reference that closes the cycle: the first phase's
+	// after entry naming the last.
 	rng := afterRange[names[0]]
+	for _, r := range phases[index[names[0]]].After {
+		if r.Name == names[len(names)-1] {
+			rng = r.Range
+			break
+		}
+	}
 	l.errorCtx(&rng, phases[index[names[0]]].DeclRange.Ptr(), "Phase cycle",
 		"The phases wait for each other in a cycle: %s (each runs after the one before it). Remove one of these after references.", strings.Join(parts, " -> "))
 }
