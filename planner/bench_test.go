@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	dgraph "github.com/dominikbraun/graph"
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner/internal/specgen"
 )
@@ -110,5 +111,44 @@ func TestGeneratedSpecMatchesHCL(t *testing.T) {
 	}
 	if !bytes.Equal(ja, jb) {
 		t.Errorf("generated spec and its HCL compile differently:\n%s", lineDiff(ja, jb))
+	}
+}
+
+// BenchmarkDominikGraph is the same work on github.com/dominikbraun/graph
+// v0.23.0 (build the instance graph, StableTopologicalSort for a
+// deterministic order, as a plan needs), to show why the planner keeps
+// to flat slices. 100k is left out: it runs for minutes.
+func BenchmarkDominikGraph(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		dir := b.TempDir()
+		if err := specgen.WriteDir(dir, n); err != nil {
+			b.Fatal(err)
+		}
+		p, diags := Compile(specgen.Spec(n, dir), Options{})
+		if diags.HasErrors() {
+			b.Fatal(diags)
+		}
+		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				g := dgraph.New(dgraph.StringHash, dgraph.Directed())
+				for _, o := range p.Operations {
+					if err := g.AddVertex(o.ID); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, o := range p.Operations {
+					for _, d := range o.DependsOn {
+						if err := g.AddEdge(d, o.ID); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				order, err := dgraph.StableTopologicalSort(g, func(a, b string) bool { return a < b })
+				if err != nil || len(order) != len(p.Operations) {
+					b.Fatal(err, len(order))
+				}
+			}
+		})
 	}
 }
