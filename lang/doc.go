@@ -24,6 +24,6 @@
 // each --var-file in order, each --var in order (Terraform's order). Values
 // derived from a sensitive variable carry the MarkSensitive cty mark.
 // Durations use Go syntax ("90s", "6m", "1h30m"). The functions are go-cty's
-// stdlib under Terraform's names, plus try and can; coalesce follows cty
-// (first non-null argument; an empty string counts).
+// stdlib under Terraform's names, plus try and can; coalesce is Terraform's
+// (the first argument neither null nor "").
 package lang

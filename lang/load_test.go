@@ -147,7 +147,8 @@ locals {
   str      = tostring(5)
   num      = tonumber("7")
   json     = jsonencode({ n = 1 })
-  first    = coalesce(null, "fallback")
+  first    = coalesce(null, "", "fallback")
+  firstn   = coalesce(null, 2, 3)
   lo       = min(3, 1, 2)
   hi       = max(3, 1, 2)
 }
@@ -169,6 +170,7 @@ component "c" {
 		"num":    cty.NumberIntVal(7),
 		"json":   cty.StringVal(`{"n":1}`),
 		"first":  cty.StringVal("fallback"),
+		"firstn": cty.NumberIntVal(2),
 		"lo":     cty.NumberIntVal(1),
 		"hi":     cty.NumberIntVal(3),
 	}
