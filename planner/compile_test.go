@@ -375,3 +375,30 @@ func TestTerraformDurationEstimate(t *testing.T) {
 		t.Errorf("priority %v, want 180", got)
 	}
 }
+
+func TestCompressIDs(t *testing.T) {
+	s := mkspec(nil, []string{"p"},
+		comp("net", "p", regions("eu", "us", "ap")),
+		comp("val", "p", regions("eu", "us"), replicas(2)),
+		comp("solo", "p"))
+	p, diags := Compile(s, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	ops := p.opIndex()
+	for _, tc := range []struct {
+		ids  []string
+		want string
+	}{
+		{[]string{"net/ap", "net/eu", "net/us"}, "net/{ap,eu,us} (3)"},
+		{[]string{"net/eu"}, "net/eu"},
+		{[]string{"val/eu/0", "val/eu/1", "val/us/0", "val/us/1"}, "val/{eu,us}/{0,1} (4)"},
+		// Not a full product: every member is listed.
+		{[]string{"val/eu/0", "val/eu/1", "val/us/1"}, "val/{eu/0,eu/1,us/1} (3)"},
+		{[]string{"net/eu", "net/us", "solo", "unknown/x"}, "net/{eu,us} (2), solo, unknown/x"},
+	} {
+		if got := CompressIDs(tc.ids, ops); got != tc.want {
+			t.Errorf("CompressIDs(%v) = %q, want %q", tc.ids, got, tc.want)
+		}
+	}
+}
