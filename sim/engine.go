@@ -114,6 +114,13 @@ type bucket struct {
 	perUS float64
 	burst float64
 	api   int32
+	// remaining is the requests in-flight units still have to make here.
+	remaining int64
+	// safeUntil: until then the bucket can neither run dry (it holds more
+	// than remaining) nor fill up, so the order of requests does not
+	// matter and units are served without interleaving (level is then the
+	// level at last, which may be ahead of now).
+	safeUntil int64
 }
 
 // ThrottleMark is one throttled request of a traced run.
@@ -135,6 +142,7 @@ type engine struct {
 	heap   eventHeap
 	units  []unit
 	nUnits int
+	active []int32 // units in flight
 	events int64
 
 	indeg       []int32
@@ -169,7 +177,8 @@ type engine struct {
 	marks []ThrottleMark
 	// oneByOne turns the closed-form windows off (one event per request),
 	// for tests that check the two agree.
-	oneByOne bool
+	oneByOne    bool
+	safeWindows int64 // windows served order-free (tests)
 }
 
 func newEngine(m *model) *engine {
@@ -213,6 +222,7 @@ func (e *engine) run(seed uint64, trial int) error {
 	e.now, e.seq, e.events = 0, 0, 0
 	e.heap = e.heap[:0]
 	e.nUnits = 0
+	e.active = e.active[:0]
 	e.ready = e.ready[:0]
 	e.inFlight, e.regionsUsed, e.done = 0, 0, 0
 	e.aloneBusy = false
@@ -498,8 +508,10 @@ func (e *engine) startGroup(members []int32) {
 		s.per = -1
 		if bk := &e.buckets[s.bucket]; bk.perUS > 0 {
 			s.per = bk.perUS * float64(u.work) / float64(s.n)
+			bk.remaining += s.n
 		}
 	}
+	e.active = append(e.active, ui)
 
 	// Peak demand: what the unit would ask for without throttling.
 	if work > 0 {
@@ -564,6 +576,13 @@ func (e *engine) finish(ui int32) {
 	}
 	if u.alone {
 		e.aloneBusy = false
+	}
+	for i, a := range e.active {
+		if a == ui {
+			e.active[i] = e.active[len(e.active)-1]
+			e.active = e.active[:len(e.active)-1]
+			break
+		}
 	}
 	if u.state >= 0 {
 		e.stateBusy[u.state] = false
@@ -631,6 +650,7 @@ func (e *engine) request(ui int32) {
 		}
 		if e.m.apis[s.api].rate > 0 {
 			e.buckets[s.bucket].level--
+			e.buckets[s.bucket].remaining--
 		}
 		s.k++
 		u.retry = -1
@@ -657,6 +677,13 @@ func (e *engine) window(ui int32) {
 	if e.oneByOne {
 		// Reference mode for tests: serve only the requests due now.
 		limW = e.now + 1 - base
+	} else if safeAll, until := e.markSafe(u); safeAll {
+		// No other unit can change what these requests find: serve them
+		// up to the horizon of safety.
+		limW = until - base
+		e.safeWindows++
+	} else if until != math.MaxInt64 {
+		limW = min(limW, until-base)
 	}
 	failS := int32(-1)
 	failOff := int64(math.MaxInt64)
@@ -676,7 +703,7 @@ func (e *engine) window(ui int32) {
 			}
 		}
 		f := cnt
-		if cnt > 0 && s.per >= 0 {
+		if cnt > 0 && s.per >= 0 && e.buckets[s.bucket].safeUntil <= e.now {
 			t0 := base + u.off(s, s.k)
 			pre0 := e.peekLevel(s.bucket, t0)
 			per := s.per
@@ -715,7 +742,16 @@ func (e *engine) window(ui int32) {
 		if c == 0 {
 			continue
 		}
-		if per := s.per; per >= 0 {
+		if bk := &e.buckets[s.bucket]; s.per >= 0 && bk.safeUntil > e.now {
+			// Order-free: refill to the latest request seen, take c.
+			if tl := base + u.off(s, s.k+c-1); tl > bk.last {
+				bk.level += bk.perUS * float64(tl-bk.last)
+				bk.last = tl
+			}
+			bk.level -= float64(c)
+			bk.remaining -= c
+		} else if per := s.per; per >= 0 {
+			bk.remaining -= c
 			t0 := base + u.off(s, s.k)
 			pre0 := e.refill(s.bucket, t0)
 			var pre float64
@@ -735,6 +771,50 @@ func (e *engine) window(ui int32) {
 		return
 	}
 	e.pushNext(ui)
+}
+
+// markSafe re-examines the buckets of the unit's streams. A bucket is safe
+// until horizon H (the earliest time any unit in flight can end: before
+// that no new unit starts, so no new requests come) when it holds at least
+// one token more than every request still due on it, and cannot fill to
+// its burst before H. It reports whether all the unit's buckets are safe,
+// and the earliest safeUntil among its safe ones (MaxInt64: none).
+func (e *engine) markSafe(u *unit) (bool, int64) {
+	all := true
+	until := int64(math.MaxInt64)
+	h := int64(-1)
+	for i := range u.streams {
+		s := &u.streams[i]
+		if s.per < 0 {
+			continue // not limited: nothing to wait for
+		}
+		bk := &e.buckets[s.bucket]
+		if bk.safeUntil <= e.now {
+			if h < 0 {
+				h = e.horizon()
+			}
+			lvl := e.peekLevel(s.bucket, e.now)
+			if h > e.now && lvl-float64(bk.remaining) >= 1 && lvl+bk.perUS*float64(h-e.now) <= bk.burst {
+				bk.safeUntil = h
+			} else {
+				all = false
+				continue
+			}
+		}
+		until = min(until, bk.safeUntil)
+	}
+	return all, until
+}
+
+// horizon is the earliest time a unit in flight can end (its run and the
+// waits so far; waits only push it later).
+func (e *engine) horizon() int64 {
+	h := int64(math.MaxInt64)
+	for _, ui := range e.active {
+		u := &e.units[ui]
+		h = min(h, u.start+u.waited+u.work)
+	}
+	return h
 }
 
 // kEnd is the number of requests (of n spread over work) whose offset is

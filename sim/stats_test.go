@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -177,6 +178,22 @@ func TestWindowsMatchOneEventPerRequest(t *testing.T) {
 	p := withAPI(mkPlan(planner.Mode{TerraformParallelism: 8}, ops...), 2, 150, 1, 16)
 	p.APIs = append(p.APIs, planner.API{Name: "reads", Rate: 10, Burst: 500, Scope: "region",
 		Retry: planner.Retry{MaxAttempts: 4, Backoff: 0.5, MaxBackoff: 4}})
+	t.Run("throttled", func(t *testing.T) { sameOneByOne(t, p, true, false) })
+
+	// A bucket drained by a first operation, then shared by twelve
+	// concurrent ones that cannot empty it: served order-free.
+	first := calling(fixed("first", 10), 900)
+	ops = []planner.Operation{first}
+	for i := 0; i < 12; i++ {
+		o := calling(lognormalOp(fmt.Sprintf("next%02d", i), 60, 120), 40+i)
+		o.DependsOn = []string{"first"}
+		ops = append(ops, o)
+	}
+	q := withAPI(mkPlan(planner.Mode{}, ops...), 1, 1000, 1, 16)
+	t.Run("order-free", func(t *testing.T) { sameOneByOne(t, q, false, true) })
+}
+
+func sameOneByOne(t *testing.T, p *planner.Plan, wantThrottle, wantSafe bool) {
 	m, err := newModel(p)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +223,13 @@ func TestWindowsMatchOneEventPerRequest(t *testing.T) {
 			t.Errorf("trial %d: windows took %d events, one by one %d", i, fast.events, slow.events)
 		}
 	}
-	if throttled == 0 {
+	if wantThrottle && throttled == 0 {
 		t.Error("the case should throttle")
+	}
+	if wantSafe && fast.safeWindows == 0 {
+		t.Error("no window was served order-free")
+	}
+	if slow.safeWindows != 0 {
+		t.Error("the reference served windows order-free")
 	}
 }
