@@ -377,9 +377,9 @@ func risk(r *Result) (string, string) {
 		ratio = r.WallClock.P90 / r.WallClock.P50
 	}
 	if r.PThrottled < 0.10 && ratio < 1.5 {
-		return RiskLow, fmt.Sprintf("throttled in %.0f%% of runs, P90/P50 = %.2f", 100*r.PThrottled, ratio)
+		return RiskLow, fmt.Sprintf("throttled in %.1f%% of runs, P90/P50 = %.2f", 100*r.PThrottled, ratio)
 	}
-	return RiskMedium, fmt.Sprintf("throttled in %.0f%% of runs, P90/P50 = %.2f", 100*r.PThrottled, ratio)
+	return RiskMedium, fmt.Sprintf("throttled in %.1f%% of runs, P90/P50 = %.2f", 100*r.PThrottled, ratio)
 }
 
 // p50Work is an operation's run time at median durations, alone in its
