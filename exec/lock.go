@@ -24,6 +24,13 @@ type LockStore interface {
 	Acquire(ctx context.Context, owner string, exclusive, shared []string) (release func() error, err error)
 }
 
+// TryLocker is a LockStore that can also try a set without waiting. The
+// scheduler uses it so an operation whose locks another apply holds does
+// not take a slot while it waits: other ready operations start meanwhile.
+type TryLocker interface {
+	TryAcquire(owner string, exclusive, shared []string) (release func() error, ok bool, err error)
+}
+
 // DirLocks is the embedded LockStore: a directory with a lock table
 // (table.json) guarded by a flock on that file. Holders record their
 // pid, so the locks of a process that died (kill -9) are reclaimed by the
@@ -72,8 +79,26 @@ type lockTable struct {
 	Holders []lockHolder `json:"holders"`
 }
 
-// Acquire implements LockStore.
-func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared []string) (func() error, error) {
+// TryAcquire implements TryLocker.
+func (d *DirLocks) TryAcquire(owner string, exclusive, shared []string) (func() error, bool, error) {
+	h := d.holder(owner, exclusive, shared)
+	ok, err := d.tryAcquire(h)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return d.releaser(h.ID), true, nil
+}
+
+func (d *DirLocks) releaser(id string) func() error {
+	var once sync.Once
+	return func() error {
+		var rerr error
+		once.Do(func() { rerr = d.release(id) })
+		return rerr
+	}
+}
+
+func (d *DirLocks) holder(owner string, exclusive, shared []string) lockHolder {
 	d.mu.Lock()
 	d.seq++
 	id := fmt.Sprintf("%d-%d-%d", os.Getpid(), time.Now().UnixNano(), d.seq)
@@ -86,6 +111,12 @@ func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared 
 	if h.Shared == nil {
 		h.Shared = []string{}
 	}
+	return h
+}
+
+// Acquire implements LockStore.
+func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared []string) (func() error, error) {
+	h := d.holder(owner, exclusive, shared)
 	wait := 2 * time.Millisecond
 	for {
 		ok, err := d.tryAcquire(h)
@@ -93,12 +124,7 @@ func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared 
 			return nil, err
 		}
 		if ok {
-			var once sync.Once
-			return func() error {
-				var rerr error
-				once.Do(func() { rerr = d.release(id) })
-				return rerr
-			}, nil
+			return d.releaser(h.ID), nil
 		}
 		// Poll with jittered backoff: waiters from several processes do not
 		// stampede the table.

@@ -122,6 +122,7 @@ type opState struct {
 	throttles  int       // throttled attempts
 	notBefore  time.Time // backoff before the next attempt
 	solo       bool      // a coalesced attempt failed: run on its own
+	lockWaits  int       // tries that found the locks held elsewhere
 	lastLog    string
 	lastErr    string
 	started    time.Time
@@ -129,11 +130,12 @@ type opState struct {
 
 // stepDone is what a step's goroutine reports to the central loop.
 type stepDone struct {
-	st      *stepRun
-	started bool // locks were taken and the driver ran
-	err     error
-	logs    []string
-	dur     time.Duration
+	st       *stepRun
+	started  bool // locks were taken and the driver ran
+	lockBusy bool // another apply holds part of the lock set
+	err      error
+	logs     []string
+	dur      time.Duration
 }
 
 type stepRun struct {
@@ -177,6 +179,9 @@ type runner struct {
 
 	aimd *aimd
 	res  *Result
+
+	stopCtx    context.Context // done once the run stops starting work
+	stopCancel context.CancelFunc
 }
 
 // Run executes a plan: it journals every step durably, takes the plan's
@@ -282,6 +287,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		tfp = 10 // terraform's own default
 	}
 	r.aimd = newAIMD(p.Mode.MaxParallel, tfp, opts.QuietPeriod)
+	r.stopCtx, r.stopCancel = context.WithCancel(opts.Hard)
 
 	r.runDir = RunDir(opts.StateDir, p)
 	r.logDir = filepath.Join(r.runDir, "logs")
@@ -342,6 +348,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 }
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
+	defer r.stopCancel()
 	start := time.Now()
 	if dl, ok := r.locks.(*DirLocks); ok && r.opts.Locks == nil {
 		defer dl.Close()
@@ -489,6 +496,7 @@ func (r *runner) stop(why string) {
 		return
 	}
 	r.stopping = true
+	r.stopCancel()
 	r.emit(Event{Time: time.Now(), Kind: EvStopping, Message: why})
 }
 
@@ -691,9 +699,9 @@ type batchLock struct {
 	err     error
 }
 
-// hardCtxUnlessStopping is the context lock waits use: a lock wait ends on
-// the second Ctrl-C; the first is handled by the loop not starting more.
-func (r *runner) hardCtxUnlessStopping() context.Context { return r.opts.Hard }
+// hardCtxUnlessStopping is the context batch lock waits use: they end when
+// the run stops (nothing new would start anyway) or on the second Ctrl-C.
+func (r *runner) hardCtxUnlessStopping() context.Context { return r.stopCtx }
 
 // start launches one step: its goroutine takes the locks (unless the batch
 // holds them), journals the start durably, runs the driver and journals the
@@ -743,8 +751,19 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 				}
 			}
 		}
-		rel, err := r.locks.Acquire(r.opts.Hard, r.owner,
-			lockNames(r.plan.Deployment, excl), lockNames(r.plan.Deployment, shared))
+		exclN, sharedN := lockNames(r.plan.Deployment, excl), lockNames(r.plan.Deployment, shared)
+		var rel func() error
+		var err error
+		if tl, ok := r.locks.(TryLocker); ok {
+			var got bool
+			rel, got, err = tl.TryAcquire(r.owner, exclN, sharedN)
+			if err == nil && !got {
+				d.lockBusy = true
+				return d
+			}
+		} else {
+			rel, err = r.locks.Acquire(r.opts.Hard, r.owner, exclN, sharedN)
+		}
 		if err != nil {
 			d.err = fmt.Errorf("locks: %w", err)
 			return d
@@ -852,6 +871,21 @@ func (r *runner) stepFinished(d stepDone) error {
 				delete(r.regions, s.op.Region)
 			}
 		}
+	}
+	if d.lockBusy {
+		// Another apply holds the locks: try again soon, and let other
+		// ready operations have the slot meanwhile.
+		for _, s := range st.ops {
+			s.attempt--
+			s.status = stPending
+			s.lockWaits++
+			if s.lockWaits == 1 {
+				r.emit(Event{Time: now, Kind: EvLockWait, Op: s.op.ID, Message: s.op.ID + " (held by another apply)"})
+			}
+			s.notBefore = now.Add(min(5*time.Millisecond<<min(s.lockWaits, 6), 250*time.Millisecond))
+			r.pushReady(s)
+		}
+		return nil
 	}
 	if !d.started {
 		// Never ran (lock wait cancelled, journal failure): not an attempt.

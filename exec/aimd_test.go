@@ -1,0 +1,74 @@
+package exec
+
+import (
+	"testing"
+	"time"
+)
+
+func TestAIMD(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := newAIMD(16, 32, 10*time.Second)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+
+	// A throttle halves both and pauses new work for Retry-After.
+	ev := a.throttled(at(0), 2*time.Second, 16)
+	if ev == nil || a.parallel != 8 || a.tf != 16 {
+		t.Fatalf("after throttle: parallel %d tf %d ev %v", a.parallel, a.tf, ev)
+	}
+	if !a.pausedUntil.Equal(at(2)) {
+		t.Errorf("paused until %v, want +2s", a.pausedUntil)
+	}
+	// More 429s from the same burst do not halve again.
+	if ev := a.throttled(at(1), 2*time.Second, 8); ev != nil || a.parallel != 8 {
+		t.Errorf("same burst halved again: %d", a.parallel)
+	}
+	// Later throttles do, down to 1 and no further.
+	for i, want := range []int{4, 2, 1} {
+		a.throttled(at(float64(5+5*i)), 0, a.parallel)
+		if a.parallel != want {
+			t.Fatalf("halving %d: %d, want %d", i, a.parallel, want)
+		}
+	}
+	if ev := a.throttled(at(30), 0, 1); ev == nil || a.parallel != 1 || a.tf != 1 {
+		t.Errorf("floor: parallel %d tf %d (event %v)", a.parallel, a.tf, ev)
+	}
+	// No raise before the quiet period; then +1 per period, -parallelism doubling.
+	if ev := a.tick(at(39)); ev != nil {
+		t.Errorf("raised during the quiet period: %v", ev)
+	}
+	if ev := a.tick(at(40)); ev == nil || a.parallel != 2 || a.tf != 2 {
+		t.Fatalf("first raise: parallel %d tf %d", a.parallel, a.tf)
+	}
+	now := 40.0
+	for a.below() {
+		now += 10
+		if a.tick(at(now)) == nil {
+			t.Fatalf("no raise at %v", now)
+		}
+	}
+	if a.parallel != 16 || a.tf != 32 {
+		t.Errorf("recovered to parallel %d tf %d, want the mode's 16 and 32", a.parallel, a.tf)
+	}
+	if ev := a.tick(at(now + 100)); ev != nil {
+		t.Errorf("raised past the mode's caps: %v", ev)
+	}
+}
+
+func TestAIMDNoCap(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := newAIMD(0, 10, time.Second)
+	// Without max_parallel the halving starts from what was in flight.
+	a.throttled(t0, 0, 12)
+	if a.parallel != 6 {
+		t.Fatalf("parallel %d, want 6 (half of 12 in flight)", a.parallel)
+	}
+	for i := 1; a.below(); i++ {
+		a.tick(t0.Add(time.Duration(i) * time.Second))
+		if i > 20 {
+			t.Fatal("never went back to no cap")
+		}
+	}
+	if a.parallel != 0 {
+		t.Errorf("parallel %d, want 0 (no cap) once back at the peak", a.parallel)
+	}
+}
