@@ -3,6 +3,7 @@ package exec
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -318,5 +319,111 @@ component "only-a" {
 	}
 	if overlapsSeen == 0 {
 		t.Errorf("the two applies never ran operations at the same time")
+	}
+}
+
+// TestInterrupt: the first SIGINT stops new work and lets running
+// operations finish (exit 1, journal ready for --resume); a second one
+// cancels what runs.
+func TestInterrupt(t *testing.T) {
+	bin := buildEchelon(t)
+	dir := t.TempDir()
+	marks := filepath.Join(dir, "marks")
+	if err := os.MkdirAll(marks, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Sprintf(`
+deployment "intr" {}
+phase "main" {}
+mode "m" {
+  max_parallel = 2
+}
+component "slow" {
+  phase   = phase.main
+  driver  = "command"
+  regions = %s
+  command {
+    argv = %s
+    env  = { EXEC_TEST_HELPER = "1" }
+  }
+}
+`, regionsList(6), helperArgv(t, marks, 700))
+	plan := writePlan(t, dir, "intr", spec)
+
+	startApply := func(state string) (*osexec.Cmd, *bytes.Buffer) {
+		cmd := osexec.Command(bin, "apply", plan, "--state", state)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &out
+	}
+	waitStarts := func(n int) {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			b, _ := os.ReadFile(filepath.Join(marks, "marks"))
+			if bytes.Count(b, []byte(" start ")) >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %d starts", n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// One SIGINT.
+	state := filepath.Join(dir, "state")
+	cmd, out := startApply(state)
+	waitStarts(2)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now().UnixNano()
+	err := cmd.Wait()
+	var ee *osexec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want 1\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), "--resume") {
+		t.Errorf("output does not say it was interrupted and how to resume:\n%s", out)
+	}
+	iv := readMarks(t, marks)
+	if len(iv) < 2 {
+		t.Fatalf("running operations did not finish after one SIGINT: %d ended\n%s", len(iv), out)
+	}
+	for _, x := range iv {
+		if x.start > sent+int64(50*time.Millisecond) {
+			t.Errorf("%s started after the SIGINT", x.op)
+		}
+	}
+	res := osexec.Command(bin, "apply", plan, "--state", state, "--resume")
+	if rout, err := res.CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, rout)
+	}
+	done := map[string]bool{}
+	for _, x := range readMarks(t, marks) {
+		done[x.op] = true
+	}
+	if len(done) != 6 {
+		t.Errorf("after --resume %d of 6 operations ran", len(done))
+	}
+
+	// Two SIGINTs: running operations are cancelled (no end mark).
+	os.Remove(filepath.Join(marks, "marks"))
+	cmd, out = startApply(filepath.Join(dir, "state2"))
+	waitStarts(2)
+	cmd.Process.Signal(os.Interrupt)
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit after two SIGINTs: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(marks, "marks")); bytes.Contains(b, []byte(" end ")) {
+		t.Errorf("an operation ran to its end after the second SIGINT:\n%s\n%s", b, out)
+	}
+	if !strings.Contains(out.String(), "cancelled") {
+		t.Errorf("output does not name the cancelled operations:\n%s", out)
 	}
 }
