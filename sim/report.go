@@ -73,15 +73,15 @@ func Duration(sec float64) string {
 		return strings.Replace(s, ".0s", "s", 1)
 	}
 	s := int64(math.Round(sec))
+	m := (s + 30) / 60 // whole minutes, for the longer forms
 	switch {
 	case s < 60:
 		return fmt.Sprintf("%ds", s)
 	case s < 600:
 		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	case s < 3600:
-		return fmt.Sprintf("%dm", (s+30)/60)
+	case m < 60:
+		return fmt.Sprintf("%dm", m)
 	default:
-		m := (s + 30) / 60
 		return fmt.Sprintf("%dh%02dm", m/60, m%60)
 	}
 }
@@ -313,9 +313,9 @@ type jsonMode struct {
 	Phases                  []jsonPhase   `json:"phases"`
 	APIs                    []jsonAPI     `json:"apis"`
 	Risk                    string        `json:"risk"`
-	RecommendedMaxParallel  *int          `json:"recommended_max_parallel"`
-	RecommendedTFParallel   *int          `json:"recommended_terraform_parallelism"`
-	RecommendedP50          *float64      `json:"recommended_p50"`
+	RecommendedMaxParallel  *int          `json:"recommended_max_parallel,omitempty"`
+	RecommendedTFParallel   *int          `json:"recommended_terraform_parallelism,omitempty"`
+	RecommendedP50          *float64      `json:"recommended_p50,omitempty"`
 	RiskReason              string        `json:"risk_reason"`
 	LowerBoundBy            string        `json:"lower_bound_by"`
 	Efficiency              float64       `json:"efficiency"`

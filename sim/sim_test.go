@@ -118,6 +118,20 @@ func TestExactMakespans(t *testing.T) {
 			// eu+us: ceil(20/8)=3 rounds (180s); ap is ready at 30s but
 			// starts its own process at 180s: one round.
 			3*60 + 60},
+		{"coalescing stops at max_parallel", mkPlan(planner.Mode{TerraformParallelism: 8, MaxParallel: 2},
+			tf(regional(fixed("net/eu", 0), "net", "eu", 0), "infra", 10, 60),
+			tf(regional(fixed("net/us", 0), "net", "us", 0), "infra", 10, 60),
+			tf(regional(fixed("net/ap", 0), "net", "ap", 0), "infra", 5, 60)),
+			// ap and eu (ID order) in one process: ceil(15/8) = 2 rounds;
+			// then us alone: 2 rounds.
+			2*60 + 2*60},
+		{"a given duration wins over resources", mkPlan(planner.Mode{TerraformParallelism: 8},
+			func() planner.Operation {
+				o := tf(fixed("net", 0), "infra", 80, 60)
+				o.Duration = planner.Duration{P50: 42, P90: 42}
+				return o
+			}()),
+			42},
 		{"batch barrier", withBatches(mkPlan(planner.Mode{BatchBarrier: true},
 			fixed("a", 10), fixed("b", 30), fixed("c", 5, "a")), [][]string{{"a", "b"}, {"c"}}),
 			30 + 5},
