@@ -45,7 +45,7 @@ if [ "${BENCH_TERRAFORM:-1}" != 0 ] && command -v terraform >/dev/null; then
   echo
   echo "peer: the same flat graph, echelon compile vs terraform graph ($(terraform version 2>/dev/null | head -1))"
   printf '%-8s %-22s %-9s %-9s %s\n' items tool wall_s cpu_s peak_MiB
-  for n in ${TF_SIZES:-"1000 2000"}; do
+  for n in ${TF_SIZES:-1000 2000}; do
     dir="$tmp/flat-$n"
     "$tmp/specgen" -flat -ops "$n" -dir "$dir" >/dev/null
     /usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$tmp/echelon" compile "$dir" -o "$tmp/flat-$n.json" >/dev/null
