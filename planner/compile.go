@@ -98,6 +98,7 @@ func Compile(spec *lang.Spec, opts Options) (*Plan, hcl.Diagnostics) {
 		p.UndeployStrategy = strategy
 		p.Only = append([]string{}, opts.Only...)
 		sort.Strings(p.Only)
+		p.Only = slices.Compact(p.Only)
 		// Destroy runs phases last to first.
 		slices.Reverse(p.Phases)
 	}

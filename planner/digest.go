@@ -23,7 +23,8 @@ import (
 // files' contents (by name), every variable's value (sensitive ones too,
 // never written anywhere else), and the contents of every local directory
 // or file a driver reads: terraform dirs and the local modules they call,
-// kubectl manifests, local helm charts. Terraform's own working files
+// kubectl manifests, local helm charts, and a command's program when argv[0]
+// is a relative path to a file (./scripts/deploy.sh). Terraform's own working files
 // (.terraform/, *.tfstate*, .terraform.lock.hcl) are skipped: init and apply
 // change them without changing what is deployed.
 func SpecDigest(spec *lang.Spec) (string, error) {
@@ -114,7 +115,25 @@ func driverPaths(spec *lang.Spec) []string {
 				add(in.Terraform.Dir)
 			case in.Kubectl != nil:
 				for _, m := range in.Kubectl.Manifests {
-					add(m)
+					if !strings.Contains(m, "://") { // a URL is not local
+						add(m)
+					}
+				}
+			case in.Command != nil && len(in.Command.Argv) > 0:
+				// A program named by a relative path (./scripts/x.sh) is a
+				// file of the deployment; one found on PATH or by an
+				// absolute path is the machine's.
+				prog := in.Command.Argv[0]
+				if filepath.IsAbs(prog) || !strings.ContainsRune(prog, '/') {
+					continue
+				}
+				p := filepath.Join(in.Command.Dir, prog)
+				abs := p
+				if !filepath.IsAbs(abs) {
+					abs = filepath.Join(spec.Dir, abs)
+				}
+				if st, err := os.Stat(abs); err == nil && st.Mode().IsRegular() {
+					add(p)
 				}
 			case in.Helm != nil:
 				// A chart that is not a local path is a repository

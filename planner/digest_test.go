@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -167,5 +169,38 @@ func TestMarshalParseRoundTrip(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"x": 1}`)); err == nil || !strings.Contains(err.Error(), "no format_version") {
 		t.Errorf("not a plan: %v", err)
+	}
+}
+
+func TestSpecDigestCoversCommandScripts(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "spec.hcl"), "# spec\n")
+	write(t, filepath.Join(dir, "scripts", "deploy.sh"), "#!/bin/sh\necho v1\n")
+	write(t, filepath.Join(dir, "k8s", "app.yaml"), "kind: ConfigMap\n")
+	script := comp("deploy", "p")
+	script.Instances[0].Command.Argv = []string{"./scripts/deploy.sh", "--now"}
+	onPath := comp("tool", "p")
+	onPath.Instances[0].Command.Argv = []string{"kubectl", "version"}
+	kube := comp("kube", "p")
+	kube.Driver = lang.DriverKubectl
+	kube.Instances[0].Command = nil
+	kube.Instances[0].Kubectl = &lang.Kubectl{Manifests: []string{"k8s/app.yaml", "https://example.com/crd.yaml"}}
+	s := mkspec(nil, []string{"p"}, script, onPath, kube)
+	s.Path, s.Dir, s.Files = dir, dir, []string{filepath.Join(dir, "spec.hcl")}
+	p, diags := Compile(s, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var files []string
+	for f := range p.Spec.FileDigests {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	if want := []string{"k8s/app.yaml", "scripts/deploy.sh", "spec.hcl"}; !slices.Equal(files, want) {
+		t.Errorf("file_digests cover %v, want %v", files, want)
+	}
+	write(t, filepath.Join(dir, "scripts", "deploy.sh"), "#!/bin/sh\necho v2\n")
+	if err := CheckFresh(p, s); err == nil || !strings.Contains(err.Error(), "changed: scripts/deploy.sh") {
+		t.Errorf("edited script: %v", err)
 	}
 }
