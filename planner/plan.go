@@ -110,12 +110,12 @@ type Duration struct {
 // Operation is one instance of a component. IDs: name, name/REGION or
 // name/REGION/I.
 type Operation struct {
-	ID        string   `json:"id"`
-	Component string   `json:"component"`
-	Region    string   `json:"region"`
-	Replica   int      `json:"replica"`
-	Phase     string   `json:"phase"`
-	Driver    string   `json:"driver"`
+	ID        string `json:"id"`
+	Component string `json:"component"`
+	Region    string `json:"region"`
+	Replica   int    `json:"replica"`
+	Phase     string `json:"phase"`
+	Driver    string `json:"driver"`
 	// DependsOn are the operations that must finish before this one, in
 	// this plan's order: in a destroy plan the dependents being removed
 	// (the spec's edges reversed).
