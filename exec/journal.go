@@ -25,6 +25,7 @@ type journal struct {
 	durable  uint64 // sequence of the last record fsynced
 	flushing bool
 	err      error // sticky write error
+	wg       sync.WaitGroup
 }
 
 func openJournal(path string) (*journal, error) {
@@ -38,30 +39,71 @@ func openJournal(path string) (*journal, error) {
 }
 
 // Append writes one event as a JSON line and waits until it is durable.
+// Everything appended before it is durable then too.
 func (j *journal) Append(ev Event) error {
 	line, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	line = append(line, '\n')
-
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.err != nil {
-		return j.err
+	mine, err := j.queueLocked(line)
+	if err != nil {
+		return err
 	}
-	j.buf = append(j.buf, line...)
-	j.queued++
-	mine := j.queued
-	for j.durable < mine {
-		if j.err != nil {
-			return j.err
-		}
+	for j.durable < mine && j.err == nil {
 		if j.flushing {
 			j.cond.Wait()
 			continue
 		}
-		// Become the flusher for everything queued so far.
+		j.flushLocked()
+	}
+	return j.err
+}
+
+// AppendAsync queues an event and has it flushed in the background without
+// waiting. apply uses it for an operation's end: the slot is free at once,
+// and the record is durable before any later Append returns (group commit
+// flushes in order), so before a dependent starts. A crash before the flush
+// leaves the operation "in flight", and --resume runs it again.
+func (j *journal) AppendAsync(ev Event) error {
+	line, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := j.queueLocked(line); err != nil {
+		return err
+	}
+	if !j.flushing {
+		j.flushing = true // claimed for the goroutine
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			j.mu.Lock()
+			j.flushing = false
+			j.flushLocked()
+			j.mu.Unlock()
+		}()
+	}
+	return nil
+}
+
+func (j *journal) queueLocked(line []byte) (uint64, error) {
+	if j.err != nil {
+		return 0, j.err
+	}
+	j.buf = append(j.buf, line...)
+	j.buf = append(j.buf, '\n')
+	j.queued++
+	return j.queued, nil
+}
+
+// flushLocked writes and fsyncs everything queued, batch after batch,
+// releasing the lock during I/O so more can queue meanwhile.
+func (j *journal) flushLocked() {
+	for len(j.buf) > 0 && j.err == nil {
 		j.flushing = true
 		data, upto := j.buf, j.queued
 		j.buf = nil
@@ -71,7 +113,6 @@ func (j *journal) Append(ev Event) error {
 			werr = j.f.Sync()
 		}
 		j.mu.Lock()
-		j.flushing = false
 		if werr != nil {
 			j.err = fmt.Errorf("journal %s: %w", j.path, werr)
 		} else {
@@ -79,10 +120,15 @@ func (j *journal) Append(ev Event) error {
 		}
 		j.cond.Broadcast()
 	}
-	return j.err
+	j.flushing = false
+	j.cond.Broadcast()
 }
 
-func (j *journal) Close() error { return j.f.Close() }
+// Close waits for background flushes, then closes the file.
+func (j *journal) Close() error {
+	j.wg.Wait()
+	return j.f.Close()
+}
 
 // opRecord is what a journal says about one operation.
 type opRecord struct {

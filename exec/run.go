@@ -823,7 +823,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	}
 	end := time.Now()
 	for i, s := range st.ops {
-		if err := r.journal.Append(Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
+		if err := r.journal.AppendAsync(Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
 			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}); err != nil && d.err == nil {
 			d.err = err
 		}
