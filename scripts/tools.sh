@@ -5,6 +5,8 @@
 #   scripts/tools.sh          build what is missing, then list the tools
 #   scripts/tools.sh --env    the same, but stdout is only `export ECHELON_X=...`
 #                             lines for `eval`; progress goes to stderr
+#   scripts/tools.sh [--env] terraform kubernetes etcd helm
+#                             only these (kubernetes = kube-apiserver + kubectl)
 #
 # Builds come from the Go module proxy through the build modules in
 # scripts/tools/<name>/ (go.mod + go.sum committed, so every machine builds
@@ -25,12 +27,16 @@ cache="${ECHELON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/echelon}/tools"
 force=",${ECHELON_FORCE_BUILD:-},"
 jobs="${ECHELON_BUILD_P:-2}"
 env_only=false
-case "${1:-}" in
-  --env) env_only=true ;;
-  "") ;;
-  -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: scripts/tools.sh [--env]" >&2; exit 2 ;;
-esac
+only=()
+for arg in "$@"; do
+  case "$arg" in
+    --env) env_only=true ;;
+    terraform|kubernetes|etcd|helm) only+=("$arg") ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+    *) echo "usage: scripts/tools.sh [--env] [terraform|kubernetes|etcd|helm]..." >&2; exit 2 ;;
+  esac
+done
+[ ${#only[@]} -gt 0 ] || only=(terraform kubernetes etcd helm)
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 forced() { [[ "$force" == *",$1,"* || "$force" == *",all,"* ]]; }
@@ -39,12 +45,13 @@ forced() { [[ "$force" == *",$1,"* || "$force" == *",all,"* ]]; }
 # the go command fetch the toolchain from the proxy then, and never let a
 # go.work around a clone capture the build.
 export GOWORK=off
+export CHECKPOINT_DISABLE=1 # terraform version must not phone home
 unset GOBIN GOOS GOARCH
 
 # modversion DIR MODULE: the version DIR/go.mod requires of MODULE: the pins
 # live in the build modules only.
 modversion() {
-  awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$1/go.mod"
+  awk -v m="$2" '$1 == "require" { $1 = ""; $0 = $0 } $1 == m && $2 ~ /^v/ { print $2; exit }' "$1/go.mod"
 }
 
 # answers BIN ARGS...: BIN exists and prints its version.
@@ -175,10 +182,9 @@ find_helm() {
   found[HELM]=$bin
 }
 
-find_terraform
-find_kubernetes
-find_etcd
-find_helm
+for tool in "${only[@]}"; do
+  "find_$tool"
+done
 
 for name in TERRAFORM KUBECTL HELM KUBE_APISERVER ETCD; do
   [ -n "${found[$name]:-}" ] || continue
