@@ -55,6 +55,7 @@ func runGraph(ctx context.Context, args []string) error {
 		}
 		return usagef("%v", err)
 	}
+	tuneGC()
 	if fs.NArg() != 1 {
 		return usagef("graph takes one spec or plan file, got %d arguments", fs.NArg())
 	}
