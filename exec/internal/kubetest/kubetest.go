@@ -141,8 +141,7 @@ func (c *Cluster) Run(t testing.TB, args ...string) []byte {
 // Try runs kubectl against the cluster and returns stdout, or an error
 // carrying stderr.
 func (c *Cluster) Try(args ...string) ([]byte, error) {
-	cmd := osexec.Command(c.Kubectl, append([]string{"--context=" + ContextName}, args...)...)
-	cmd.Env = c.Env
+	cmd := c.command(args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -150,6 +149,13 @@ func (c *Cluster) Try(args ...string) ([]byte, error) {
 		return out, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
+}
+
+// command is kubectl --context=ContextName ARGS with the cluster's env.
+func (c *Cluster) command(args ...string) *osexec.Cmd {
+	cmd := osexec.Command(c.Kubectl, append([]string{"--context=" + ContextName}, args...)...)
+	cmd.Env = c.Env
+	return cmd
 }
 
 // binary returns the tool named by env, else (when fallback is set) found on
