@@ -31,6 +31,7 @@ type Progress struct {
 	throttles int
 	lastAIMD  string
 	stopping  string
+	hasTF     bool
 	drawn     int // lines of the last frame, to redraw over it
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -55,6 +56,9 @@ func NewProgress(w io.Writer, style string, p *planner.Plan) *Progress {
 		v.phases = append(v.phases, ph.Name)
 	}
 	for _, op := range p.Operations {
+		if op.Driver == "terraform" {
+			v.hasTF = true
+		}
 		v.phaseOf[op.ID] = op.Phase
 		v.total[op.Phase]++
 	}
@@ -198,7 +202,11 @@ func (v *Progress) draw() {
 	if v.parallel > 0 {
 		par = fmt.Sprint(v.parallel)
 	}
-	fmt.Fprintf(&b, "  parallel %s  terraform -parallelism %d  throttled %d\n", par, v.tfPar, v.throttles)
+	fmt.Fprintf(&b, "  parallel %s", par)
+	if v.hasTF {
+		fmt.Fprintf(&b, "  terraform -parallelism %d", v.tfPar)
+	}
+	fmt.Fprintf(&b, "  throttled %d\n", v.throttles)
 	for _, ph := range v.phases {
 		fmt.Fprintf(&b, "  %-20s %d/%d", ph, v.done[ph], v.total[ph])
 		if v.failed[ph] > 0 {
