@@ -56,7 +56,21 @@ func (h *eventHeap) pop() event {
 	top := s[0]
 	n := len(s) - 1
 	s[0] = s[n]
-	s = s[:n]
+	*h = s[:n]
+	h.down()
+	return top
+}
+
+// replaceTop puts e in place of the minimum.
+func (h *eventHeap) replaceTop(e event) {
+	(*h)[0] = e
+	h.down()
+}
+
+// down sifts the top down to its place.
+func (h *eventHeap) down() {
+	s := *h
+	n := len(s)
 	i := 0
 	for {
 		l := 2*i + 1
@@ -73,8 +87,6 @@ func (h *eventHeap) pop() event {
 		s[i], s[c] = s[c], s[i]
 		i = c
 	}
-	*h = s
-	return top
 }
 
 // stream is the requests a unit makes to one bucket, spread evenly over the
@@ -140,9 +152,13 @@ type engine struct {
 	now    int64
 	seq    uint64
 	heap   eventHeap
+	cur    bool // heap[0] is the event being handled
 	units  []unit
 	nUnits int
 	active []int32 // units in flight
+	// horizonAt caches horizon() until a unit starts, ends or waits.
+	horizonAt int64
+	horizonOK bool
 	events int64
 
 	indeg       []int32
@@ -223,6 +239,7 @@ func (e *engine) run(seed uint64, trial int) error {
 	e.heap = e.heap[:0]
 	e.nUnits = 0
 	e.active = e.active[:0]
+	e.horizonOK = false
 	e.ready = e.ready[:0]
 	e.inFlight, e.regionsUsed, e.done = 0, 0, 0
 	e.aloneBusy = false
@@ -253,7 +270,11 @@ func (e *engine) run(seed uint64, trial int) error {
 	e.advanceBarriers()
 	e.schedule()
 	for len(e.heap) > 0 {
-		ev := e.heap.pop()
+		// The event stays at the top while it is handled: the first event
+		// the handler pushes replaces it (one sift instead of a pop and a
+		// push, the common case of a unit queueing its next request).
+		ev := e.heap[0]
+		e.cur = true
 		e.events++
 		e.now = ev.t
 		switch ev.kind {
@@ -261,12 +282,15 @@ func (e *engine) run(seed uint64, trial int) error {
 			e.finish(ev.unit)
 			// Run every end of this instant before choosing what starts,
 			// so the highest-priority ready operations get the freed slots.
-			if len(e.heap) > 0 && e.heap[0].t == e.now && e.heap[0].kind == evEnd {
-				continue
+			if nx, ok := e.peekNext(); !ok || nx.t != e.now || nx.kind != evEnd {
+				e.schedule()
 			}
-			e.schedule()
 		case evRequest:
 			e.request(ev.unit)
+		}
+		if e.cur {
+			e.heap.pop()
+			e.cur = false
 		}
 	}
 	if e.done != len(m.ops) {
@@ -286,7 +310,34 @@ func (e *engine) apiOfBucket(b int32) int32 {
 
 func (e *engine) push(t int64, kind uint8, u int32) {
 	e.seq++
-	e.heap.push(event{t: t, kind: kind, seq: e.seq, unit: u})
+	ev := event{t: t, kind: kind, seq: e.seq, unit: u}
+	if e.cur {
+		e.cur = false
+		e.heap.replaceTop(ev)
+		return
+	}
+	e.heap.push(ev)
+}
+
+// peekNext is the earliest event other than the one being handled.
+func (e *engine) peekNext() (event, bool) {
+	h := e.heap
+	if !e.cur {
+		if len(h) == 0 {
+			return event{}, false
+		}
+		return h[0], true
+	}
+	switch len(h) {
+	case 0, 1:
+		return event{}, false
+	case 2:
+		return h[1], true
+	}
+	if h[2].less(&h[1]) {
+		return h[2], true
+	}
+	return h[1], true
 }
 
 func (e *engine) advanceBarriers() {
@@ -512,6 +563,7 @@ func (e *engine) startGroup(members []int32) {
 		}
 	}
 	e.active = append(e.active, ui)
+	e.horizonOK = false
 
 	// Peak demand: what the unit would ask for without throttling.
 	if work > 0 {
@@ -577,6 +629,7 @@ func (e *engine) finish(ui int32) {
 	if u.alone {
 		e.aloneBusy = false
 	}
+	e.horizonOK = false
 	for i, a := range e.active {
 		if a == ui {
 			e.active[i] = e.active[len(e.active)-1]
@@ -669,10 +722,10 @@ func (e *engine) window(ui int32) {
 	u := &e.units[ui]
 	base := u.start + u.waited
 	limW := int64(math.MaxInt64)
-	if len(e.heap) > 0 {
+	if nx, ok := e.peekNext(); ok {
 		// Requests at work offsets < limW come before any other event;
 		// the ones due now are always this event's.
-		limW = max(e.heap[0].t, e.now+1) - base
+		limW = max(nx.t, e.now+1) - base
 	}
 	if e.oneByOne {
 		// Reference mode for tests: serve only the requests due now.
@@ -790,11 +843,16 @@ func (e *engine) markSafe(u *unit) (bool, int64) {
 		}
 		bk := &e.buckets[s.bucket]
 		if bk.safeUntil <= e.now {
+			// The cheap test first: under contention the bucket is short.
+			lvl := e.peekLevel(s.bucket, e.now)
+			if lvl-float64(bk.remaining) < 1 {
+				all = false
+				continue
+			}
 			if h < 0 {
 				h = e.horizon()
 			}
-			lvl := e.peekLevel(s.bucket, e.now)
-			if h > e.now && lvl-float64(bk.remaining) >= 1 && lvl+bk.perUS*float64(h-e.now) <= bk.burst {
+			if h > e.now && lvl+bk.perUS*float64(h-e.now) <= bk.burst {
 				bk.safeUntil = h
 			} else {
 				all = false
@@ -809,11 +867,15 @@ func (e *engine) markSafe(u *unit) (bool, int64) {
 // horizon is the earliest time a unit in flight can end (its run and the
 // waits so far; waits only push it later).
 func (e *engine) horizon() int64 {
+	if e.horizonOK {
+		return e.horizonAt
+	}
 	h := int64(math.MaxInt64)
 	for _, ui := range e.active {
 		u := &e.units[ui]
 		h = min(h, u.start+u.waited+u.work)
 	}
+	e.horizonAt, e.horizonOK = h, true
 	return h
 }
 
@@ -892,6 +954,7 @@ func (e *engine) throttle(ui int32, si int32, t int64) {
 		e.marks = append(e.marks, ThrottleMark{Op: e.markOp(u, s.bucket), At: t, Wait: wait, API: s.api})
 	}
 	u.waited += wait
+	e.horizonOK = false
 	e.push(t+wait, evRequest, ui)
 }
 
