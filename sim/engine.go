@@ -159,7 +159,7 @@ type engine struct {
 	// horizonAt caches horizon() until a unit starts, ends or waits.
 	horizonAt int64
 	horizonOK bool
-	events int64
+	events    int64
 
 	indeg       []int32
 	ready       []int32 // ranks, ascending
