@@ -390,7 +390,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		now := time.Now()
 		if ch := r.aimd.tick(now); ch != nil {
 			r.emit(*ch)
-			_ = r.journal.Append(*ch)
+			_ = r.journal.AppendAsync(*ch)
 		}
 		wake := time.Time{}
 		if !r.stopping && journalErr == nil {
@@ -924,10 +924,12 @@ func (r *runner) stepFinished(d stepDone) error {
 	throttled := errors.As(d.err, &te)
 	if throttled {
 		r.res.Throttled++
-		r.emit(Event{Time: now, Kind: EvThrottle, Ops: ids, RetryAfter: te.RetryAfter.Seconds(), Message: te.Msg})
+		tev := Event{Time: now, Kind: EvThrottle, Ops: ids, RetryAfter: te.RetryAfter.Seconds(), Message: te.Msg}
+		_ = r.journal.AppendAsync(tev) // what the simulator's throttling model can be checked against
+		r.emit(tev)
 		if ch := r.aimd.throttled(now, te.RetryAfter, r.running+len(st.ops)); ch != nil {
 			r.emit(*ch)
-			_ = r.journal.Append(*ch)
+			_ = r.journal.AppendAsync(*ch)
 		}
 	}
 	cancelled := r.opts.Hard.Err() != nil
