@@ -11,11 +11,11 @@ import (
 const RecommendRule = `terraform_parallelism is searched first (powers of two up
 to 256 and the mode's own, max_parallel at the mode's value), then
 max_parallel (powers of two up to the number of operations, the mode's own,
-and no cap). Each candidate is simulated with fewer trials and the same seed;
-among the candidates that throttle less than 0.5 requests or 0.1% of all
-requests a run on average,
-the smallest cap whose P50 is within 5% of the best of them wins (if every
-candidate throttles: the least throttling one)`
+and no cap). Each candidate is simulated with fewer trials and the same
+seed. Among the candidates that throttle less than 0.5 requests a run on
+average (or 0.1% of all requests), the smallest cap whose P50 is within 5%
+of the best of them wins; if every candidate throttles, the least
+throttling one`
 
 // DefaultRecommendTrials is the trials per candidate cap.
 const DefaultRecommendTrials = 200

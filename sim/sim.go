@@ -107,10 +107,10 @@ const (
 )
 
 // RiskRule is the rule, for help texts.
-const RiskRule = `risk is high when the mean number of throttled requests exceeds 1% of all
-requests, or when a request exhausts its retry.max_attempts in 10% of runs or
-more; low when fewer than 10% of runs see any throttling and P90/P50 < 1.5;
-medium otherwise`
+const RiskRule = `high when the mean number of throttled
+requests exceeds 1% of all requests, or when a request exhausts its
+retry.max_attempts in 10% of runs or more; low when fewer than 10% of runs
+see any throttling and P90/P50 < 1.5; medium otherwise`
 
 // trialOut is what one trial leaves for the aggregate.
 type trialOut struct {

@@ -29,7 +29,7 @@ given (default: its default_mode), or for every mode with --mode all; a PLAN
 is simulated for its own mode. The same seed gives the same output on any
 number of cores.
 
-Risk: ` + sim.RiskRule + `.
+Risk (low, medium, high): ` + sim.RiskRule + `.
 
 Recommended caps: ` + sim.RecommendRule + `.
 
@@ -46,7 +46,7 @@ func runSimulate(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "usage: echelon %s\n\nflags:\n%s", simulateUsage, fs.FlagUsages())
 	}
 	var sf specFlags
-	mode := fs.String("mode", "", "mode to simulate, or `all` (default: the spec's default_mode, or the plan's own)")
+	mode := fs.String("mode", "", "`MODE` to simulate, or all (default: the spec's default_mode, or the plan's own)")
 	trials := fs.Int("trials", sim.DefaultTrials, "independent trials per mode")
 	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same prediction")
 	asJSON := fs.Bool("json", false, "print the prediction as JSON")
