@@ -259,16 +259,17 @@ func digestTree(base, root string, out map[string]string) error {
 // filled: sha256 over these same bytes with plan_digest "". It also sets
 // p.PlanDigest.
 //
-// The plan is encoded once, compact, then indented by a byte scanner (the
-// same layout as json.Indent, at a fraction of its cost: encoding/json's
-// indent steps its full scanner per byte), and the digest is spliced in.
+// The plan is written once by planWriter (the bytes encoding/json would
+// give, without reflection) and the digest is spliced in afterwards.
 func (p *Plan) Marshal() ([]byte, error) {
 	p.normalize()
 	p.PlanDigest = ""
-	b, err := encode(p)
-	if err != nil {
-		return nil, err
+	w := planWriter{b: make([]byte, 0, 1024+900*len(p.Operations))}
+	w.plan(p)
+	if w.err != nil {
+		return nil, fmt.Errorf("encoding plan: %w", w.err)
 	}
+	b := append(w.b, '\n')
 	p.PlanDigest = sum(b)
 	i := bytes.Index(b, []byte(digestLine+`""`))
 	if i < 0 {
@@ -284,8 +285,9 @@ func (p *Plan) Marshal() ([]byte, error) {
 	return out, nil
 }
 
-// encode is compact JSON without HTML escaping, indented by 2 spaces, with
-// a trailing newline.
+// encode is the reflection path: compact JSON from encoding/json without
+// HTML escaping, indented by 2 spaces, with a trailing newline. The tests
+// hold planWriter to it.
 func encode(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -294,15 +296,14 @@ func encode(v any) ([]byte, error) {
 		return nil, fmt.Errorf("encoding plan: %w", err)
 	}
 	compact := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	return append(indentJSON(compact, len(compact)+len(compact)/2), '\n'), nil
+	return append(appendIndented(make([]byte, 0, len(compact)+len(compact)/2), compact, 0), '\n'), nil
 }
 
-// indentJSON lays out compact JSON (as encoding/json writes it: no
-// whitespace outside strings) exactly as json.Indent(dst, src, "", "  ")
-// would: empty objects and arrays stay {} and [].
-func indentJSON(src []byte, sizeHint int) []byte {
-	dst := make([]byte, 0, sizeHint)
-	depth := 0
+// appendIndented appends compact JSON (as encoding/json writes it: no
+// whitespace outside strings) laid out exactly as json.Indent(dst, src,
+// prefix, "  ") would with prefix the indentation of depth levels: empty
+// objects and arrays stay {} and [].
+func appendIndented(dst, src []byte, depth int) []byte {
 	newline := func() {
 		dst = append(dst, '\n')
 		for k := 0; k < depth; k++ {

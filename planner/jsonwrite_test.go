@@ -1,0 +1,114 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// fill sets every field reachable from v to a value that is not the zero
+// value (two elements per slice and map, pointers allocated), with strings
+// that need escaping and floats in both of encoding/json's formats.
+func fill(v reflect.Value, seed *int) {
+	*seed++
+	strs := []string{"a<b>&c", "line\nbreak \"q\" \\ \u2028 é", "plain", "\x01ctl", "sha256:00"}
+	floats := []float64{0.1, 1e-7, 1e21, 12345.678, -2.5}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(strs[*seed%len(strs)])
+	case reflect.Int:
+		v.SetInt(int64(*seed))
+	case reflect.Float64:
+		v.SetFloat(floats[*seed%len(floats)])
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), seed)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i), seed)
+			}
+		}
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := 0; i < 2; i++ {
+			fill(s.Index(i), seed)
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i < 2; i++ {
+			k := reflect.New(v.Type().Key()).Elem()
+			fill(k, seed)
+			k.SetString(k.String() + string(rune('a'+i)))
+			e := reflect.New(v.Type().Elem()).Elem()
+			if e.Kind() == reflect.Interface {
+				// Free-form values: raw JSON as compile writes them, and
+				// decoded values as a read plan holds them.
+				vals := []any{json.RawMessage(`{"k":[1,2.5,"x"],"e":{}}`), map[string]any{"n": 20261.0, "s": "v"}}
+				e.Set(reflect.ValueOf(vals[i]))
+			} else {
+				fill(e, seed)
+			}
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	case reflect.Interface:
+		v.Set(reflect.ValueOf("(sensitive)"))
+	default:
+		panic("fill: unhandled kind " + v.Kind().String() + ": extend fill and planWriter")
+	}
+}
+
+func TestPlanWriterMatchesEncodingJSON(t *testing.T) {
+	check := func(name string, p *Plan) {
+		t.Helper()
+		want, err := encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := planWriter{}
+		w.plan(p)
+		if w.err != nil {
+			t.Fatal(w.err)
+		}
+		got := append(w.b, '\n')
+		if !bytes.Equal(want, got) {
+			t.Errorf("%s: planWriter differs from encoding/json (a field added to plan.go needs a line in jsonwrite.go):\n%s", name, lineDiff(want, got))
+		}
+	}
+	var full Plan
+	seed := 0
+	fill(reflect.ValueOf(&full).Elem(), &seed)
+	check("every field set", &full)
+
+	// Empty and nil slices and maps, omitempty fields unset.
+	check("zero plan", &Plan{})
+	empty := Plan{}
+	empty.normalize()
+	empty.Operations = []Operation{{Command: &Command{}, Kubectl: &Kubectl{}, Helm: &Helm{}, Terraform: &Terraform{}}}
+	empty.normalize()
+	check("empty values", &empty)
+
+	// And every golden plan, read back.
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*", "*.plan.json"))
+	if len(files) == 0 {
+		t.Fatal("no golden plans")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(f, p)
+	}
+}
