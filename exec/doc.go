@@ -4,4 +4,29 @@
 //
 // It shares the scheduling policy with sim (the planner's critical-path
 // priorities and the mode's caps); it does not predict anything.
+//
+// The walk and the limits are kept apart (terraform's internal/dag/walk.go):
+// one central loop owns the state of every operation and decides what
+// starts, in Operation.Priority order, under max_parallel (lowered by AIMD
+// while throttled), region_parallel (operations without a region take no
+// region slot), component_parallel, the phase and batch barriers and
+// run-alone; every running step is one goroutine that reports back. Ready
+// terraform instances sharing a state (Operation.StateKey) start as one step:
+// one terraform apply with a -target each.
+//
+// State directory layout:
+//
+//	locks/table.json                      lock table (DirLocks), flocked
+//	runs/<plan digest>/journal.jsonl      append-only JSON lines (Event)
+//	runs/<plan digest>/logs/<op>.<n>.log  one log per operation and attempt
+//
+// The journal is fsync'ed before each step starts (group commit: records
+// queued meanwhile share the fsync); a step's end record is flushed in the
+// background, and is on disk before any later start, so before its
+// dependents. --resume skips operations whose last record says succeeded and
+// runs again everything else, including what was in flight when the run
+// died.
+//
+// Command operations in a destroy plan run the same argv with
+// ECHELON_ACTION=destroy: the contract gives them no separate destroy argv.
 package exec

@@ -44,7 +44,7 @@ component "infra" {
 // runCLI runs echelon in-process and returns stdout, stderr and the code.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
+	var out, piped, errb bytes.Buffer
 	applyStdout = &out
 	defer func() { applyStdout = os.Stdout }()
 	// compile and friends print to os.Stdout: capture it through a pipe.
@@ -56,14 +56,14 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 	os.Stdout = w
 	done := make(chan struct{})
 	go func() {
-		out.ReadFrom(r)
+		piped.ReadFrom(r)
 		close(done)
 	}()
 	code := run(context.Background(), args, &errb)
 	w.Close()
 	<-done
 	os.Stdout = saved
-	return out.String(), errb.String(), code
+	return piped.String() + out.String(), errb.String(), code
 }
 
 // TestApplyTerraformWorkspaces applies a terraform component with a
