@@ -68,7 +68,7 @@ func runApply(ctx context.Context, args []string) error {
 
 	plan, err := planner.ReadFile(planPath)
 	if err != nil {
-		return err
+		return applyRefuse(*asJSON, "Cannot read plan", err)
 	}
 	spec, err := applyLoadSpec(plan, planPath, vars, varFiles, *asJSON)
 	if err != nil {
@@ -77,9 +77,9 @@ func runApply(ctx context.Context, args []string) error {
 	if err := planner.CheckFresh(plan, spec); err != nil {
 		var se *planner.StaleError
 		if errors.As(err, &se) {
-			return fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommand(plan, planPath))
+			return applyRefuse(*asJSON, "Stale plan", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommand(plan, planPath)))
 		}
-		return fmt.Errorf("%s: checking spec_digest: %w", planPath, err)
+		return applyRefuse(*asJSON, "Cannot check spec_digest", fmt.Errorf("%s: checking spec_digest: %w", planPath, err))
 	}
 	opVars, err := sensitiveVars(plan, spec)
 	if err != nil {
@@ -145,6 +145,17 @@ func runApply(ctx context.Context, args []string) error {
 		return errReported
 	}
 	return nil
+}
+
+// applyRefuse reports why a plan is not run: the error as it is for people,
+// a JSON diagnostic with --json.
+func applyRefuse(asJSON bool, summary string, err error) error {
+	if !asJSON {
+		return err
+	}
+	diags := hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: err.Error()}}
+	_ = lang.WriteDiagnostics(os.Stderr, diags, nil, true)
+	return errReported
 }
 
 // applyLoadSpec loads the plan's spec with its recorded variable values,
