@@ -27,6 +27,10 @@ type tfWork struct {
 
 var tfWorks sync.Map // "bin\x00absdir\x00workspace" -> *tfWork
 
+// tfInitLocks serialises init per directory: workspaces of one directory
+// have data directories of their own, but share .terraform.lock.hcl.
+var tfInitLocks sync.Map // absdir -> *sync.Mutex
+
 // terraformRun applies (or destroys) a step's instances with one terraform
 // process: a -target per instance, -parallelism from the step, the vars of
 // the instances, the -json event stream turned into log lines and events.
@@ -127,7 +131,11 @@ func tfWorkFor(ctx context.Context, bin, dir, workspace string, s Step) (*tfWork
 		tf.SetStdout(s.Log)
 		tf.SetStderr(s.Log)
 		fmt.Fprintf(s.Log, "echelon: terraform init in %s\n", dir)
-		if err := tf.Init(ctx); err != nil {
+		mu, _ := tfInitLocks.LoadOrStore(dir, &sync.Mutex{})
+		mu.(*sync.Mutex).Lock()
+		err = tf.Init(ctx)
+		mu.(*sync.Mutex).Unlock()
+		if err != nil {
 			w.err = fmt.Errorf("terraform init in %s: %w", dir, err)
 			return
 		}
