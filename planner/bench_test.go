@@ -152,3 +152,29 @@ func BenchmarkDominikGraph(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParse times reading a plan back (what show, sim and exec do).
+func BenchmarkParse(b *testing.B) {
+	for _, n := range benchSizes {
+		dir := b.TempDir()
+		if err := specgen.WriteDir(dir, n); err != nil {
+			b.Fatal(err)
+		}
+		p, diags := Compile(specgen.Spec(n, dir), Options{})
+		if diags.HasErrors() {
+			b.Fatal(diags)
+		}
+		data, err := p.Marshal()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -93,6 +94,9 @@ func Diff(oldP, newP *Plan, oldPath, newPath string, est Estimate) *PlanDiff {
 		o := oldOps[n.ID]
 		if o == nil {
 			d.OperationsAdded = append(d.OperationsAdded, n.ID)
+			continue
+		}
+		if reflect.DeepEqual(o, n) { // cheap; flatten only what differs
 			continue
 		}
 		if ch := compareFlat(flatten(o), flatten(n)); len(ch) > 0 {

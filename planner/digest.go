@@ -414,17 +414,12 @@ const digestLine = "\n  \"plan_digest\": "
 
 // Parse decodes plan bytes and checks format_version and plan_digest.
 func Parse(b []byte) (*Plan, error) {
-	var head struct {
-		FormatVersion *string `json:"format_version"`
+	version, err := formatVersion(b)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("not a plan file: %w", err)
-	}
-	if head.FormatVersion == nil {
-		return nil, errors.New("not a plan file: no format_version")
-	}
-	if *head.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("plan format_version %q is not supported (this echelon reads %q): compile the plan again with this echelon", *head.FormatVersion, FormatVersion)
+	if version != FormatVersion {
+		return nil, fmt.Errorf("plan format_version %q is not supported (this echelon reads %q): compile the plan again with this echelon", version, FormatVersion)
 	}
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -451,6 +446,33 @@ func Parse(b []byte) (*Plan, error) {
 	}
 	p.normalize()
 	return &p, nil
+}
+
+// formatVersion reads format_version before the rest is decoded against
+// this version's types. Plans written by Marshal have it first, so only
+// the first tokens are read; otherwise the whole document is.
+func formatVersion(b []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", errors.New("not a plan file: not a JSON object")
+	}
+	if tok, err := dec.Token(); err == nil && tok == "format_version" {
+		var v string
+		if err := dec.Decode(&v); err != nil {
+			return "", fmt.Errorf("not a plan file: format_version: %w", err)
+		}
+		return v, nil
+	}
+	var head struct {
+		FormatVersion *string `json:"format_version"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return "", fmt.Errorf("not a plan file: %w", err)
+	}
+	if head.FormatVersion == nil {
+		return "", errors.New("not a plan file: no format_version")
+	}
+	return *head.FormatVersion, nil
 }
 
 // ReadFile reads and checks a plan file.
