@@ -3,9 +3,11 @@ package planner
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,4 +192,48 @@ func lineDiff(want, got []byte) string {
 	}
 	b.WriteString("  (first difference at line " + strconv.Itoa(i+1) + ")\n")
 	return b.String()
+}
+
+// TestBesuPlanShape holds the flagship plan to what its spec says: 24
+// regions, two validators each, the contracts alone, phases in order.
+func TestBesuPlanShape(t *testing.T) {
+	spec := load(t, filepath.Join(specsDir, "besu-network"))
+	for _, m := range spec.Modes {
+		p, diags := Compile(spec, Options{Mode: m.Name})
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		count := map[string]int{}
+		regionSet := map[string]bool{}
+		for _, o := range p.Operations {
+			count[o.Component]++
+			if o.Component == "besu" {
+				regionSet[o.Region] = true
+				if want := "besu/" + o.Region + "/" + strconv.Itoa(o.Replica); o.ID != want || o.Replica > 1 {
+					t.Errorf("%s: validator %s, want IDs besu/REGION/0 and /1", m.Name, o.ID)
+				}
+			}
+			if o.Component == "contracts" && (o.Alone != "parallel = false" || len(o.DependsOn) != 48) {
+				t.Errorf("%s: contracts alone=%q after %d validators", m.Name, o.Alone, len(o.DependsOn))
+			}
+		}
+		want := map[string]int{"infrastructure": 24, "kubernetes": 24, "besu": 48, "contracts": 1, "monitoring": 24}
+		if fmt.Sprint(count) != fmt.Sprint(want) || len(regionSet) != 24 {
+			t.Errorf("%s: operations per component %v in %d regions, want %v in 24", m.Name, count, len(regionSet), want)
+		}
+		for _, b := range p.Batches {
+			if slices.Contains(b.Operations, "contracts") && len(b.Operations) != 1 {
+				t.Errorf("%s: contracts shares batch %d", m.Name, b.Index)
+			}
+		}
+		if m.PhaseBarrier {
+			var order []string
+			for _, b := range p.Batches {
+				order = append(order, b.Phase)
+			}
+			if got := strings.Join(order, ","); got != "infrastructure,kubernetes,besu,contracts,monitoring" {
+				t.Errorf("%s: batch phases %s", m.Name, got)
+			}
+		}
+	}
 }
