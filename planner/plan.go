@@ -91,8 +91,9 @@ type Retry struct {
 	MaxBackoff  float64 `json:"max_backoff"`
 }
 
-// Budget is a limit for `simulate --check`, durations in seconds; zero or
-// negative values are unset.
+// Budget is a limit for `simulate --check`, durations in seconds. P50 and
+// P90 are unset when zero; MaxThrottled is unset when negative, so that
+// max_throttled = 0 means "no throttled request at all".
 type Budget struct {
 	Name         string  `json:"name"`
 	Mode         string  `json:"mode"`

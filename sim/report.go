@@ -50,7 +50,7 @@ func CheckBudgets(budgets []planner.Budget, results []*Result) []BudgetCheck {
 				c.Violations = append(c.Violations, Violation{"p90", r.WallClock.P90, b.P90})
 			}
 			// The plan format reads max_throttled <= 0 as unset.
-			if b.MaxThrottled > 0 && r.ThrottledMean > b.MaxThrottled {
+			if b.MaxThrottled >= 0 && r.ThrottledMean > b.MaxThrottled {
 				c.Violations = append(c.Violations, Violation{"max_throttled", r.ThrottledMean, b.MaxThrottled})
 			}
 			c.OK = len(c.Violations) == 0

@@ -27,10 +27,12 @@ func TestCheckBudgets(t *testing.T) {
 		{Mode: "slow", WallClock: Quantiles{P50: 300, P90: 320}},
 	}
 	budgets := []planner.Budget{
-		{Name: "fast-ok", Mode: "fast", P50: 120, P90: 150},
+		{Name: "fast-ok", Mode: "fast", P50: 120, P90: 150, MaxThrottled: -1},
 		{Name: "fast-p90", Mode: "fast", P50: 120, P90: 140, MaxThrottled: 2},
-		{Name: "any", P50: 200},
-		{Name: "other", Mode: "ultra", P50: 1},
+		// max_throttled = 0 is a limit (no 429 at all), not "unset".
+		{Name: "no-429", MaxThrottled: 0},
+		{Name: "any", P50: 200, MaxThrottled: -1},
+		{Name: "other", Mode: "ultra", P50: 1, MaxThrottled: -1},
 	}
 	got := CheckBudgets(budgets, rs)
 	type row struct {
@@ -52,6 +54,8 @@ func TestCheckBudgets(t *testing.T) {
 	want := []row{
 		{"fast-ok", "fast", true, ""}, // P90 equal to the limit holds
 		{"fast-p90", "fast", true, "p90,max_throttled"},
+		{"no-429", "fast", true, "max_throttled"},
+		{"no-429", "slow", true, ""},
 		{"any", "fast", true, ""},
 		{"any", "slow", true, "p50"},
 		{"other", "ultra", false, ""},
