@@ -74,7 +74,10 @@ build() {
     return 0 # another run built it while we waited
   fi
   local tmp start
+  # Holding the lock, leftovers of an interrupted build are nobody's.
+  rm -rf "$cache/.$key."??????
   tmp=$(mktemp -d "$cache/.$key.XXXXXX")
+  chmod 755 "$tmp"
   start=$(date +%s)
   log "building $key (cold builds take minutes; output cached in $dest)"
   if ! "$func" "$tmp" >&2; then
@@ -91,7 +94,8 @@ build() {
   log "built $key in $(($(date +%s) - start))s"
 }
 
-gobuild() { nice -n 10 go build -p "$jobs" -trimpath "$@"; }
+# -mod=readonly: the committed go.sum decides, whatever GOFLAGS says.
+gobuild() { nice -n 10 go build -mod=readonly -p "$jobs" -trimpath "$@"; }
 
 failed=()
 declare -A found
