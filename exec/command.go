@@ -51,9 +51,13 @@ func commandRun(ctx context.Context, s Step) error {
 		}
 		cmd.Stdout, cmd.Stderr = out, out
 	}
-	// Cancelling (the second Ctrl-C) asks politely first; WaitDelay then
+	// A process group of its own: the terminal's Ctrl-C goes to the
+	// foreground group, and the first one must not reach running commands
+	// (they finish; terraform-exec does the same for terraform). Cancelling
+	// (the second Ctrl-C) sends SIGTERM to the whole group; WaitDelay then
 	// kills what is left so Wait cannot hang on inherited pipes.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	err := cmd.Run()
 	if err == nil {

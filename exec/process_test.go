@@ -322,9 +322,9 @@ component "only-a" {
 	}
 }
 
-// TestInterrupt: the first SIGINT stops new work and lets running
-// operations finish (exit 1, journal ready for --resume); a second one
-// cancels what runs.
+// TestInterrupt: the first Ctrl-C (SIGINT to the process group, as a
+// terminal sends it) stops new work and lets running operations finish
+// (exit 1, journal ready for --resume); a second one cancels what runs.
 func TestInterrupt(t *testing.T) {
 	bin := buildEchelon(t)
 	dir := t.TempDir()
@@ -354,10 +354,18 @@ component "slow" {
 		cmd := osexec.Command(bin, "apply", plan, "--state", state)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
+		// A process group, as a shell gives a foreground job: Ctrl-C in a
+		// terminal signals the whole group.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		return cmd, &out
+	}
+	ctrlC := func(cmd *osexec.Cmd) {
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitStarts := func(n int) {
 		deadline := time.Now().Add(60 * time.Second)
@@ -377,9 +385,7 @@ component "slow" {
 	state := filepath.Join(dir, "state")
 	cmd, out := startApply(state)
 	waitStarts(2)
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	ctrlC(cmd)
 	sent := time.Now().UnixNano()
 	err := cmd.Wait()
 	var ee *osexec.ExitError
@@ -414,9 +420,9 @@ component "slow" {
 	os.Remove(filepath.Join(marks, "marks"))
 	cmd, out = startApply(filepath.Join(dir, "state2"))
 	waitStarts(2)
-	cmd.Process.Signal(os.Interrupt)
+	ctrlC(cmd)
 	time.Sleep(100 * time.Millisecond)
-	cmd.Process.Signal(os.Interrupt)
+	ctrlC(cmd)
 	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit after two SIGINTs: %v\n%s", err, out)
 	}
