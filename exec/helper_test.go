@@ -21,7 +21,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("EXEC_TEST_HELPER") != "" {
 		os.Exit(helperMain(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if echelonBin != "" {
+		os.RemoveAll(filepath.Dir(echelonBin)) // built by buildEchelon
+	}
+	os.Exit(code)
 }
 
 // helperMain: mark DIR SLEEP_MS [FAIL_TIMES]
