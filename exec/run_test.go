@@ -39,7 +39,7 @@ func runPlan(t *testing.T, p *planner.Plan, opts Options) (*Result, []Event) {
 func TestCapsMaxParallel(t *testing.T) {
 	b := newPlan(t, planner.Mode{Name: "m", MaxParallel: 3})
 	for i := range 12 {
-		b.op(fmt.Sprintf("a/r%02d", i), "a", fmt.Sprintf("r%02d", i), "main", 150)
+		b.op(fmt.Sprintf("a/r%02d", i), "a", fmt.Sprintf("r%02d", i), "main", 300)
 	}
 	res, _ := runPlan(t, b.build(), Options{})
 	if !res.OK() || len(res.Succeeded) != 12 {
