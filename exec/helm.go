@@ -46,7 +46,7 @@ func helmOne(ctx context.Context, s Step, op *planner.Operation) error {
 	if err != nil {
 		return err
 	}
-	return runTool(ctx, s, toolPath(s.Env, "ECHELON_HELM", "helm"), args)
+	return runKubeTool(ctx, s, toolPath(s.Env, "ECHELON_HELM", "helm"), args)
 }
 
 // helmArgs builds helm's arguments for one operation.
@@ -90,7 +90,7 @@ func helmChart(specDir, chart string) string {
 	if strings.Contains(chart, "://") || filepath.IsAbs(chart) {
 		return chart
 	}
-	local := specPath(specDir, chart)
+	local := kubeSpecPath(specDir, chart)
 	if strings.HasPrefix(chart, ".") {
 		return local
 	}

@@ -80,7 +80,7 @@ func TestWriteHelmValues(t *testing.T) {
 // testHelmDriver installs, upgrades and uninstalls the tiny local chart in
 // testdata/k8s/chart with the real helm against the test apiserver.
 func testHelmDriver(t *testing.T, c *kubetest.Cluster) {
-	helm := requireTool(t, "ECHELON_HELM", "helm")
+	helm := requireKubeTool(t, "ECHELON_HELM", "helm")
 	ctx := context.Background()
 	home := t.TempDir()
 	op := &planner.Operation{
@@ -110,7 +110,7 @@ func testHelmDriver(t *testing.T, c *kubetest.Cluster) {
 	settings := func() map[string]string {
 		t.Helper()
 		var cm struct{ Data map[string]string }
-		getJSON(t, c, &cm, "get", "configmap", "node-eu-settings", "--namespace", "region-helm", "-o", "json")
+		kubeGetJSON(t, c, &cm, "get", "configmap", "node-eu-settings", "--namespace", "region-helm", "-o", "json")
 		return cm.Data
 	}
 

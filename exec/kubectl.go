@@ -33,7 +33,7 @@ func kubectlRun(ctx context.Context, s Step) error {
 			return fmt.Errorf("%s: %w", op.ID, err)
 		}
 		bin := toolPath(s.Env, "ECHELON_KUBECTL", "kubectl")
-		if err := runTool(ctx, s, bin, args); err != nil {
+		if err := runKubeTool(ctx, s, bin, args); err != nil {
 			return fmt.Errorf("%s: %w", op.ID, err)
 		}
 	}
@@ -65,26 +65,26 @@ func kubectlArgs(action, specDir string, k *planner.Kubectl) ([]string, error) {
 		slices.Reverse(manifests)
 	}
 	for _, m := range manifests {
-		args = append(args, "-f", specPath(specDir, m))
+		args = append(args, "-f", kubeSpecPath(specDir, m))
 	}
 	return args, nil
 }
 
-// specPath resolves a path written in the spec against the spec directory;
-// URLs (kubectl reads manifests over http) and absolute paths stay as they
-// are.
-func specPath(specDir, p string) string {
+// kubeSpecPath resolves a path written in the spec against the spec
+// directory; URLs (kubectl reads manifests over http) and absolute paths
+// stay as they are.
+func kubeSpecPath(specDir, p string) string {
 	if p == "" || filepath.IsAbs(p) || strings.Contains(p, "://") || specDir == "" {
 		return p
 	}
 	return filepath.Join(specDir, p)
 }
 
-// runTool runs a tool with the step's environment, its output going to the
-// step log. A failure is an error that carries the output's last lines (the
-// user sees why without opening the log) and wraps *ThrottledError when the
-// output says the API throttled.
-func runTool(ctx context.Context, s Step, bin string, args []string) error {
+// runKubeTool runs kubectl or helm with the step's environment, its output
+// going to the step log. A failure is an error that carries the output's
+// last lines (the user sees why without opening the log) and wraps
+// *ThrottledError when the output says the API throttled.
+func runKubeTool(ctx context.Context, s Step, bin string, args []string) error {
 	cmd := osexec.CommandContext(ctx, bin, args...)
 	cmd.Dir = s.SpecDir
 	if len(s.Env) > 0 {
@@ -110,7 +110,7 @@ func runTool(ctx context.Context, s Step, bin string, args []string) error {
 		name += " " + args[0]
 	}
 	output := tail.Bytes()
-	last := lastLines(output, 10)
+	last := kubeOutputTail(output, 10)
 	if te, ok := detectThrottle(dropClientThrottling(output)); ok {
 		return fmt.Errorf("%s: %w: %w\n%s", name, err, te, last)
 	}
@@ -137,8 +137,8 @@ func dropClientThrottling(out []byte) []byte {
 	return kept
 }
 
-// lastLines returns the last n non-empty lines of out, indented.
-func lastLines(out []byte, n int) string {
+// kubeOutputTail returns the last n non-empty lines of out, indented.
+func kubeOutputTail(out []byte, n int) string {
 	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
 	var kept []string
 	for i := len(lines) - 1; i >= 0 && len(kept) < n; i-- {

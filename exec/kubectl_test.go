@@ -101,7 +101,7 @@ func testKubectlDriver(t *testing.T, c *kubetest.Cluster) {
 		Metadata struct{ Namespace string }
 		Data     map[string]string
 	}
-	getJSON(t, c, &cm, "get", "configmap", "node-config", "--namespace", "region-eu", "-o", "json")
+	kubeGetJSON(t, c, &cm, "get", "configmap", "node-config", "--namespace", "region-eu", "-o", "json")
 	if diff := cmp.Diff(map[string]string{"network": "besu-test", "peers": "4"}, cm.Data); diff != "" {
 		t.Errorf("configmap data (-want +got):\n%s", diff)
 	}
@@ -113,7 +113,7 @@ func testKubectlDriver(t *testing.T, c *kubetest.Cluster) {
 			}
 		}
 	}
-	getJSON(t, c, &dep, "get", "deployment", "node", "--namespace", "region-eu", "-o", "json")
+	kubeGetJSON(t, c, &dep, "get", "deployment", "node", "--namespace", "region-eu", "-o", "json")
 	if dep.Spec.Replicas != 2 || len(dep.Spec.Template.Spec.Containers) != 1 ||
 		dep.Spec.Template.Spec.Containers[0].Image != "registry.example.invalid/besu:24.1" {
 		t.Errorf("deployment = %+v, want 2 replicas of registry.example.invalid/besu:24.1", dep.Spec)
@@ -172,7 +172,7 @@ func testKubectlDriver(t *testing.T, c *kubetest.Cluster) {
 // every request 429 and checks the driver reports a ThrottledError (the
 // scheduler backs off on those instead of failing the operation for good).
 func TestKubectlThrottled(t *testing.T) {
-	kubectl := requireTool(t, "ECHELON_KUBECTL", "kubectl")
+	kubectl := requireKubeTool(t, "ECHELON_KUBECTL", "kubectl")
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -235,8 +235,8 @@ func k8sTestdata(t *testing.T) string {
 	return dir
 }
 
-// getJSON runs kubectl against the cluster and decodes its JSON output.
-func getJSON(t *testing.T, c *kubetest.Cluster, v any, args ...string) {
+// kubeGetJSON runs kubectl against the cluster and decodes its JSON output.
+func kubeGetJSON(t *testing.T, c *kubetest.Cluster, v any, args ...string) {
 	t.Helper()
 	out := c.Run(t, args...)
 	if err := json.Unmarshal(out, v); err != nil {
@@ -244,9 +244,9 @@ func getJSON(t *testing.T, c *kubetest.Cluster, v any, args ...string) {
 	}
 }
 
-// requireTool returns the binary named by env, else name on PATH; missing,
+// requireKubeTool returns the binary named by env, else name on PATH; missing,
 // it skips the test, or fails it under CI where real tools are required.
-func requireTool(t *testing.T, env, name string) string {
+func requireKubeTool(t *testing.T, env, name string) string {
 	t.Helper()
 	if p := os.Getenv(env); p != "" {
 		return p
