@@ -186,18 +186,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 		return c
 	}
 	isc := scope{where: fmt.Sprintf("component %q", c.Name), each: true, regions: len(c.Regions) > 0}
-	for _, region := range regions {
-		for replica := 0; replica < c.Replicas; replica++ {
-			ictx := ctx.NewChild()
-			ictx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
-				"region":  cty.StringVal(region),
-				"replica": cty.NumberIntVal(int64(replica)),
-			})}
-			inst := l.decodeInstance(c, attrs, driverContent, ictx, isc)
-			inst.Region, inst.Replica = region, replica
-			c.Instances = append(c.Instances, inst)
-		}
-	}
+	l.decodeInstances(c, regions, l.instanceAttrs(c, attrs, driverContent, isc), driverContent != nil, ctx)
 	return c
 }
 
@@ -272,52 +261,288 @@ func (l *loader) regions(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) []str
 	return out
 }
 
-// decodeInstance evaluates the per-instance attributes with each.* set.
-func (l *loader) decodeInstance(c *Component, attrs hcl.Attributes, driver *hcl.BodyContent, ctx *hcl.EvalContext, sc scope) *Instance {
+// instAttr is one per-instance attribute of a component (a component
+// attribute or a driver block's) and how it is decoded into an instance.
+type instAttr struct {
+	expr   hcl.Expression
+	decode func(inst *Instance, ctx *hcl.EvalContext)
+}
+
+// decodeInstances builds one instance per (region, replica), region-major.
+//
+// An attribute whose expression does not use each.* has the same value,
+// and the same diagnostics, in every instance (the functions are pure), so
+// it is decoded once, into a prototype the instances copy; only the
+// attributes that use each.* are evaluated per instance. Instances thus
+// share the maps and slices of the attributes decoded once: Instance
+// documents them as read-only. The prototype is decoded in the first
+// instance's context, so even a diagnostic's EvalContext is what per-
+// instance evaluation gave.
+func (l *loader) decodeInstances(c *Component, regions []string, attrs []instAttr, hasDriver bool, ctx *hcl.EvalContext) {
+	var fixed, varying []instAttr
+	for _, a := range attrs {
+		if usesEach(a.expr) {
+			varying = append(varying, a)
+		} else {
+			fixed = append(fixed, a)
+		}
+	}
+	first := l.eachCtx(ctx, regions[0], 0)
+	proto := newInstance(c.Driver, hasDriver)
+	for _, a := range fixed {
+		a.decode(proto, first)
+	}
+	// References are checked once per expression: the check depends only
+	// on the expression and the component's scope.
+	l.refMemo = map[hcl.Expression]hcl.Diagnostics{}
+	defer func() { l.refMemo = nil }()
+	c.Instances = make([]*Instance, 0, len(regions)*c.Replicas)
+	for i, region := range regions {
+		for replica := 0; replica < c.Replicas; replica++ {
+			inst := proto.copy()
+			inst.Region, inst.Replica = region, replica
+			if len(varying) > 0 {
+				ictx := first
+				if i > 0 || replica > 0 {
+					ictx = l.eachCtx(ctx, region, replica)
+				}
+				for _, a := range varying {
+					a.decode(inst, ictx)
+				}
+			}
+			c.Instances = append(c.Instances, inst)
+		}
+	}
+}
+
+// eachKey names one instance's each.* values.
+type eachKey struct {
+	region  string
+	replica int
+}
+
+// eachCtx is parent with each.region and each.replica set. The contexts
+// are kept for the whole Load: components mostly share their regions, so
+// a few dozen serve every instance (they are only read).
+func (l *loader) eachCtx(parent *hcl.EvalContext, region string, replica int) *hcl.EvalContext {
+	if parent != l.baseCtx {
+		return newEachCtx(parent, region, replica)
+	}
+	k := eachKey{region, replica}
+	ctx, ok := l.eachCtxs[k]
+	if !ok {
+		ctx = newEachCtx(parent, region, replica)
+		l.eachCtxs[k] = ctx
+	}
+	return ctx
+}
+
+func newEachCtx(parent *hcl.EvalContext, region string, replica int) *hcl.EvalContext {
+	ctx := parent.NewChild()
+	ctx.Variables = map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{
+		"region":  cty.StringVal(region),
+		"replica": cty.NumberIntVal(int64(replica)),
+	})}
+	return ctx
+}
+
+// usesEach reports whether expr refers to each.*.
+func usesEach(expr hcl.Expression) bool {
+	for _, tr := range expr.Variables() {
+		if tr.RootName() == "each" {
+			return true
+		}
+	}
+	return false
+}
+
+// newInstance is an instance with every per-instance attribute at its
+// default; hasDriver adds the driver's settings, empty.
+func newInstance(driver string, hasDriver bool) *Instance {
 	inst := &Instance{
 		Duration: Duration{P50: DefaultDuration, P90: DefaultDuration},
 		Calls:    map[string]int{},
 		OnError:  defaultOnError,
 	}
-	if a := attrs["duration"]; a != nil {
-		if d, ok := l.duration(a, ctx, sc); ok {
-			inst.Duration = d
-		}
+	if !hasDriver {
+		return inst
 	}
-	if a := attrs["resources"]; a != nil {
-		if val, ok := l.value(a.Expr, ctx, sc); ok {
-			inst.Resources, _ = l.toInt(val, a.Expr.Range(), "resources", 0)
-		}
-	}
-	if a := attrs["resource_duration"]; a != nil {
-		if d, ok := l.duration(a, ctx, sc); ok {
-			inst.ResourceDuration = d
-		}
-	}
-	if a := attrs["calls"]; a != nil {
-		l.intMap(a, ctx, sc, "api", "calls", 0, inst.Calls)
-	}
-	if a := attrs["on_error"]; a != nil {
-		if val, ok := l.value(a.Expr, ctx, sc); ok {
-			if s, ok := l.toString(val, a.Expr.Range(), "on_error"); ok {
-				if contains(onErrors, s) {
-					inst.OnError = s
-				} else {
-					l.errorf(a.Expr.Range().Ptr(), "Invalid on_error",
-						"on_error must be \"stop\", \"skip_dependents\" or \"continue\", not %q.%s", s, didYouMean(s, onErrors))
-				}
-			}
-		}
-	}
-	if a := attrs["retries"]; a != nil {
-		if val, ok := l.value(a.Expr, ctx, sc); ok {
-			inst.Retries, _ = l.toInt(val, a.Expr.Range(), "retries", 0)
-		}
-	}
-	if driver != nil {
-		l.decodeDriver(c.Driver, driver, inst, ctx, sc)
+	switch driver {
+	case DriverTerraform:
+		inst.Terraform = &Terraform{Vars: map[string]cty.Value{}}
+	case DriverKubectl:
+		inst.Kubectl = &Kubectl{Manifests: []string{}}
+	case DriverHelm:
+		inst.Helm = &Helm{Values: map[string]cty.Value{}}
+	case DriverCommand:
+		inst.Command = &Command{Argv: []string{}, Env: map[string]string{}}
 	}
 	return inst
+}
+
+// copy is a shallow copy with a driver struct of its own, so per-instance
+// attributes can be set on it without touching other instances.
+func (in *Instance) copy() *Instance {
+	out := *in
+	switch {
+	case in.Terraform != nil:
+		t := *in.Terraform
+		out.Terraform = &t
+	case in.Kubectl != nil:
+		k := *in.Kubectl
+		out.Kubectl = &k
+	case in.Helm != nil:
+		h := *in.Helm
+		out.Helm = &h
+	case in.Command != nil:
+		cmd := *in.Command
+		out.Command = &cmd
+	}
+	return &out
+}
+
+// instanceAttrs lists the per-instance attributes present, in the order
+// they are decoded (component attributes, then the driver block's).
+func (l *loader) instanceAttrs(c *Component, attrs hcl.Attributes, driver *hcl.BodyContent, sc scope) []instAttr {
+	var out []instAttr
+	add := func(a *hcl.Attribute, decode func(inst *Instance, ctx *hcl.EvalContext)) {
+		if a != nil {
+			out = append(out, instAttr{expr: a.Expr, decode: decode})
+		}
+	}
+	if a := attrs["duration"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			if d, ok := l.duration(a, ctx, sc); ok {
+				inst.Duration = d
+			}
+		})
+	}
+	if a := attrs["resources"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				inst.Resources, _ = l.toInt(val, a.Expr.Range(), "resources", 0)
+			}
+		})
+	}
+	if a := attrs["resource_duration"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			if d, ok := l.duration(a, ctx, sc); ok {
+				inst.ResourceDuration = d
+			}
+		})
+	}
+	if a := attrs["calls"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			calls := map[string]int{}
+			l.intMap(a, ctx, sc, "api", "calls", 0, calls)
+			inst.Calls = calls
+		})
+	}
+	if a := attrs["on_error"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if s, ok := l.toString(val, a.Expr.Range(), "on_error"); ok {
+					if contains(onErrors, s) {
+						inst.OnError = s
+					} else {
+						l.errorf(a.Expr.Range().Ptr(), "Invalid on_error",
+							"on_error must be \"stop\", \"skip_dependents\" or \"continue\", not %q.%s", s, didYouMean(s, onErrors))
+					}
+				}
+			}
+		})
+	}
+	if a := attrs["retries"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				inst.Retries, _ = l.toInt(val, a.Expr.Range(), "retries", 0)
+			}
+		})
+	}
+	if driver != nil {
+		out = append(out, l.driverAttrs(c.Driver, driver.Attributes, sc)...)
+	}
+	return out
+}
+
+// driverAttrs lists the attributes of the component's driver block, in the
+// order they are decoded.
+func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []instAttr {
+	var out []instAttr
+	add := func(name string, decode func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext)) {
+		if a := attrs[name]; a != nil {
+			out = append(out, instAttr{expr: a.Expr, decode: func(inst *Instance, ctx *hcl.EvalContext) { decode(a, inst, ctx) }})
+		}
+	}
+	// str decodes a string attribute into the field dst picks.
+	str := func(name string, dst func(inst *Instance) *string) {
+		add(name, func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				*dst(inst), _ = l.toString(val, a.Expr.Range(), name)
+			}
+		})
+	}
+	switch driver {
+	case DriverTerraform:
+		str("dir", func(in *Instance) *string { return &in.Terraform.Dir })
+		str("target", func(in *Instance) *string { return &in.Terraform.Target })
+		str("workspace", func(in *Instance) *string { return &in.Terraform.Workspace })
+		add("vars", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if m, ok := l.toValueMap(val, a.Expr.Range(), "vars"); ok {
+					inst.Terraform.Vars = m
+				}
+			}
+		})
+	case DriverKubectl:
+		str("context", func(in *Instance) *string { return &in.Kubectl.Context })
+		str("namespace", func(in *Instance) *string { return &in.Kubectl.Namespace })
+		add("manifests", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if list, ok := l.toStringList(val, a.Expr.Range(), "manifests"); ok {
+					if len(list) == 0 {
+						l.errorf(a.Expr.Range().Ptr(), "Empty manifests", "manifests lists no file; kubectl needs at least one manifest to apply.")
+					}
+					inst.Kubectl.Manifests = list
+				}
+			}
+		})
+	case DriverHelm:
+		str("context", func(in *Instance) *string { return &in.Helm.Context })
+		str("release", func(in *Instance) *string { return &in.Helm.Release })
+		str("chart", func(in *Instance) *string { return &in.Helm.Chart })
+		str("namespace", func(in *Instance) *string { return &in.Helm.Namespace })
+		add("values", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if m, ok := l.toValueMap(val, a.Expr.Range(), "values"); ok {
+					inst.Helm.Values = m
+				}
+			}
+		})
+	case DriverCommand:
+		str("dir", func(in *Instance) *string { return &in.Command.Dir })
+		add("argv", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if list, ok := l.toStringList(val, a.Expr.Range(), "argv"); ok {
+					switch {
+					case len(list) == 0:
+						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv lists no program: give the program and its arguments, e.g. [\"./deploy.sh\", \"--region\", each.region].")
+					case list[0] == "":
+						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv's first element, the program to run, is an empty string.")
+					}
+					inst.Command.Argv = list
+				}
+			}
+		})
+		add("env", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, sc); ok {
+				if m, ok := l.toStringMap(val, a.Expr.Range(), "env"); ok {
+					inst.Command.Env = m
+				}
+			}
+		})
+	}
+	return out
 }
 
 // duration reads "6m" or { p50 = "6m", p90 = "10m" } (p90 defaults to p50),
@@ -390,83 +615,4 @@ func (l *loader) duration(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) (Dur
 		return d, false
 	}
 	return d, ok
-}
-
-func (l *loader) decodeDriver(driver string, content *hcl.BodyContent, inst *Instance, ctx *hcl.EvalContext, sc scope) {
-	attrs := content.Attributes
-	str := func(name string, dst *string) {
-		if a := attrs[name]; a != nil {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				*dst, _ = l.toString(val, a.Expr.Range(), name)
-			}
-		}
-	}
-	switch driver {
-	case DriverTerraform:
-		tf := &Terraform{Vars: map[string]cty.Value{}}
-		str("dir", &tf.Dir)
-		str("target", &tf.Target)
-		str("workspace", &tf.Workspace)
-		if a := attrs["vars"]; a != nil {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if m, ok := l.toValueMap(val, a.Expr.Range(), "vars"); ok {
-					tf.Vars = m
-				}
-			}
-		}
-		inst.Terraform = tf
-	case DriverKubectl:
-		k := &Kubectl{Manifests: []string{}}
-		str("context", &k.Context)
-		str("namespace", &k.Namespace)
-		if a := attrs["manifests"]; a != nil {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if list, ok := l.toStringList(val, a.Expr.Range(), "manifests"); ok {
-					if len(list) == 0 {
-						l.errorf(a.Expr.Range().Ptr(), "Empty manifests", "manifests lists no file; kubectl needs at least one manifest to apply.")
-					}
-					k.Manifests = list
-				}
-			}
-		}
-		inst.Kubectl = k
-	case DriverHelm:
-		h := &Helm{Values: map[string]cty.Value{}}
-		str("context", &h.Context)
-		str("release", &h.Release)
-		str("chart", &h.Chart)
-		str("namespace", &h.Namespace)
-		if a := attrs["values"]; a != nil {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if m, ok := l.toValueMap(val, a.Expr.Range(), "values"); ok {
-					h.Values = m
-				}
-			}
-		}
-		inst.Helm = h
-	case DriverCommand:
-		cmd := &Command{Argv: []string{}, Env: map[string]string{}}
-		str("dir", &cmd.Dir)
-		if a := attrs["argv"]; a != nil {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if list, ok := l.toStringList(val, a.Expr.Range(), "argv"); ok {
-					switch {
-					case len(list) == 0:
-						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv lists no program: give the program and its arguments, e.g. [\"./deploy.sh\", \"--region\", each.region].")
-					case list[0] == "":
-						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv's first element, the program to run, is an empty string.")
-					}
-					cmd.Argv = list
-				}
-			}
-		}
-		if a := attrs["env"]; a != nil {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if m, ok := l.toStringMap(val, a.Expr.Range(), "env"); ok {
-					cmd.Env = m
-				}
-			}
-		}
-		inst.Command = cmd
-	}
 }

@@ -58,6 +58,12 @@ type loader struct {
 	varVals   map[string]cty.Value
 	localVals map[string]cty.Value
 	baseCtx   *hcl.EvalContext
+
+	// refMemo holds checkRefs results while one component's instances are
+	// decoded (see checkRefsMemo); nil otherwise.
+	refMemo map[hcl.Expression]hcl.Diagnostics
+	// eachCtxs are the per-instance contexts, by each.* values (eachCtx).
+	eachCtxs map[eachKey]*hcl.EvalContext
 }
 
 func newLoader(path string, opts LoadOptions) *loader {
@@ -73,6 +79,7 @@ func newLoader(path string, opts LoadOptions) *loader {
 		order:     map[string][]string{},
 		varVals:   map[string]cty.Value{},
 		localVals: map[string]cty.Value{},
+		eachCtxs:  map[eachKey]*hcl.EvalContext{},
 	}
 }
 

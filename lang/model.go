@@ -152,6 +152,11 @@ type Duration struct {
 }
 
 // Instance holds the per-instance attributes of a component.
+//
+// An attribute that does not use each.* is evaluated once per component,
+// so the instances of a component may share its maps and slices (Calls,
+// Vars, Values, Argv, Env, Manifests): treat them as read-only, and copy
+// before changing one. Each instance has its own driver struct.
 type Instance struct {
 	Region    string
 	Replica   int

@@ -34,7 +34,7 @@ func (l *loader) typeError(rng hcl.Range, what, want string, err error) {
 }
 
 func (l *loader) toString(val cty.Value, rng hcl.Range, what string) (string, bool) {
-	val, _ = val.UnmarkDeep()
+	val = unmarkDeep(val)
 	if val.IsNull() {
 		l.typeError(rng, what, "a string", fmt.Errorf("it is null"))
 		return "", false
@@ -130,7 +130,9 @@ func (l *loader) toDuration(val cty.Value, rng hcl.Range, what string) (time.Dur
 }
 
 func (l *loader) toStringList(val cty.Value, rng hcl.Range, what string) ([]string, bool) {
-	val, _ = val.UnmarkDeep()
+	// Marks on the elements are dropped by toString, one by one: that is
+	// what a deep unmark of the whole list would do, with one walk less.
+	val, _ = val.Unmark()
 	if val.IsNull() || !(val.Type().IsListType() || val.Type().IsTupleType() || val.Type().IsSetType()) {
 		l.typeError(rng, what, "a list of strings", nil)
 		return nil, false
@@ -184,4 +186,16 @@ func (l *loader) constString(expr hcl.Expression, what string) (string, bool) {
 		return "", false
 	}
 	return l.toString(val, expr.Range(), what)
+}
+
+// unmarkDeep is val.UnmarkDeep(), without its walk (and allocations) for
+// a primitive value, which has no nested marks: strings are by far the most
+// common values converted.
+func unmarkDeep(val cty.Value) cty.Value {
+	if val.Type().IsPrimitiveType() {
+		val, _ = val.Unmark()
+		return val
+	}
+	val, _ = val.UnmarkDeep()
+	return val
 }

@@ -468,8 +468,25 @@ func keys(m map[string]cty.Value) []string {
 
 // eval checks the references of expr, then evaluates it.
 func (l *loader) eval(expr hcl.Expression, ctx *hcl.EvalContext, sc scope) (cty.Value, hcl.Diagnostics) {
-	if diags := l.checkRefs(expr, sc); diags.HasErrors() {
+	if diags := l.checkRefsMemo(expr, sc); diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
 	return expr.Value(ctx)
+}
+
+// checkRefsMemo is checkRefs, remembered per expression in l.refMemo while
+// one component's instances are decoded (same expressions, same scope).
+func (l *loader) checkRefsMemo(expr hcl.Expression, sc scope) hcl.Diagnostics {
+	if l.refMemo == nil {
+		return l.checkRefs(expr, sc)
+	}
+	if _, ok := expr.(hclsyntax.Expression); !ok {
+		return l.checkRefs(expr, sc) // only syntax nodes (pointers) make safe keys
+	}
+	diags, ok := l.refMemo[expr]
+	if !ok {
+		diags = l.checkRefs(expr, sc)
+		l.refMemo[expr] = diags
+	}
+	return diags
 }
