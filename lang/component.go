@@ -295,7 +295,8 @@ func (l *loader) decodeInstances(c *Component, regions []string, attrs []instAtt
 	// References are checked once per expression: the check depends only
 	// on the expression and the component's scope.
 	l.refMemo = map[hcl.Expression]hcl.Diagnostics{}
-	defer func() { l.refMemo = nil }()
+	l.elemMemo = map[hcl.Expression]*memoVal{}
+	defer func() { l.refMemo, l.elemMemo = nil, nil }()
 	c.Instances = make([]*Instance, 0, len(regions)*c.Replicas)
 	for i, region := range regions {
 		for replica := 0; replica < c.Replicas; replica++ {
@@ -498,13 +499,11 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 		str("context", func(in *Instance) *string { return &in.Kubectl.Context })
 		str("namespace", func(in *Instance) *string { return &in.Kubectl.Namespace })
 		add("manifests", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if list, ok := l.toStringList(val, a.Expr.Range(), "manifests"); ok {
-					if len(list) == 0 {
-						l.errorf(a.Expr.Range().Ptr(), "Empty manifests", "manifests lists no file; kubectl needs at least one manifest to apply.")
-					}
-					inst.Kubectl.Manifests = list
+			if list, ok := l.stringList(a.Expr, ctx, sc, "manifests"); ok {
+				if len(list) == 0 {
+					l.errorf(a.Expr.Range().Ptr(), "Empty manifests", "manifests lists no file; kubectl needs at least one manifest to apply.")
 				}
+				inst.Kubectl.Manifests = list
 			}
 		})
 	case DriverHelm:
@@ -522,16 +521,14 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 	case DriverCommand:
 		str("dir", func(in *Instance) *string { return &in.Command.Dir })
 		add("argv", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
-			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if list, ok := l.toStringList(val, a.Expr.Range(), "argv"); ok {
-					switch {
-					case len(list) == 0:
-						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv lists no program: give the program and its arguments, e.g. [\"./deploy.sh\", \"--region\", each.region].")
-					case list[0] == "":
-						l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv's first element, the program to run, is an empty string.")
-					}
-					inst.Command.Argv = list
+			if list, ok := l.stringList(a.Expr, ctx, sc, "argv"); ok {
+				switch {
+				case len(list) == 0:
+					l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv lists no program: give the program and its arguments, e.g. [\"./deploy.sh\", \"--region\", each.region].")
+				case list[0] == "":
+					l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv's first element, the program to run, is an empty string.")
 				}
+				inst.Command.Argv = list
 			}
 		})
 		add("env", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {

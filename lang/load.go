@@ -62,6 +62,9 @@ type loader struct {
 	// refMemo holds checkRefs results while one component's instances are
 	// decoded (see checkRefsMemo); nil otherwise.
 	refMemo map[hcl.Expression]hcl.Diagnostics
+	// elemMemo holds the values of list elements that do not use each.*,
+	// for the same component (see stringList); nil otherwise.
+	elemMemo map[hcl.Expression]*memoVal
 	// eachCtxs are the per-instance contexts, by each.* values (eachCtx).
 	eachCtxs map[eachKey]*hcl.EvalContext
 }

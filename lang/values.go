@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -198,4 +199,74 @@ func unmarkDeep(val cty.Value) cty.Value {
 	}
 	val, _ = val.UnmarkDeep()
 	return val
+}
+
+// stringList is value then toStringList, with a shortcut for a list
+// written out ([...]): while a component's instances are decoded, the
+// elements that do not use each.* are evaluated once (constElem), and the
+// tuple is read from its element values without cty's iterator. Values and
+// diagnostics are those of value + toStringList: a tuple is what
+// TupleConsExpr.Value builds from its elements, known when they all are.
+func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope, what string) ([]string, bool) {
+	tup, ok := expr.(*hclsyntax.TupleConsExpr)
+	if !ok || l.elemMemo == nil {
+		val, ok := l.value(expr, ctx, sc)
+		if !ok {
+			return nil, false
+		}
+		return l.toStringList(val, expr.Range(), what)
+	}
+	diags := l.checkRefsMemo(expr, sc)
+	if diags.HasErrors() {
+		l.diags = append(l.diags, diags...)
+		return nil, false
+	}
+	vals := make([]cty.Value, len(tup.Exprs))
+	for i, e := range tup.Exprs {
+		var d hcl.Diagnostics
+		vals[i], d = l.elemValue(e, ctx)
+		diags = append(diags, d...)
+	}
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return nil, false
+	}
+	for _, v := range vals {
+		if !v.IsWhollyKnown() {
+			return nil, false
+		}
+	}
+	out := make([]string, 0, len(vals))
+	ok = true
+	for _, v := range vals {
+		s, good := l.toString(v, expr.Range(), what+" element")
+		ok = ok && good
+		out = append(out, s)
+	}
+	return out, ok
+}
+
+// memoVal is an expression's value and diagnostics, or varying when the
+// expression uses each.* and is evaluated per instance.
+type memoVal struct {
+	varying bool
+	val     cty.Value
+	diags   hcl.Diagnostics
+}
+
+// elemValue evaluates one element of a list; an element that does not use
+// each.* is evaluated once per component (l.elemMemo).
+func (l *loader) elemValue(e hcl.Expression, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	m, ok := l.elemMemo[e]
+	if !ok {
+		m = &memoVal{varying: usesEach(e)}
+		if !m.varying {
+			m.val, m.diags = e.Value(ctx)
+		}
+		l.elemMemo[e] = m
+	}
+	if m.varying {
+		return e.Value(ctx)
+	}
+	return m.val, m.diags
 }
