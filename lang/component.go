@@ -247,7 +247,7 @@ func (l *loader) regions(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) []str
 	seen := map[string]int{}
 	var out []string
 	for i, n := range names {
-		if msg := nameProblem("region", n); msg != "" {
+		if msg := l.regionProblem(n); msg != "" {
 			l.errorf(ranges[i].Ptr(), "Invalid name", "%s", msg)
 			continue
 		}
@@ -259,6 +259,17 @@ func (l *loader) regions(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) []str
 		out = append(out, n)
 	}
 	return out
+}
+
+// regionProblem is nameProblem("region", name), remembered: components
+// mostly list the same regions.
+func (l *loader) regionProblem(name string) string {
+	msg, ok := l.regionNames[name]
+	if !ok {
+		msg = nameProblem("region", name)
+		l.regionNames[name] = msg
+	}
+	return msg
 }
 
 // instAttr is one per-instance attribute of a component (a component

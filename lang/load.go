@@ -67,6 +67,8 @@ type loader struct {
 	elemMemo map[hcl.Expression]*memoVal
 	// eachCtxs are the per-instance contexts, by each.* values (eachCtx).
 	eachCtxs map[eachKey]*hcl.EvalContext
+	// regionNames maps region names seen to their nameProblem message.
+	regionNames map[string]string
 }
 
 func newLoader(path string, opts LoadOptions) *loader {
@@ -77,12 +79,13 @@ func newLoader(path string, opts LoadOptions) *loader {
 			Sources: map[string]*hcl.File{},
 			Locals:  map[string]cty.Value{},
 		},
-		blocks:    map[string][]*hcl.Block{},
-		declared:  map[string]map[string]hcl.Range{},
-		order:     map[string][]string{},
-		varVals:   map[string]cty.Value{},
-		localVals: map[string]cty.Value{},
-		eachCtxs:  map[eachKey]*hcl.EvalContext{},
+		blocks:      map[string][]*hcl.Block{},
+		declared:    map[string]map[string]hcl.Range{},
+		order:       map[string][]string{},
+		varVals:     map[string]cty.Value{},
+		localVals:   map[string]cty.Value{},
+		eachCtxs:    map[eachKey]*hcl.EvalContext{},
+		regionNames: map[string]string{},
 	}
 }
 

@@ -140,9 +140,10 @@ func (l *loader) toStringList(val cty.Value, rng hcl.Range, what string) ([]stri
 	}
 	out := []string{}
 	ok := true
+	elemWhat := what + " element"
 	for it := val.ElementIterator(); it.Next(); {
 		_, ev := it.Element()
-		s, good := l.toString(ev, rng, what+" element")
+		s, good := l.toString(ev, rng, elemWhat)
 		ok = ok && good
 		out = append(out, s)
 	}
@@ -238,8 +239,9 @@ func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope,
 	}
 	out := make([]string, 0, len(vals))
 	ok = true
+	rng, elemWhat := expr.Range(), what+" element"
 	for _, v := range vals {
-		s, good := l.toString(v, expr.Range(), what+" element")
+		s, good := l.toString(v, rng, elemWhat)
 		ok = ok && good
 		out = append(out, s)
 	}
