@@ -559,3 +559,116 @@ func TestAllFilesAtOnce(t *testing.T) {
 		t.Errorf("diagnostics (-want +got):\n%s", diff)
 	}
 }
+
+// TestEachMixedLists: attributes without each.* are evaluated once per
+// component and lists mix such elements with per-instance ones; every
+// instance must still get its own values, and a driver struct of its own.
+func TestEachMixedLists(t *testing.T) {
+	dir := writeSpec(t, map[string]string{"spec.hcl": skeleton + `
+variable "token" {
+  type      = string
+  default   = "t0k3n"
+  sensitive = true
+}
+component "run" {
+  phase    = "p"
+  regions  = ["eu", "asia"]
+  replicas = 2
+  duration = "2m"
+  command {
+    argv = ["deploy", upper("x"), each.region, "${each.replica}", var.token]
+    env  = { MODE = "fast" }
+    dir  = "scripts/${each.region}"
+  }
+}
+component "kube" {
+  phase   = "p"
+  regions = ["eu", "asia"]
+  kubectl {
+    manifests = ["base.yaml", "${each.region}.yaml"]
+    namespace = "apps"
+  }
+}
+`})
+	s := mustLoad(t, dir, LoadOptions{})
+	var argv [][]string
+	var dirs []string
+	for _, in := range s.Component("run").Instances {
+		argv = append(argv, in.Command.Argv)
+		dirs = append(dirs, in.Command.Dir)
+		if in.Duration != (Duration{2 * time.Minute, 2 * time.Minute}) || in.Command.Env["MODE"] != "fast" {
+			t.Errorf("%s/%d: duration %v, env %v", in.Region, in.Replica, in.Duration, in.Command.Env)
+		}
+	}
+	wantArgv := [][]string{
+		{"deploy", "X", "eu", "0", "t0k3n"}, {"deploy", "X", "eu", "1", "t0k3n"},
+		{"deploy", "X", "asia", "0", "t0k3n"}, {"deploy", "X", "asia", "1", "t0k3n"},
+	}
+	if diff := cmp.Diff(wantArgv, argv); diff != "" {
+		t.Errorf("argv (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"scripts/eu", "scripts/eu", "scripts/asia", "scripts/asia"}, dirs); diff != "" {
+		t.Errorf("dir (-want +got):\n%s", diff)
+	}
+	var manifests [][]string
+	for _, in := range s.Component("kube").Instances {
+		manifests = append(manifests, in.Kubectl.Manifests)
+		if in.Kubectl.Namespace != "apps" {
+			t.Errorf("%s: namespace %q", in.Region, in.Kubectl.Namespace)
+		}
+	}
+	if diff := cmp.Diff([][]string{{"base.yaml", "eu.yaml"}, {"base.yaml", "asia.yaml"}}, manifests); diff != "" {
+		t.Errorf("manifests (-want +got):\n%s", diff)
+	}
+	// A driver field set on one instance stays there.
+	ins := s.Component("run").Instances
+	ins[0].Command.Dir = "elsewhere"
+	if ins[1].Command.Dir != "scripts/eu" {
+		t.Errorf("instance 1 dir = %q after setting instance 0's", ins[1].Command.Dir)
+	}
+}
+
+// TestPerInstanceErrors: an error that only some instances' values make is
+// reported for those, once per distinct message; an error in an attribute
+// without each.* once for the component.
+func TestPerInstanceErrors(t *testing.T) {
+	dir := writeSpec(t, map[string]string{"s.hcl": skeleton + `
+component "c" {
+  phase    = "p"
+  regions  = ["a", "b", "c"]
+  replicas = 2
+  retries  = each.replica == 1 ? -1 : 2
+  duration = "soon"
+  command {
+    argv = ["run", each.region == "b" ? tostring(null) : each.region, jsondecode(each.region == "c" ? "[1]" : "1")]
+  }
+}
+`})
+	spec, diags := Load(dir, LoadOptions{})
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.Summary+": "+d.Detail)
+	}
+	want := []string{
+		"Invalid retries: retries must be a whole number of at least 0; got -1.",
+		`Invalid duration: The value of duration is invalid: "soon" is not a duration: write a number and a unit, such as "90s", "6m" or "1h30m".`,
+		"Incorrect attribute value type: The value of argv element must be a string: it is null.",
+		"Incorrect attribute value type: The value of argv element must be a string: string required, but have tuple.",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("diagnostics (-want +got):\n%s", diff)
+	}
+	var argv [][]string
+	var retries []int
+	for _, in := range spec.Component("c").Instances {
+		argv = append(argv, in.Command.Argv)
+		retries = append(retries, in.Retries)
+	}
+	// Failed values keep the defaults; the others are decoded.
+	if diff := cmp.Diff([][]string{{"run", "a", "1"}, {"run", "a", "1"}, {}, {}, {}, {}}, argv); diff != "" {
+		t.Errorf("argv (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{2, 0, 2, 0, 2, 0}, retries); diff != "" {
+		t.Errorf("retries (-want +got):\n%s", diff)
+	}
+}
