@@ -3,8 +3,8 @@ package sim
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"math/rand/v2"
-	"sort"
 )
 
 // Event kinds, in the order simultaneous events run: a unit's end frees its
@@ -15,26 +15,26 @@ const (
 )
 
 // event is one entry of the heap, ordered by (t, kind, seq): seq makes the
-// order total, so a trial is a pure function of its seed.
+// order total, so a trial is a pure function of its seed. Two words, so
+// the heap moves 16 bytes a level: key = t<<1 | kind (t >= 0), and
+// lo = seq<<unitBits | unit, which orders by seq as seq is unique.
 type event struct {
-	t    int64
-	kind uint8
-	seq  uint64
-	unit int32
+	key uint64
+	lo  uint64
 }
 
+func (a *event) t() int64    { return int64(a.key >> 1) }
+func (a *event) kind() uint8 { return uint8(a.key & 1) }
 func (a *event) less(b *event) bool {
-	if a.t != b.t {
-		return a.t < b.t
-	}
-	if a.kind != b.kind {
-		return a.kind < b.kind
-	}
-	return a.seq < b.seq
+	return a.key < b.key || a.key == b.key && a.lo < b.lo
 }
 
 // eventHeap is a binary min-heap written out by hand: container/heap's
-// interface calls cost a third of the run time here.
+// interface calls cost a third of the run time here. Sifts move a hole
+// instead of swapping. (A 4-ary heap measured slower: a trial's heap holds
+// one event per unit in flight, tens to hundreds.) The order of pops is
+// that of (t, kind, seq), a total order, so it does not depend on the
+// heap's shape.
 type eventHeap []event
 
 func (h *eventHeap) push(e event) {
@@ -43,50 +43,54 @@ func (h *eventHeap) push(e event) {
 	i := len(s) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !s[i].less(&s[p]) {
+		if !e.less(&s[p]) {
 			break
 		}
-		s[i], s[p] = s[p], s[i]
+		s[i] = s[p]
 		i = p
 	}
+	s[i] = e
 }
 
 func (h *eventHeap) pop() event {
 	s := *h
 	top := s[0]
 	n := len(s) - 1
-	s[0] = s[n]
+	last := s[n]
 	*h = s[:n]
-	h.down()
+	if n > 0 {
+		h.siftDown(last)
+	}
 	return top
 }
 
 // replaceTop puts e in place of the minimum.
 func (h *eventHeap) replaceTop(e event) {
-	(*h)[0] = e
-	h.down()
+	h.siftDown(e)
 }
 
-// down sifts the top down to its place.
-func (h *eventHeap) down() {
+// siftDown places e, which replaces the top, moving the hole down rather
+// than swapping.
+func (h *eventHeap) siftDown(e event) {
 	s := *h
 	n := len(s)
 	i := 0
 	for {
-		l := 2*i + 1
-		if l >= n {
+		c := 2*i + 1
+		if c >= n {
 			break
 		}
-		c := l
-		if r := l + 1; r < n && s[r].less(&s[l]) {
-			c = r
+		m := c
+		if r := c + 1; r < n && s[r].less(&s[c]) {
+			m = r
 		}
-		if !s[c].less(&s[i]) {
+		if !s[m].less(&e) {
 			break
 		}
-		s[i], s[c] = s[c], s[i]
-		i = c
+		s[i] = s[m]
+		i = m
 	}
+	s[i] = e
 }
 
 // stream is the requests a unit makes to one bucket, spread evenly over the
@@ -97,6 +101,18 @@ type stream struct {
 	n      int64
 	k      int64   // next request
 	per    float64 // tokens refilled between two of its requests; < 0: api not limited
+
+	// The offsets are kept up to date as k moves, so the hot path divides
+	// only when a window serves several requests at once:
+	// next = off(k) (MaxInt64 once k = n) with rem the remainder of its
+	// division; step is off(k+1) - off(k) as quotient and remainder
+	// (2·work / 2n); last = off(n-1).
+	next         int64
+	rem          uint64
+	stepQ, stepR uint64
+	last         int64
+
+	take int64 // window scratch: requests served before any throttle
 }
 
 // unit is what runs: one operation, or a terraform process applying the
@@ -112,10 +128,70 @@ type unit struct {
 	alone   bool
 	state   int32
 	demand  []float64 // nominal requests per second, by api
+	slot    int32     // index in engine.active while in flight
 }
 
 func (u *unit) off(s *stream, k int64) int64 {
 	return (2*k + 1) * u.work / (2 * s.n)
+}
+
+// initOffsets fills the stream's cached offsets for k = 0.
+func (u *unit) initOffsets(s *stream) {
+	den := uint64(2 * s.n)
+	s.stepQ, s.stepR = uint64(2*u.work)/den, uint64(2*u.work)%den
+	s.last = u.off(s, s.n-1)
+	u.seek(s, s.k)
+}
+
+// seek moves the stream to request k (one division).
+func (u *unit) seek(s *stream, k int64) {
+	s.k = k
+	if k >= s.n {
+		s.next = math.MaxInt64
+		return
+	}
+	num, den := uint64(2*k+1)*uint64(u.work), uint64(2*s.n)
+	s.next, s.rem = int64(num/den), num%den
+}
+
+// advance moves the stream to its next request (no division).
+func (s *stream) advance() {
+	s.k++
+	if s.k >= s.n {
+		s.next = math.MaxInt64
+		return
+	}
+	s.next += int64(s.stepQ)
+	s.rem += s.stepR
+	if den := uint64(2 * s.n); s.rem >= den {
+		s.rem -= den
+		s.next++
+	}
+}
+
+// second is off(k+1), for k+1 < n.
+func (s *stream) second() int64 {
+	o := s.next + int64(s.stepQ)
+	if s.rem+s.stepR >= uint64(2*s.n) {
+		o++
+	}
+	return o
+}
+
+// below is the number of the stream's remaining requests at offsets below
+// lim: max(kEnd(work, n, lim) - k, 0), without dividing in the common cases.
+func (u *unit) below(s *stream, lim int64) int64 {
+	switch {
+	case s.k >= s.n:
+		return 0
+	case lim == math.MaxInt64 || s.last < lim:
+		return s.n - s.k
+	case s.next >= lim:
+		return 0
+	case s.second() >= lim:
+		return 1 // k+1 < n: off(n-1) >= lim > off(k)
+	}
+	return kEnd(u.work, s.n, lim) - s.k
 }
 
 // bucket is a token bucket: level tokens at time last (lazy refill), with
@@ -149,13 +225,17 @@ type engine struct {
 	rng *rand.Rand
 	pcg *rand.PCG
 
-	now    int64
-	seq    uint64
-	heap   eventHeap
-	cur    bool // heap[0] is the event being handled
-	units  []unit
-	nUnits int
-	active []int32 // units in flight
+	now int64
+	seq uint64
+	// unitBits is the width of the unit index in event.lo: units never
+	// outnumber operations, and seq keeps 64 - unitBits bits (a trial
+	// would need over 2^40 events to run out at a million operations).
+	unitBits uint
+	heap     eventHeap
+	cur      bool // heap[0] is the event being handled
+	units    []unit
+	nUnits   int
+	active   []int32 // units in flight
 	// horizonAt caches horizon() until a unit starts, ends or waits.
 	horizonAt int64
 	horizonOK bool
@@ -202,6 +282,7 @@ func newEngine(m *model) *engine {
 	e.pcg = rand.NewPCG(0, 0)
 	e.rng = rand.New(e.pcg)
 	n := len(m.ops)
+	e.unitBits = uint(bits.Len(uint(n)))
 	e.indeg = make([]int32, n)
 	e.opUnit = make([]int32, n)
 	e.ready = make([]int32, 0, n)
@@ -259,14 +340,12 @@ func (e *engine) run(seed uint64, trial int) error {
 		ad := &m.apis[a]
 		e.buckets[b] = bucket{level: ad.burst, perUS: ad.rate / usPerSecond, burst: ad.burst, api: a}
 	}
-	for i := range m.ops {
-		e.opUnit[i] = -1
-		e.indeg[i] = int32(len(m.ops[i].deps))
-		e.start[i], e.end[i] = -1, -1
-		if e.indeg[i] == 0 {
-			e.ready = append(e.ready, int32(i))
-		}
-	}
+	// Per-trial state from the model's templates: copies, not loops.
+	copy(e.opUnit, m.minus1)
+	copy(e.indeg, m.indeg0)
+	copy(e.start, m.minus1L)
+	copy(e.end, m.minus1L)
+	e.ready = append(e.ready, m.roots...)
 	e.advanceBarriers()
 	e.schedule()
 	for len(e.heap) > 0 {
@@ -276,17 +355,17 @@ func (e *engine) run(seed uint64, trial int) error {
 		ev := e.heap[0]
 		e.cur = true
 		e.events++
-		e.now = ev.t
-		switch ev.kind {
+		e.now = ev.t()
+		switch ev.kind() {
 		case evEnd:
-			e.finish(ev.unit)
+			e.finish(e.unitOf(&ev))
 			// Run every end of this instant before choosing what starts,
 			// so the highest-priority ready operations get the freed slots.
-			if nx, ok := e.peekNext(); !ok || nx.t != e.now || nx.kind != evEnd {
+			if nx, ok := e.peekNext(); !ok || nx.key != ev.key {
 				e.schedule()
 			}
 		case evRequest:
-			e.request(ev.unit)
+			e.request(e.unitOf(&ev))
 		}
 		if e.cur {
 			e.heap.pop()
@@ -297,6 +376,11 @@ func (e *engine) run(seed uint64, trial int) error {
 		return errStuck
 	}
 	return nil
+}
+
+// unitOf is the unit an event belongs to.
+func (e *engine) unitOf(ev *event) int32 {
+	return int32(ev.lo & (1<<e.unitBits - 1))
 }
 
 func (e *engine) apiOfBucket(b int32) int32 {
@@ -310,7 +394,7 @@ func (e *engine) apiOfBucket(b int32) int32 {
 
 func (e *engine) push(t int64, kind uint8, u int32) {
 	e.seq++
-	ev := event{t: t, kind: kind, seq: e.seq, unit: u}
+	ev := event{key: uint64(t)<<1 | uint64(kind), lo: e.seq<<e.unitBits | uint64(u)}
 	if e.cur {
 		e.cur = false
 		e.heap.replaceTop(ev)
@@ -319,7 +403,8 @@ func (e *engine) push(t int64, kind uint8, u int32) {
 	e.heap.push(ev)
 }
 
-// peekNext is the earliest event other than the one being handled.
+// peekNext is the earliest event other than the one being handled: the
+// top, or while it is being handled the least of its children.
 func (e *engine) peekNext() (event, bool) {
 	h := e.heap
 	if !e.cur {
@@ -328,13 +413,10 @@ func (e *engine) peekNext() (event, bool) {
 		}
 		return h[0], true
 	}
-	switch len(h) {
-	case 0, 1:
+	if len(h) < 2 {
 		return event{}, false
-	case 2:
-		return h[1], true
 	}
-	if h[2].less(&h[1]) {
+	if len(h) > 2 && h[2].less(&h[1]) {
 		return h[2], true
 	}
 	return h[1], true
@@ -561,7 +643,9 @@ func (e *engine) startGroup(members []int32) {
 			s.per = bk.perUS * float64(u.work) / float64(s.n)
 			bk.remaining += s.n
 		}
+		u.initOffsets(s)
 	}
+	u.slot = int32(len(e.active))
 	e.active = append(e.active, ui)
 	e.horizonOK = false
 
@@ -602,12 +686,7 @@ func (e *engine) pushNext(ui int32) {
 	u := &e.units[ui]
 	next := int64(math.MaxInt64)
 	for i := range u.streams {
-		s := &u.streams[i]
-		if s.k < s.n {
-			if o := u.off(s, s.k); o < next {
-				next = o
-			}
-		}
+		next = min(next, u.streams[i].next)
 	}
 	if next == math.MaxInt64 {
 		e.push(u.start+u.waited+u.work, evEnd, ui)
@@ -630,13 +709,11 @@ func (e *engine) finish(ui int32) {
 		e.aloneBusy = false
 	}
 	e.horizonOK = false
-	for i, a := range e.active {
-		if a == ui {
-			e.active[i] = e.active[len(e.active)-1]
-			e.active = e.active[:len(e.active)-1]
-			break
-		}
-	}
+	// Swap-remove from active (its order matters to no one).
+	last := e.active[len(e.active)-1]
+	e.active[u.slot] = last
+	e.units[last].slot = u.slot
+	e.active = e.active[:len(e.active)-1]
 	if u.state >= 0 {
 		e.stateBusy[u.state] = false
 	}
@@ -667,7 +744,17 @@ func (e *engine) finish(ui int32) {
 }
 
 func (e *engine) insertReady(r int32) {
-	i := sort.Search(len(e.ready), func(i int) bool { return e.ready[i] > r })
+	// Binary search for the first rank above r (sort.Search's closure
+	// costs more than the search here).
+	i, j := 0, len(e.ready)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if e.ready[h] > r {
+			j = h
+		} else {
+			i = h + 1
+		}
+	}
 	e.ready = append(e.ready, 0)
 	copy(e.ready[i+1:], e.ready[i:])
 	e.ready[i] = r
@@ -705,7 +792,7 @@ func (e *engine) request(ui int32) {
 			e.buckets[s.bucket].level--
 			e.buckets[s.bucket].remaining--
 		}
-		s.k++
+		s.advance()
 		u.retry = -1
 		u.attempt = 0
 	}
@@ -725,7 +812,7 @@ func (e *engine) window(ui int32) {
 	if nx, ok := e.peekNext(); ok {
 		// Requests at work offsets < limW come before any other event;
 		// the ones due now are always this event's.
-		limW = max(nx.t, e.now+1) - base
+		limW = max(nx.t(), e.now+1) - base
 	}
 	if e.oneByOne {
 		// Reference mode for tests: serve only the requests due now.
@@ -740,24 +827,12 @@ func (e *engine) window(ui int32) {
 	}
 	failS := int32(-1)
 	failOff := int64(math.MaxInt64)
-	type win struct{ f, m int64 }
-	var wins [8]win
-	ws := wins[:0]
-	if len(u.streams) > len(wins) {
-		ws = make([]win, 0, len(u.streams))
-	}
 	for si := range u.streams {
 		s := &u.streams[si]
-		cnt := s.n - s.k
-		if cnt > 0 && limW != math.MaxInt64 {
-			cnt = kEnd(u.work, s.n, limW) - s.k
-			if cnt < 0 {
-				cnt = 0
-			}
-		}
+		cnt := u.below(s, limW)
 		f := cnt
 		if cnt > 0 && s.per >= 0 && e.buckets[s.bucket].safeUntil <= e.now {
-			t0 := base + u.off(s, s.k)
+			t0 := base + s.next
 			pre0 := e.peekLevel(s.bucket, t0)
 			per := s.per
 			switch {
@@ -776,11 +851,11 @@ func (e *engine) window(ui int32) {
 				}
 			}
 		}
-		ws = append(ws, win{f: f, m: cnt})
+		s.take = f
 	}
 	for si := range u.streams {
 		s := &u.streams[si]
-		c := ws[si].f
+		c := s.take
 		if failS >= 0 && int32(si) != failS && c > 0 {
 			// Only the requests made before the throttle (at the same
 			// offset: those of lower stream index) happen.
@@ -795,9 +870,16 @@ func (e *engine) window(ui int32) {
 		if c == 0 {
 			continue
 		}
+		t0 := base + s.next
+		// Move to the last request served, then past it.
+		if c > 1 {
+			u.seek(s, s.k+c-1)
+		}
+		tl := base + s.next
+		s.advance()
 		if bk := &e.buckets[s.bucket]; s.per >= 0 && bk.safeUntil > e.now {
 			// Order-free: refill to the latest request seen, take c.
-			if tl := base + u.off(s, s.k+c-1); tl > bk.last {
+			if tl > bk.last {
 				bk.level += bk.perUS * float64(tl-bk.last)
 				bk.last = tl
 			}
@@ -805,7 +887,6 @@ func (e *engine) window(ui int32) {
 			bk.remaining -= c
 		} else if per := s.per; per >= 0 {
 			bk.remaining -= c
-			t0 := base + u.off(s, s.k)
 			pre0 := e.refill(s.bucket, t0)
 			var pre float64
 			if per >= 1 {
@@ -815,9 +896,8 @@ func (e *engine) window(ui int32) {
 			}
 			bk := &e.buckets[s.bucket]
 			bk.level = pre - 1
-			bk.last = base + u.off(s, s.k+c-1)
+			bk.last = tl
 		}
-		s.k += c
 	}
 	if failS >= 0 {
 		e.throttle(ui, failS, base+failOff)

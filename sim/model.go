@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 
 	"github.com/echelonhq/echelon/planner"
@@ -38,14 +39,12 @@ func newDist(d planner.Duration) dist {
 
 // sample draws one value; z is a standard normal draw. Deterministic
 // distributions take no draw, so adding one does not shift the others.
-func (d dist) sample(r normSource) int64 {
+func (d dist) sample(r *rand.Rand) int64 {
 	if d.sigma == 0 {
 		return int64(math.Round(d.median))
 	}
 	return int64(math.Round(d.median * math.Exp(d.sigma*r.NormFloat64())))
 }
-
-type normSource interface{ NormFloat64() float64 }
 
 // call is the requests one operation makes to one api.
 type call struct {
@@ -103,6 +102,12 @@ type model struct {
 	nBatches     int
 	phaseOps     []int32 // operations per phase
 	batchOps     []int32 // operations per batch
+
+	// Templates a trial starts from, by rank.
+	indeg0  []int32 // dependencies
+	roots   []int32 // ranks without dependencies, ascending
+	minus1  []int32 // all -1
+	minus1L []int64 // all -1
 }
 
 // newModel flattens a plan. It checks what the simulation relies on (known
@@ -264,6 +269,16 @@ func newModel(p *planner.Plan) (*model, error) {
 	}
 	if err := m.checkAcyclic(); err != nil {
 		return nil, err
+	}
+	m.indeg0 = make([]int32, len(m.ops))
+	m.minus1 = make([]int32, len(m.ops))
+	m.minus1L = make([]int64, len(m.ops))
+	for r := range m.ops {
+		m.indeg0[r] = int32(len(m.ops[r].deps))
+		if m.indeg0[r] == 0 {
+			m.roots = append(m.roots, int32(r))
+		}
+		m.minus1[r], m.minus1L[r] = -1, -1
 	}
 
 	// Buckets: one per deployment-scoped api; one per region (and one for
