@@ -617,25 +617,15 @@ func (e *engine) startGroup(members []int32) {
 	u.work = work
 
 	for _, r := range members {
-		op := &m.ops[r]
 		e.opUnit[r] = ui
 		e.start[r] = e.now
-		for _, c := range op.calls {
-			b := m.bucketOf(c.api, op.region)
-			found := false
-			for i := range u.streams {
-				if u.streams[i].bucket == b {
-					u.streams[i].n += int64(c.n)
-					found = true
-					break
-				}
-			}
-			if !found {
-				u.streams = append(u.streams, stream{bucket: b, api: c.api, n: int64(c.n)})
-			}
-		}
 	}
-	sortStreams(u.streams)
+	if len(members) == 1 {
+		// One operation: its streams are ready-made in the model.
+		u.streams = append(u.streams, m.ops[members[0]].streams...)
+	} else {
+		e.mergeStreams(u)
+	}
 	for i := range u.streams {
 		s := &u.streams[i]
 		s.per = -1
@@ -651,7 +641,8 @@ func (e *engine) startGroup(members []int32) {
 
 	// Peak demand: what the unit would ask for without throttling.
 	if work > 0 {
-		for _, s := range u.streams {
+		for i := range u.streams {
+			s := &u.streams[i]
 			u.demand[s.api] += float64(s.n) * usPerSecond / float64(work)
 		}
 		for a, d := range u.demand {
@@ -669,6 +660,30 @@ func (e *engine) startGroup(members []int32) {
 		return
 	}
 	e.pushNext(ui)
+}
+
+// mergeStreams builds a unit's streams from its members' calls: one per
+// bucket, in bucket order.
+func (e *engine) mergeStreams(u *unit) {
+	m := e.m
+	for _, r := range u.members {
+		op := &m.ops[r]
+		for _, c := range op.calls {
+			b := m.bucketOf(c.api, op.region)
+			found := false
+			for i := range u.streams {
+				if u.streams[i].bucket == b {
+					u.streams[i].n += int64(c.n)
+					found = true
+					break
+				}
+			}
+			if !found {
+				u.streams = append(u.streams, stream{bucket: b, api: c.api, n: int64(c.n)})
+			}
+		}
+	}
+	sortStreams(u.streams)
 }
 
 // sortStreams orders a unit's streams by bucket (insertion sort: a unit

@@ -66,6 +66,7 @@ type mop struct {
 	dur       dist // duration, when resources == 0
 	resDur    dist // one resource, when resources > 0
 	calls     []call
+	streams   []stream // its calls as a unit's streams, by bucket (k = 0)
 	deps      []int32
 	dependent []int32
 }
@@ -290,6 +291,15 @@ func newModel(p *planner.Plan) (*model, error) {
 		} else {
 			m.nBuckets++
 		}
+	}
+
+	for r := range m.ops {
+		op := &m.ops[r]
+		for _, c := range op.calls {
+			// Distinct apis, so distinct buckets.
+			op.streams = append(op.streams, stream{bucket: m.bucketOf(c.api, op.region), api: c.api, n: int64(c.n)})
+		}
+		sortStreams(op.streams)
 	}
 
 	m.compCap = make([]int32, len(m.comps))
