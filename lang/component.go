@@ -287,8 +287,8 @@ type instAttr struct {
 // attributes that use each.* are evaluated per instance. Instances thus
 // share the maps and slices of the attributes decoded once: Instance
 // documents them as read-only. The prototype is decoded in the first
-// instance's context, so even a diagnostic's EvalContext is what per-
-// instance evaluation gave.
+// instance's context, so even a diagnostic's EvalContext holds the values
+// per-instance evaluation gave.
 func (l *loader) decodeInstances(c *Component, regions []string, attrs []instAttr, hasDriver bool, ctx *hcl.EvalContext) {
 	var fixed, varying []instAttr
 	for _, a := range attrs {
