@@ -79,11 +79,15 @@ func (h *eventHeap) siftDown(e event) {
 	i := 0
 	for {
 		c := 2*i + 1
-		if c >= n {
+		if c+1 < n {
+			// The smaller child without a branch: (key, lo) as one
+			// 128-bit number, right < left when the subtraction borrows.
+			// Which child wins is a coin toss the predictor would lose.
+			_, b := bits.Sub64(s[c+1].lo, s[c].lo, 0)
+			_, b = bits.Sub64(s[c+1].key, s[c].key, b)
+			c += int(b)
+		} else if c >= n {
 			break
-		}
-		if r := c + 1; r < n && s[r].less(&s[c]) {
-			c = r
 		}
 		s[i] = s[c]
 		i = c
