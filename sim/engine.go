@@ -147,10 +147,20 @@ func (u *unit) off(s *stream, k int64) int64 {
 
 // initOffsets fills the stream's cached offsets for k = 0.
 func (u *unit) initOffsets(s *stream) {
-	den := uint64(2 * s.n)
-	s.stepQ, s.stepR = uint64(2*u.work)/den, uint64(2*u.work)%den
-	s.last = u.off(s, s.n-1)
-	u.seek(s, s.k)
+	// One division: off(0) = w/2n = q r; then step = 2w/2n = 2q + 2r/2n
+	// and off(n-1) = (2n-1)w/2n = w - ceil(w/2n).
+	w, den := uint64(u.work), uint64(2*s.n)
+	q, r := w/den, w%den
+	s.k, s.next, s.rem = 0, int64(q), r
+	s.stepQ, s.stepR = 2*q, 2*r
+	if s.stepR >= den {
+		s.stepQ++
+		s.stepR -= den
+	}
+	s.last = int64(w - q)
+	if r > 0 {
+		s.last--
+	}
 }
 
 // seek moves the stream to request k (one division).
