@@ -958,7 +958,13 @@ func (e *engine) markSafe(u *unit) (bool, int64) {
 		}
 		bk := &e.buckets[s.bucket]
 		if bk.safeUntil <= e.now {
-			// The cheap test first: under contention the bucket is short.
+			// The cheap tests first: under contention the bucket is short.
+			// A level never exceeds burst (+ rounding), so with burst
+			// requests or more still due it cannot hold one more.
+			if float64(bk.remaining) >= bk.burst {
+				all = false
+				continue
+			}
 			lvl := e.peekLevel(s.bucket, e.now)
 			if lvl-float64(bk.remaining) < 1 {
 				all = false
