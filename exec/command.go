@@ -9,8 +9,6 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"sort"
-	"syscall"
-	"time"
 
 	"github.com/echelonhq/echelon/planner"
 )
@@ -51,14 +49,9 @@ func commandRun(ctx context.Context, s Step) error {
 		}
 		cmd.Stdout, cmd.Stderr = out, out
 	}
-	// A process group of its own: the terminal's Ctrl-C goes to the
-	// foreground group, and the first one must not reach running commands
-	// (they finish; terraform-exec does the same for terraform). Cancelling
-	// (the second Ctrl-C) sends SIGTERM to the whole group; WaitDelay then
-	// kills what is left so Wait cannot hang on inherited pipes.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
+	// A process group of its own: the first Ctrl-C does not reach it, the
+	// second (cancel) stops the whole group.
+	inOwnProcessGroup(cmd)
 	err := cmd.Run()
 	if err == nil {
 		return nil

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/echelonhq/echelon/planner"
 )
@@ -99,8 +97,10 @@ func runKubeTool(ctx context.Context, s Step, bin string, args []string) error {
 	// One writer for both streams: os/exec then copies them through a
 	// single pipe, so the tail buffer sees no concurrent writes.
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
+	// Started like a command operation: the first Ctrl-C lets kubectl or
+	// helm finish (killing helm mid-upgrade leaves a release stuck in
+	// pending-upgrade), the second stops its whole process group.
+	inOwnProcessGroup(cmd)
 	err := cmd.Run()
 	if err == nil {
 		return nil

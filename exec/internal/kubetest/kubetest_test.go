@@ -37,6 +37,7 @@ func TestStart(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err == nil {
 			t.Errorf("kubectl without --context reached a cluster:\n%s", out)
 		}
+		t.Run("namespaces", func(t *testing.T) { testFinalizeNamespaces(t, c) })
 	})
 	if server == "" {
 		return // skipped: no binaries
@@ -82,4 +83,23 @@ func TestTail(t *testing.T) {
 	if got := tail(path, 10); got != "a\nb\nc\nd" {
 		t.Errorf("tail = %q, want all four lines", got)
 	}
+}
+
+// testFinalizeNamespaces: a deleted namespace stays while something is in
+// it and goes once it is empty, as with the real namespace controller.
+func testFinalizeNamespaces(t *testing.T, c *Cluster) {
+	c.FinalizeNamespaces(t)
+	c.Run(t, "create", "namespace", "fin")
+	c.Run(t, "create", "configmap", "left", "--namespace", "fin")
+	c.Run(t, "delete", "namespace", "fin", "--wait=false")
+	// Several of the finalizer's polls: it must not let a namespace with
+	// a configmap in it go.
+	time.Sleep(500 * time.Millisecond)
+	out := c.Run(t, "get", "namespace", "fin", "-o", "jsonpath={.status.phase}")
+	if string(out) != "Terminating" {
+		t.Errorf("namespace with a configmap in it: phase %q, want Terminating", out)
+	}
+	c.Run(t, "delete", "configmap", "left", "--namespace", "fin")
+	// kubectl waits for the namespace to go, as a destroy does.
+	c.Run(t, "wait", "--for=delete", "namespace/fin", "--timeout=2m")
 }
