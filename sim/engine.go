@@ -263,6 +263,7 @@ type engine struct {
 
 	indeg       []int32
 	ready       []int32 // ranks, ascending
+	parked      []int32 // dependencies done, held by a barrier
 	opUnit      []int32
 	inFlight    int
 	regionBusy  []int32
@@ -365,8 +366,11 @@ func (e *engine) run(seed uint64, trial int) error {
 	copy(e.indeg, m.indeg0)
 	copy(e.start, m.minus1L)
 	copy(e.end, m.minus1L)
-	e.ready = append(e.ready, m.roots...)
+	e.parked = e.parked[:0]
 	e.advanceBarriers()
+	for _, r := range m.roots {
+		e.insertReady(r)
+	}
 	e.schedule()
 	for len(e.heap) > 0 {
 		// The event stays at the top while it is handled: the first event
@@ -444,11 +448,26 @@ func (e *engine) peekNext() (event, bool) {
 
 func (e *engine) advanceBarriers() {
 	m := e.m
+	ph, b := e.curPhase, e.curBatch
 	for int(e.curPhase) < len(m.phases) && e.phaseDone[e.curPhase] == m.phaseOps[e.curPhase] {
 		e.curPhase++
 	}
 	for int(e.curBatch) < m.nBatches && e.batchDone[e.curBatch] == m.batchOps[e.curBatch] {
 		e.curBatch++
+	}
+	if (e.curPhase != ph || e.curBatch != b) && len(e.parked) > 0 {
+		// Barriers only move forward: what they now allow joins the
+		// ready list for good.
+		w := 0
+		for _, r := range e.parked {
+			if e.barriersAllow(&m.ops[r]) {
+				e.insertReady(r)
+			} else {
+				e.parked[w] = r
+				w++
+			}
+		}
+		e.parked = e.parked[:w]
 	}
 }
 
@@ -778,7 +797,17 @@ func (e *engine) finish(ui int32) {
 	e.advanceBarriers()
 }
 
+// insertReady adds an operation whose dependencies are done: to the ready
+// list in rank order, or, while a barrier holds it, to the parked ones.
+// schedule would skip a barred operation at every pass anyway (it can
+// neither start nor hold others back), so parking it changes nothing but
+// the length of those passes.
 func (e *engine) insertReady(r int32) {
+	e.opUnit[r] = -1
+	if !e.barriersAllow(&e.m.ops[r]) {
+		e.parked = append(e.parked, r)
+		return
+	}
 	// Binary search for the first rank above r (sort.Search's closure
 	// costs more than the search here).
 	i, j := 0, len(e.ready)
