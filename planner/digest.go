@@ -24,9 +24,11 @@ import (
 // never written anywhere else), and the contents of every local directory
 // or file a driver reads: terraform dirs and the local modules they call,
 // kubectl manifests, local helm charts, and a command's program when argv[0]
-// is a relative path to a file (./scripts/deploy.sh). Terraform's own working files
-// (.terraform/, *.tfstate*, .terraform.lock.hcl) are skipped: init and apply
-// change them without changing what is deployed.
+// is a relative path to a file (./scripts/deploy.sh). Tools' working files
+// are skipped, since init and apply change them without changing what is
+// deployed: dot-directories (.terraform, .git, .echelon), echelon state
+// directories under any name, *.tfstate*, .terraform.lock.hcl, and echelon
+// plans themselves (detected by content, see IsPlanJSON).
 func SpecDigest(spec *lang.Spec) (string, error) {
 	d, _, err := specDigest(spec)
 	return d, err
@@ -237,7 +239,10 @@ func digestTree(base, root string, out map[string]string) error {
 		}
 		name := d.Name()
 		if d.IsDir() {
-			if name == ".terraform" || name == ".git" {
+			// Below the root: dot-directories (.git, .terraform, .echelon)
+			// and echelon state directories under any name (--state) are
+			// tools' working files, not the deployment's.
+			if p != root && (strings.HasPrefix(name, ".") || isStateDir(p)) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -249,9 +254,50 @@ func digestTree(base, root string, out map[string]string) error {
 		if err != nil {
 			return fmt.Errorf("driver file: %w", err)
 		}
+		// A plan saved next to the spec (terraform { dir = "." }) would
+		// make itself stale: compile writes it after digesting.
+		if IsPlanJSON(b) {
+			return nil
+		}
 		out[rel(p)] = sum(b)
 		return nil
 	})
+}
+
+// isStateDir says whether dir is (or is part of) an echelon state
+// directory: it holds the lock table (locks/table.json, or table.json in
+// a directory named locks), a journal, or runs/*/journal.jsonl.
+func isStateDir(dir string) bool {
+	exists := func(parts ...string) bool {
+		_, err := os.Stat(filepath.Join(append([]string{dir}, parts...)...))
+		return err == nil
+	}
+	if exists("locks", "table.json") || exists("journal.jsonl") ||
+		(filepath.Base(dir) == "locks" && exists("table.json")) {
+		return true
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "runs", "*", "journal.jsonl"))
+	return len(m) > 0
+}
+
+// IsPlanJSON says whether b is an echelon plan: a JSON object whose first
+// key is format_version and which has a plan_digest.
+func IsPlanJSON(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	if tok, err := dec.Token(); err != nil || tok != "format_version" {
+		return false
+	}
+	var head struct {
+		PlanDigest *string `json:"plan_digest"`
+	}
+	return json.Unmarshal(t, &head) == nil && head.PlanDigest != nil
 }
 
 // Marshal writes the plan as stable JSON (struct field order, sorted map

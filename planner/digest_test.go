@@ -204,3 +204,46 @@ func TestSpecDigestCoversCommandScripts(t *testing.T) {
 		t.Errorf("edited script: %v", err)
 	}
 }
+
+// A terraform dir "." puts the spec's own directory under the digest: the
+// plan saved there, its copies under other names, echelon state dirs
+// (default or --state), dot-directories and terraform state must not make
+// the plan stale; other files there still count.
+func TestSpecDigestSkipsPlansAndState(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "spec.hcl"), "# spec\n")
+	write(t, filepath.Join(dir, "main.tf"), "resource \"null_resource\" \"x\" {}\n")
+	c := comp("infra", "p")
+	c.Driver = lang.DriverTerraform
+	c.Instances[0].Command = nil
+	c.Instances[0].Terraform = &lang.Terraform{Dir: "."}
+	s := mkspec(nil, []string{"p"}, c)
+	s.Path, s.Dir, s.Files = dir, dir, []string{filepath.Join(dir, "spec.hcl")}
+	p, diags := Compile(s, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "p.json"), string(b))
+	write(t, filepath.Join(dir, "plans", "copy.txt"), string(b)) // detected by content
+	write(t, filepath.Join(dir, ".echelon", "runs", "abc", "journal.jsonl"), "{}\n")
+	write(t, filepath.Join(dir, "state", "locks", "table.json"), "{}")
+	write(t, filepath.Join(dir, "state", "runs", "abc", "journal.jsonl"), "{}\n")
+	write(t, filepath.Join(dir, "other", "runs", "x", "journal.jsonl"), "{}\n")
+	write(t, filepath.Join(dir, ".git", "HEAD"), "ref: refs/heads/main\n")
+	write(t, filepath.Join(dir, "terraform.tfstate.backup"), "{}")
+	if err := CheckFresh(p, s); err != nil {
+		t.Fatalf("plan, state or dot-dirs made the plan stale: %v", err)
+	}
+	if !IsPlanJSON(b) || IsPlanJSON([]byte(`{"plan_digest": "x", "format_version": "1"}`)) || IsPlanJSON([]byte(`{"format_version": "1"}`)) {
+		t.Error("IsPlanJSON misclassifies")
+	}
+	// A JSON file that is not a plan is the deployment's.
+	write(t, filepath.Join(dir, "vars.json"), `{"format_version": "1"}`)
+	if err := CheckFresh(p, s); err == nil || !strings.Contains(err.Error(), "added: vars.json") {
+		t.Errorf("a non-plan JSON file: got %v, want added: vars.json", err)
+	}
+}
