@@ -541,14 +541,34 @@ func short(d string) string {
 	return d
 }
 
-// SpecPath is where a plan's spec lives: spec.path, relative to the plan
-// file's directory unless absolute.
+// SpecPath is where a plan's spec lives: the first of SpecPaths that
+// exists, else the first candidate.
 func SpecPath(p *Plan, planPath string) string {
+	c := SpecPaths(p, planPath)
+	for _, path := range c {
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	return c[0]
+}
+
+// SpecPaths are the places a plan's spec may be, in the order they are
+// tried: spec.path as is when absolute; else relative to the plan file's
+// directory (compile -o records it so), then relative to the working
+// directory (compile to stdout records it as given, and cannot know where
+// the plan is saved). spec_digest guards against finding the wrong spec.
+func SpecPaths(p *Plan, planPath string) []string {
 	sp := filepath.FromSlash(p.Spec.Path)
 	if filepath.IsAbs(sp) {
-		return sp
+		return []string{sp}
 	}
-	return filepath.Join(filepath.Dir(planPath), sp)
+	fromPlan := filepath.Join(filepath.Dir(planPath), sp)
+	fromCwd := filepath.Clean(sp)
+	if fromPlan == fromCwd {
+		return []string{fromPlan}
+	}
+	return []string{fromPlan, fromCwd}
 }
 
 // StaleError says why a plan no longer matches its spec.
