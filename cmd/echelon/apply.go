@@ -81,6 +81,11 @@ func runApply(ctx context.Context, args []string) error {
 		}
 		return applyRefuse(*asJSON, "Cannot check spec_digest", fmt.Errorf("%s: checking spec_digest: %w", planPath, err))
 	}
+	// plan_digest only shows the file agrees with itself: anyone can
+	// recompute it. What runs must be what the spec compiles to.
+	if err := planner.Verify(plan, spec); err != nil {
+		return applyRefuse(*asJSON, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommand(plan, planPath)))
+	}
 	opVars, err := sensitiveVars(plan, spec)
 	if err != nil {
 		return err
@@ -148,13 +153,14 @@ func runApply(ctx context.Context, args []string) error {
 }
 
 // applyRefuse reports why a plan is not run: the error as it is for people,
-// a JSON diagnostic with --json.
+// a JSON diagnostic on stdout (where every --json diagnostic goes) with
+// --json.
 func applyRefuse(asJSON bool, summary string, err error) error {
 	if !asJSON {
 		return err
 	}
 	diags := hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: err.Error()}}
-	_ = lang.WriteDiagnostics(os.Stderr, diags, nil, true)
+	_ = lang.WriteDiagnostics(applyStdout, diags, nil, true)
 	return errReported
 }
 
@@ -162,6 +168,11 @@ func applyRefuse(asJSON bool, summary string, err error) error {
 // then the user's --var-file and --var (which win).
 func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string, asJSON bool) (*lang.Spec, error) {
 	path := planner.SpecPath(plan, planPath)
+	if _, err := os.Stat(path); err != nil {
+		looked := planner.SpecPaths(plan, planPath)
+		return nil, applyRefuse(asJSON, "Spec not found", fmt.Errorf("the plan's spec %s does not exist (looked in %s); if it moved, compile it again: %s",
+			plan.Spec.Path, strings.Join(looked, ", "), recompileCommandFor("SPEC", plan, planPath)))
+	}
 	names := make([]string, 0, len(plan.Spec.Variables))
 	for k := range plan.Spec.Variables {
 		names = append(names, k)
@@ -197,8 +208,12 @@ func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string,
 		if spec != nil {
 			sources = spec.Sources
 		}
-		_ = lang.WriteDiagnostics(os.Stderr, diags, sources, asJSON)
-		fmt.Fprintf(os.Stderr, "echelon apply: the plan's spec %s does not load; fix it and run: %s\n", path, recompileCommand(plan, planPath))
+		if asJSON {
+			_ = lang.WriteDiagnostics(applyStdout, diags, sources, true)
+			return nil, errReported
+		}
+		_ = lang.WriteDiagnostics(os.Stderr, diags, sources, false)
+		fmt.Fprintf(os.Stderr, "echelon apply: the plan's spec %s has errors; fix them and run: %s\n", path, recompileCommand(plan, planPath))
 		return nil, errReported
 	}
 	return spec, nil
@@ -206,7 +221,12 @@ func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string,
 
 // recompileCommand is the compile command that rewrites this plan.
 func recompileCommand(plan *planner.Plan, planPath string) string {
-	parts := []string{"echelon", "compile", planner.SpecPath(plan, planPath)}
+	return recompileCommandFor(planner.SpecPath(plan, planPath), plan, planPath)
+}
+
+// recompileCommandFor is recompileCommand for the spec at specPath.
+func recompileCommandFor(specPath string, plan *planner.Plan, planPath string) string {
+	parts := []string{"echelon", "compile", specPath}
 	if plan.Action == planner.ActionDestroy {
 		parts = append(parts, "--destroy")
 		if len(plan.Only) > 0 {
