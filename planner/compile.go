@@ -265,9 +265,27 @@ func expand(spec *lang.Spec, mode *lang.Mode) (*graph, hcl.Diagnostics) {
 					Detail: fmt.Sprintf("Component %q depends on %q, which is not declared.", c.Name, ref.Name), Subject: rangePtr(ref.Range)})
 				continue
 			}
-			if !seen[di] {
-				seen[di] = true
-				compDeps[ci] = append(compDeps[ci], di)
+			if seen[di] {
+				continue
+			}
+			seen[di] = true
+			compDeps[ci] = append(compDeps[ci], di)
+			// A regional dependency links the same region: an instance
+			// whose region the dependency lacks would silently wait for
+			// nothing.
+			if d := spec.Components[di]; len(c.Regions) > 0 && len(d.Regions) > 0 {
+				var lone []string
+				for _, r := range c.Regions {
+					if !slices.Contains(d.Regions, r) {
+						lone = append(lone, r)
+					}
+				}
+				if len(lone) > 0 {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Regional dependency without a counterpart",
+						Detail: fmt.Sprintf("Component %q depends on %q, and both are regional, so each region waits for the same region of %q; but %q has no instance in %s. Add the region(s) to %q, remove them from %q, or depend on a global component.",
+							c.Name, d.Name, d.Name, d.Name, quoteList(lone), d.Name, c.Name),
+						Subject: rangePtr(ref.Range)})
+				}
 			}
 		}
 	}
@@ -561,6 +579,18 @@ func (g *graph) refuseDependents(spec *lang.Spec, sel []bool) hcl.Diagnostics {
 		diags = append(diags, d)
 	}
 	return diags
+}
+
+// quoteList is "a", "b" and "c".
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = strconv.Quote(x)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }
 
 func summarizeIDs(ids []string, max int) string {

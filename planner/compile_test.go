@@ -129,10 +129,12 @@ func TestLockModel(t *testing.T) {
 			{"p", "val/eu/0 val/eu/1 val/us/0 val/us/1", "val/eu/0 val/eu/1 val/us/0 val/us/1", "net/eu net/us"},
 			{"p", "contracts", "contracts", "val/eu/0 val/eu/1 val/us/0 val/us/1"},
 		}},
-		{"regional dependency only in shared regions", mkspec(nil, []string{"p"},
-			comp("net", "p", regions("eu")),
-			comp("app", "p", regions("eu", "us"), deps("net"))), Options{}, []b{
-			{"p", "app/us net/eu", "app/us net/eu", ""},
+		// (A dependent region the dependency lacks is an error: see
+		// TestRegionalDependencyWithoutCounterpart.)
+		{"regional dependency on a superset of regions", mkspec(nil, []string{"p"},
+			comp("net", "p", regions("eu", "us")),
+			comp("app", "p", regions("eu"), deps("net"))), Options{}, []b{
+			{"p", "net/eu net/us", "net/eu net/us", ""},
 			{"p", "app/eu", "app/eu", "net/eu"},
 		}},
 		{"phase barrier on", mkspec(barrier, []string{"one", "two"},
@@ -400,5 +402,32 @@ func TestCompressIDs(t *testing.T) {
 		if got := CompressIDs(tc.ids, ops); got != tc.want {
 			t.Errorf("CompressIDs(%v) = %q, want %q", tc.ids, got, tc.want)
 		}
+	}
+}
+
+// A regional -> regional dependency links the same region: a region of the
+// dependent that the dependency lacks is an error at the depends_on entry
+// (review #11), not a silently dropped edge.
+func TestRegionalDependencyWithoutCounterpart(t *testing.T) {
+	s := mkspec(nil, []string{"p"},
+		comp("a", "p", regions("eu", "us"), deps("b")),
+		comp("b", "p", regions("us", "asia")))
+	_, diags := Compile(s, Options{})
+	if len(diags) != 1 || diags[0].Summary != "Regional dependency without a counterpart" {
+		t.Fatalf("want one regional-dependency error, got %v", diags)
+	}
+	d := diags[0]
+	if !strings.Contains(d.Detail, `"b" has no instance in "eu"`) || strings.Contains(d.Detail, `"us"`) {
+		t.Errorf("detail %q should name eu only", d.Detail)
+	}
+	if d.Subject == nil {
+		t.Error("no subject: want a's depends_on entry")
+	}
+	// A dependency with more regions than the dependent is fine.
+	ok := mkspec(nil, []string{"p"},
+		comp("a", "p", regions("us"), deps("b")),
+		comp("b", "p", regions("us", "asia")))
+	if _, diags := Compile(ok, Options{}); diags.HasErrors() {
+		t.Errorf("a subset of the dependency's regions: %v", diags)
 	}
 }
