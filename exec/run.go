@@ -67,6 +67,57 @@ type Failure struct {
 	Error string `json:"error"`
 }
 
+// StepError is a step's failure told apart per operation: a driver that
+// can say which of a coalesced step's operations failed (terraform's -json
+// stream names the failed resources) returns it. Operations not in Failed
+// succeeded.
+type StepError struct {
+	Failed map[string]*OpError // by operation ID
+}
+
+// OpError is one operation's part in a StepError.
+type OpError struct {
+	Err error
+	// Blameless: the operation did not fail itself; the step stopped on
+	// another operation's error before its changes were applied.
+	Blameless bool
+}
+
+func (e *StepError) Error() string {
+	ids := make([]string, 0, len(e.Failed))
+	for id := range e.Failed {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id + ": " + e.Failed[id].Err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// opErrors splits a step's error into one per operation (nil: succeeded).
+func opErrors(ops []*opState, err error) ([]error, []bool) {
+	errs := make([]error, len(ops))
+	blameless := make([]bool, len(ops))
+	var se *StepError
+	if err == nil {
+		return errs, blameless
+	}
+	if !errors.As(err, &se) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, blameless
+	}
+	for i, s := range ops {
+		if oe := se.Failed[s.op.ID]; oe != nil {
+			errs[i], blameless[i] = oe.Err, oe.Blameless
+		}
+	}
+	return errs, blameless
+}
+
 // Result summarises a run.
 type Result struct {
 	RunDir    string    `json:"run_dir"`
@@ -134,6 +185,8 @@ type stepDone struct {
 	started  bool // locks were taken and the driver ran
 	lockBusy bool // another apply holds part of the lock set
 	err      error
+	errs     []error // per operation of st.ops (nil: succeeded), when err != nil
+	blame    []bool  // per operation: failed only because the step stopped
 	logs     []string
 	dur      time.Duration
 }
@@ -814,19 +867,25 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 			d.err = fmt.Errorf("log: %w", err)
 		}
 	}
-	outcome, msg := OutcomeSucceeded, ""
-	if d.err != nil {
-		outcome, msg = OutcomeFailed, d.err.Error()
-		if r.opts.Hard.Err() != nil {
-			outcome = OutcomeCancelled
+	d.errs, d.blame = opErrors(st.ops, d.err)
+	end := time.Now()
+	var journalErr error
+	for i, s := range st.ops {
+		outcome, msg := OutcomeSucceeded, ""
+		if e := d.errs[i]; e != nil {
+			outcome, msg = OutcomeFailed, e.Error()
+			if r.opts.Hard.Err() != nil {
+				outcome = OutcomeCancelled
+			}
+		}
+		if err := r.journal.AppendAsync(Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
+			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}); err != nil && journalErr == nil {
+			journalErr = err
 		}
 	}
-	end := time.Now()
-	for i, s := range st.ops {
-		if err := r.journal.AppendAsync(Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
-			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}); err != nil && d.err == nil {
-			d.err = err
-		}
+	if journalErr != nil && d.err == nil {
+		d.err = journalErr
+		d.errs, d.blame = opErrors(st.ops, d.err)
 	}
 	return d
 }
@@ -901,30 +960,43 @@ func (r *runner) stepFinished(d stepDone) error {
 		r.stop("interrupted")
 		return nil
 	}
-	ids := make([]string, len(st.ops))
-	for i, s := range st.ops {
-		ids[i] = s.op.ID
+	if d.errs == nil {
+		d.errs, d.blame = opErrors(st.ops, d.err)
 	}
-	if d.err == nil {
-		for i, s := range st.ops {
-			s.status = stSucceeded
-			s.lastLog = d.logs[i]
-			r.res.Succeeded = append(r.res.Succeeded, s.op.ID)
-			r.finish(s)
-			r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: OutcomeSucceeded,
-				Duration: d.dur.Seconds(), Log: d.logs[i]})
-			for _, di := range s.dependents {
-				r.depDone(r.ops[di])
-			}
+	// Operations a coalesced step got through go ahead; only the failed
+	// ones retry, each alone (only its own -target), within its own budget.
+	var failed []int
+	for i, s := range st.ops {
+		if d.errs[i] != nil {
+			failed = append(failed, i)
+			continue
 		}
-		return nil
+		s.status = stSucceeded
+		s.lastLog = d.logs[i]
+		r.res.Succeeded = append(r.res.Succeeded, s.op.ID)
+		r.finish(s)
+		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: OutcomeSucceeded,
+			Duration: d.dur.Seconds(), Log: d.logs[i]})
+		for _, di := range s.dependents {
+			r.depDone(r.ops[di])
+		}
 	}
 
+	// One throttle per step, however many of its operations it hit.
 	var te *ThrottledError
-	throttled := errors.As(d.err, &te)
-	if throttled {
+	var throttledIDs []string
+	for _, i := range failed {
+		var t *ThrottledError
+		if errors.As(d.errs[i], &t) {
+			throttledIDs = append(throttledIDs, st.ops[i].op.ID)
+			if te == nil || t.RetryAfter > te.RetryAfter {
+				te = t
+			}
+		}
+	}
+	if te != nil {
 		r.res.Throttled++
-		tev := Event{Time: now, Kind: EvThrottle, Ops: ids, RetryAfter: te.RetryAfter.Seconds(), Message: te.Msg}
+		tev := Event{Time: now, Kind: EvThrottle, Ops: throttledIDs, RetryAfter: te.RetryAfter.Seconds(), Message: te.Msg}
 		_ = r.journal.AppendAsync(tev) // what the simulator's throttling model can be checked against
 		r.emit(tev)
 		if ch := r.aimd.throttled(now, te.RetryAfter, r.running+len(st.ops)); ch != nil {
@@ -933,8 +1005,9 @@ func (r *runner) stepFinished(d stepDone) error {
 		}
 	}
 	cancelled := r.opts.Hard.Err() != nil
-	for i, s := range st.ops {
-		s.lastLog, s.lastErr = d.logs[i], d.err.Error()
+	for _, i := range failed {
+		s := st.ops[i]
+		s.lastLog, s.lastErr = d.logs[i], d.errs[i].Error()
 		outcome := OutcomeFailed
 		if cancelled {
 			outcome = OutcomeCancelled
@@ -945,17 +1018,22 @@ func (r *runner) stepFinished(d stepDone) error {
 			s.status = stPending // in flight at the cancel: --resume runs it again
 			continue
 		}
+		wasSolo := s.solo
+		if len(st.ops) > 1 {
+			s.solo = true
+		}
+		var t *ThrottledError
 		retry := false
 		var delay time.Duration
 		switch {
-		case len(st.ops) > 1:
-			// A coalesced apply failed: each instance runs again on its
-			// own, only its -target, without using up its retries.
-			s.solo, retry = true, true
-		case throttled && s.throttles < r.opts.ThrottleRetries:
+		case d.blame[i] && !wasSolo:
+			// Cut short by another instance's error: its own apply
+			// decides, without using up its retries. Once: it is solo now.
+			retry = true
+		case errors.As(d.errs[i], &t) && s.throttles < r.opts.ThrottleRetries:
 			s.throttles++
 			retry = true
-			delay = max(te.RetryAfter, r.backoff(s.throttles))
+			delay = max(t.RetryAfter, r.backoff(s.throttles))
 		case s.charged < s.op.Retries:
 			s.charged++
 			retry = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -81,7 +82,8 @@ func terraformRun(ctx context.Context, s Step) error {
 		dopts = append(dopts, tfexec.Var(v))
 	}
 
-	ev := &tfEvents{log: s.Log, emit: s.Events, ops: s.Ops, started: map[string]time.Time{}}
+	ev := &tfEvents{log: s.Log, emit: s.Events, ops: s.Ops, started: map[string]time.Time{},
+		planned: map[string]bool{}, completed: map[string]bool{}, errored: map[string]bool{}, opDiag: map[string]*opDiag{}}
 	tf.SetStderr(ev.stderrWriter())
 	start := time.Now()
 	if s.Action == planner.ActionDestroy {
@@ -93,6 +95,11 @@ func terraformRun(ctx context.Context, s Step) error {
 	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", s.Action, len(s.Ops), time.Since(start).Round(time.Millisecond))
 	if err == nil {
 		return nil
+	}
+	if len(s.Ops) > 1 {
+		if se := ev.attribute(); se != nil {
+			return se
+		}
 	}
 	if te, ok := detectThrottle(ev.diag.Bytes()); ok {
 		return fmt.Errorf("terraform: %w", te)
@@ -229,13 +236,34 @@ type tfEvents struct {
 	firstError string
 	started    map[string]time.Time
 	mu         sync.Mutex
+
+	// What attribute needs to tell a coalesced step's instances apart.
+	applying   bool            // the apply walk began (an apply_start was seen)
+	planned    map[string]bool // resources with a planned change
+	completed  map[string]bool // apply_complete
+	errored    map[string]bool // apply_errored
+	opDiag     map[string]*opDiag
+	unassigned string // an error diagnostic no instance's target covers ("" none)
+}
+
+// opDiag is what the stream said about one instance: its first error and
+// the text searched for throttling.
+type opDiag struct {
+	firstError string
+	text       bytes.Buffer
 }
 
 type tfMessage struct {
 	Level   string `json:"@level"`
 	Message string `json:"@message"`
 	Type    string `json:"type"`
-	Hook    struct {
+	Change  struct {
+		Resource struct {
+			Addr string `json:"addr"`
+		} `json:"resource"`
+		Action string `json:"action"`
+	} `json:"change"`
+	Hook struct {
 		Resource struct {
 			Addr string `json:"addr"`
 		} `json:"resource"`
@@ -287,16 +315,28 @@ func (e *tfEvents) line(b []byte) {
 	now := time.Now()
 	msg := m.Message
 	switch m.Type {
+	case "planned_change":
+		switch m.Change.Action {
+		case "create", "update", "delete", "replace", "read":
+			// Applying it ends in apply_complete or apply_errored.
+			e.planned[m.Change.Resource.Addr] = true
+		}
 	case "apply_start":
+		e.applying = true
 		e.started[m.Hook.Resource.Addr] = now
 		e.event(now, m.Hook.Resource.Addr, "started")
 	case "apply_complete":
+		e.completed[m.Hook.Resource.Addr] = true
 		e.event(now, m.Hook.Resource.Addr, fmt.Sprintf("complete after %.1fs", m.Hook.ElapsedSeconds))
 	case "apply_errored":
+		e.errored[m.Hook.Resource.Addr] = true
 		e.event(now, m.Hook.Resource.Addr, "errored")
 	case "provision_progress":
 		msg = fmt.Sprintf("%s: (local-exec): %s", m.Hook.Resource.Addr, m.Hook.Output)
 		e.diag.WriteString(m.Hook.Output + "\n")
+		if op := e.opFor(m.Hook.Resource.Addr); op != "" {
+			e.diagOf(op).text.WriteString(m.Hook.Output + "\n")
+		}
 	case "diagnostic":
 		d := m.Diagnostic
 		msg = fmt.Sprintf("%s: %s", d.Severity, d.Summary)
@@ -308,14 +348,24 @@ func (e *tfEvents) line(b []byte) {
 		}
 		if d.Severity == "error" {
 			e.diag.WriteString(d.Summary + "\n" + d.Detail + "\n")
+			text := d.Summary
+			if d.Address != "" {
+				text += " (" + d.Address + ")"
+			}
+			if first, _, _ := strings.Cut(strings.TrimSpace(d.Detail), "\n"); first != "" {
+				text += ": " + first
+			}
 			if e.firstError == "" {
-				e.firstError = d.Summary
-				if d.Address != "" {
-					e.firstError += " (" + d.Address + ")"
+				e.firstError = text
+			}
+			if op := e.opFor(d.Address); op != "" {
+				od := e.diagOf(op)
+				od.text.WriteString(d.Summary + "\n" + d.Detail + "\n")
+				if od.firstError == "" {
+					od.firstError = text
 				}
-				if first, _, _ := strings.Cut(strings.TrimSpace(d.Detail), "\n"); first != "" {
-					e.firstError += ": " + first
-				}
+			} else if e.unassigned == "" {
+				e.unassigned = text
 			}
 		}
 	}
@@ -326,14 +376,105 @@ func (e *tfEvents) event(now time.Time, addr, msg string) {
 	if e.emit == nil {
 		return
 	}
-	op := ""
+	e.emit(Event{Time: now, Kind: EvResource, Op: e.opFor(addr), Resource: addr, Message: msg})
+}
+
+// opFor is the operation whose -target covers a resource address, or "".
+func (e *tfEvents) opFor(addr string) string {
+	if addr == "" {
+		return ""
+	}
 	for _, o := range e.ops {
-		if t := o.Terraform.Target; t != "" && (addr == t || strings.HasPrefix(addr, t+".") || strings.HasPrefix(addr, t+"[")) {
-			op = o.ID
-			break
+		if targetCovers(o.Terraform.Target, addr) {
+			return o.ID
 		}
 	}
-	e.emit(Event{Time: now, Kind: EvResource, Op: op, Resource: addr, Message: msg})
+	return ""
+}
+
+// targetCovers reports whether -target=t applies to the resource at addr:
+// t itself, an instance of it (t[...]) or something inside it (t.x).
+func targetCovers(t, addr string) bool {
+	return t != "" && (addr == t || strings.HasPrefix(addr, t+".") || strings.HasPrefix(addr, t+"["))
+}
+
+func (e *tfEvents) diagOf(op string) *opDiag {
+	d := e.opDiag[op]
+	if d == nil {
+		d = &opDiag{}
+		e.opDiag[op] = d
+	}
+	return d
+}
+
+// attribute tells a failed coalesced apply's instances apart from the -json
+// stream: an instance with an error diagnostic or an errored resource under
+// its target failed with its own error; one whose planned changes did not
+// all complete was cut short by the others' errors; the rest succeeded. It
+// returns nil when the stream cannot say: the apply walk never began
+// (init or plan failed), an error names no instance's resources, or no
+// instance is to blame.
+func (e *tfEvents) attribute() *StepError {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.applying || e.unassigned != "" {
+		return nil
+	}
+	se := &StepError{Failed: map[string]*OpError{}}
+	blamed := false
+	for _, o := range e.ops {
+		t := o.Terraform.Target
+		if t == "" {
+			return nil // the whole configuration: no telling instances apart
+		}
+		od := e.opDiag[o.ID]
+		errAddr := firstCovered(e.errored, t)
+		switch {
+		case od != nil && od.firstError != "" || errAddr != "":
+			msg := errAddr + " errored"
+			if od != nil && od.firstError != "" {
+				msg = od.firstError
+			}
+			var err error = errors.New("terraform: " + msg)
+			if od != nil {
+				if te, ok := detectThrottle(od.text.Bytes()); ok {
+					err = fmt.Errorf("terraform: %w", te)
+				}
+			}
+			se.Failed[o.ID] = &OpError{Err: err}
+			blamed = true
+		default:
+			for _, addr := range sortedKeys(e.planned) {
+				if targetCovers(t, addr) && !e.completed[addr] {
+					se.Failed[o.ID] = &OpError{Blameless: true,
+						Err: fmt.Errorf("terraform: %s was not applied: the apply stopped on another instance's error", addr)}
+					break
+				}
+			}
+		}
+	}
+	if !blamed {
+		return nil
+	}
+	return se
+}
+
+func firstCovered(set map[string]bool, t string) string {
+	for _, addr := range sortedKeys(set) {
+		if targetCovers(t, addr) {
+			return addr
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // stderrWriter keeps terraform's stderr in the log and in the text searched
