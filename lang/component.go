@@ -3,6 +3,8 @@ package lang
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -138,6 +140,18 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 		}
 	}
 
+	if attrs["duration"] == nil && c.Driver != "" && c.Driver != DriverTerraform {
+		// Terraform components are timed by their resources; others have
+		// only this guess, which the simulator's estimates rest on.
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Missing duration",
+			Detail:   fmt.Sprintf("Component %q sets no duration, so the simulator assumes %s for each of its instances. Set duration = \"90s\" or { p50 = \"90s\", p90 = \"3m\" } for estimates that mean something.", c.Name, shortDuration(DefaultDuration)),
+			Subject:  b.LabelRanges[0].Ptr(),
+			Context:  b.DefRange.Ptr(),
+		})
+	}
+
 	if a := attrs["regions"]; a != nil {
 		c.Regions = l.regions(a, ctx, sc)
 	}
@@ -185,7 +199,9 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 			"Component %q would have %d instances (%d regions x %d replicas); at most %d are supported.", c.Name, n, len(regions), c.Replicas, MaxInstances)
 		return c
 	}
-	isc := scope{where: fmt.Sprintf("component %q", c.Name), each: true, regions: len(c.Regions) > 0}
+	// A regions attribute that failed to decode was reported: each.region
+	// is not also reported as unavailable.
+	isc := scope{where: fmt.Sprintf("component %q", c.Name), each: true, regions: len(c.Regions) > 0 || attrs["regions"] != nil}
 	l.decodeInstances(c, regions, l.instanceAttrs(c, attrs, driverContent, isc), driverContent != nil, ctx)
 	return c
 }
@@ -480,6 +496,7 @@ func (l *loader) instanceAttrs(c *Component, attrs hcl.Attributes, driver *hcl.B
 // driverAttrs lists the attributes of the component's driver block, in the
 // order they are decoded.
 func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []instAttr {
+	sc.sensitiveOK = true // the executor redacts the driver's settings
 	var out []instAttr
 	add := func(name string, decode func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext)) {
 		if a := attrs[name]; a != nil {
@@ -566,7 +583,7 @@ func (l *loader) duration(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) (Dur
 		// Strings, and numbers or bools that are not durations ("60" has
 		// no unit): both read as a duration string.
 		d, ok := l.toDuration(val, rng, a.Name)
-		return Duration{P50: d, P90: d}, ok
+		return Duration{P50: d, P90: d}, ok && l.positiveP50(a.Name, d, rng)
 	}
 	if inner.IsNull() || !(inner.Type().IsObjectType() || inner.Type().IsMapType()) {
 		l.typeError(rng, a.Name, `a duration string such as "6m", or an object { p50 = "6m", p90 = "10m" }`, nil)
@@ -617,10 +634,35 @@ func (l *loader) duration(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) (Dur
 		d.P90, good = l.toDuration(p90v, at(valRange, "p90"), a.Name+".p90")
 		ok = ok && good
 	}
+	ok = ok && l.positiveP50(a.Name, d.P50, at(valRange, "p50"))
 	if ok && d.P90 < d.P50 {
 		l.errorf(at(valRange, "p90").Ptr(), "p90 is less than p50",
 			"The p90 of %s (%s) is shorter than its p50 (%s); the 90th percentile of a run time cannot be below its median.", a.Name, d.P90, d.P50)
 		return d, false
 	}
 	return d, ok
+}
+
+// positiveP50 reports a zero median run time for duration: the simulator
+// would take a lognormal through 0, and an operation that takes no time
+// is better left out. (A zero resource_duration is fine: resources that
+// apply instantly.)
+func (l *loader) positiveP50(what string, p50 time.Duration, rng hcl.Range) bool {
+	if what != "duration" || p50 > 0 {
+		return true
+	}
+	l.errorf(&rng, "Invalid duration", "The p50 of duration must be longer than zero, such as \"30s\"; leave duration out for the default of %s.", shortDuration(DefaultDuration))
+	return false
+}
+
+// shortDuration prints d without zero trailing units ("1m", not "1m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -135,6 +135,10 @@ func (l *loader) decodeDeployment() {
 			continue
 		}
 		d := &Deployment{Name: b.Labels[0], DeclRange: b.DefRange}
+		// The name is in the plan, file names and state paths.
+		if msg := nameProblem("deployment", d.Name); msg != "" {
+			l.errorCtx(b.LabelRanges[0].Ptr(), b.DefRange.Ptr(), "Invalid name", "%s", msg)
+		}
 		content, diags := b.Body.Content(deploymentSchema)
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: "the deployment block"}

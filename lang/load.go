@@ -23,6 +23,7 @@ import (
 func Load(path string, opts LoadOptions) (*Spec, hcl.Diagnostics) {
 	l := newLoader(path, opts)
 	l.load()
+	l.redactSensitive()
 	return l.spec, finishDiags(l.diags)
 }
 

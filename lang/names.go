@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -75,6 +77,86 @@ func IsSensitive(v cty.Value) bool {
 	_, pvm := v.UnmarkDeepWithPaths()
 	for _, p := range pvm {
 		if _, ok := p.Marks[MarkSensitive]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// redactSensitive keeps sensitive values out of the diagnostics: a
+// function's error message may quote its argument (parseint, regex, ...),
+// so the message of a failed call that uses a sensitive value is cut to
+// its first clause, and any sensitive variable's value left in a summary
+// or detail reads "(sensitive value)". lang's own messages never quote a
+// sensitive value: value() refuses one wherever a message would print it.
+func (l *loader) redactSensitive() {
+	var secrets []string
+	for _, v := range l.spec.Variables {
+		if v.Sensitive && v.Value != cty.NilVal {
+			secrets = appendStrings(secrets, v.Value)
+		}
+	}
+	// Longest first, so a secret containing another is replaced whole.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	for _, d := range l.diags {
+		if isCallDiag(d) && d.Expression != nil && usesSensitive(d.Expression, d.EvalContext) {
+			head, _, _ := strings.Cut(d.Detail, ": ")
+			d.Detail = strings.TrimSuffix(head, ".") + ": the message is hidden because an argument derives from a sensitive value."
+		}
+		for _, s := range secrets {
+			d.Summary = redactString(d.Summary, s)
+			d.Detail = redactString(d.Detail, s)
+		}
+	}
+}
+
+// redactString replaces secret in s: quoted anywhere, bare when it is long
+// enough not to match ordinary words of the message.
+func redactString(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, fmt.Sprintf("%q", secret), "(sensitive value)")
+	if len(secret) >= 4 {
+		s = strings.ReplaceAll(s, secret, "(sensitive value)")
+	}
+	return s
+}
+
+// appendStrings appends the string form of every known primitive in v.
+func appendStrings(out []string, v cty.Value) []string {
+	v, _ = v.UnmarkDeep()
+	if !v.IsKnown() || v.IsNull() {
+		return out
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		return append(out, v.AsString())
+	case ty == cty.Number:
+		return append(out, v.AsBigFloat().Text('f', -1))
+	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType() || ty.IsMapType() || ty.IsObjectType():
+		for it := v.ElementIterator(); it.Next(); {
+			_, ev := it.Element()
+			out = appendStrings(out, ev)
+		}
+	}
+	return out
+}
+
+// isCallDiag reports hcl's diagnostics for a failed function call, whose
+// details carry the function's own error message.
+func isCallDiag(d *hcl.Diagnostic) bool {
+	return d.Summary == "Error in function call" || d.Summary == "Invalid function argument"
+}
+
+// usesSensitive reports whether expr refers to a sensitive value in ctx.
+func usesSensitive(expr hcl.Expression, ctx *hcl.EvalContext) bool {
+	if ctx == nil {
+		return false
+	}
+	for _, tr := range expr.Variables() {
+		if v, diags := tr.TraverseAbs(ctx); !diags.HasErrors() && IsSensitive(v) {
 			return true
 		}
 	}

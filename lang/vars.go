@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -28,6 +29,7 @@ type varDecl struct {
 	defaults *typeexpr.Defaults
 	block    *hcl.Block
 	set      bool // a value other than the default was given
+	failed   bool // a value was given but was invalid (reported)
 }
 
 // decodeVariables decodes the variable blocks and resolves their values,
@@ -99,8 +101,13 @@ func (l *loader) decodeVariables() {
 		l.setRaw(d, raw, "the environment variable "+k)
 	}
 
+	// A variables file that cannot be read or parsed may have set any
+	// variable: "No value for required variable" would only add noise.
+	varFileFailed := false
 	for _, path := range l.opts.VarFiles {
-		l.readVarFile(path, decls, names)
+		if !l.readVarFile(path, decls, names) {
+			varFileFailed = true
+		}
 	}
 
 	for _, kv := range l.opts.Vars {
@@ -121,7 +128,10 @@ func (l *loader) decodeVariables() {
 		d := decls[name]
 		v := d.v
 		if !d.set {
-			if v.Default == cty.NilVal {
+			if d.failed || (varFileFailed && v.Default == cty.NilVal) {
+				// Reported already; unknown, so nothing else fails on it.
+				v.Value = cty.UnknownVal(v.Type)
+			} else if v.Default == cty.NilVal {
 				l.errorCtx(d.block.LabelRanges[0].Ptr(), d.block.DefRange.Ptr(), "No value for required variable",
 					"The variable %q has no default, so it must be set with --var %s=VALUE, --var-file or the environment variable %s%s.", name, name, envVarPrefix, name)
 				v.Value = cty.UnknownVal(v.Type)
@@ -150,12 +160,14 @@ func (l *loader) setRaw(d *varDecl, raw, source string) {
 		}
 		if diags.HasErrors() {
 			l.errorf(nil, "Invalid value for variable", "The value of %s is not a valid %s: %s.", source, typeexpr.TypeString(d.v.Type), diags[0].Detail)
+			d.failed = true
 			return
 		}
 	}
 	conv, err := convertVal(d.v.Type, d.defaults, val)
 	if err != nil {
 		l.errorf(nil, "Invalid value for variable", "The value of %s is not valid for variable %q: %s.", source, d.v.Name, err)
+		d.failed = true
 		return
 	}
 	d.v.Value, d.set = conv, true
@@ -177,24 +189,36 @@ func (l *loader) convertVar(v *Variable, defaults *typeexpr.Defaults, val cty.Va
 	return conv, true
 }
 
-// readVarFile reads a --var-file: name = value lines, literal values only.
-func (l *loader) readVarFile(path string, decls map[string]*varDecl, names []string) {
+// readVarFile reads a --var-file: name = value lines, literal values only,
+// or, for a *.json file, an object of name -> value (as Terraform reads
+// .tfvars.json). It returns false when the file could not be read or
+// parsed, so which variables it sets is unknown.
+func (l *loader) readVarFile(path string, decls map[string]*varDecl, names []string) bool {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		l.errorf(nil, "Cannot read variables file", "%s.", err)
-		return
+		return false
 	}
-	f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	if strings.HasSuffix(path, ".json") {
+		f, diags = hcljson.Parse(src, path)
+	} else {
+		f, diags = hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+	}
 	l.diags = append(l.diags, diags...)
 	if f == nil {
-		return
+		return false
 	}
 	l.spec.Sources[path] = f
 	if diags.HasErrors() {
-		return
+		return false
 	}
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return false
+	}
 	for _, a := range sortedAttrs(attrs) {
 		d := decls[a.Name]
 		if d == nil {
@@ -209,12 +233,16 @@ func (l *loader) readVarFile(path string, decls map[string]*varDecl, names []str
 		val, diags := a.Expr.Value(nil)
 		l.diags = append(l.diags, diags...)
 		if diags.HasErrors() {
+			d.failed = true
 			continue
 		}
 		if conv, ok := l.convertVar(d.v, d.defaults, val, a.Expr.Range(), "Invalid value for variable"); ok {
 			d.v.Value, d.set = conv, true
+		} else {
+			d.failed = true
 		}
 	}
+	return true
 }
 
 // sortedAttrs returns attributes in source order.
@@ -375,6 +403,9 @@ type scope struct {
 	regions bool   // the component has regions: each.region allowed
 	// structural: a component attribute evaluated once (phase, regions...)
 	structural bool
+	// sensitiveOK: a sensitive value may be used (a driver block's
+	// settings); everywhere else it would reach IDs, names or the plan.
+	sensitiveOK bool
 	// locals, while locals are being decoded, are the declared ones (some
 	// not evaluated yet); afterwards l.localVals is used.
 	locals map[string]*hcl.Attribute
