@@ -183,3 +183,77 @@ func TestTerraformCoalescedUnattributed(t *testing.T) {
 		t.Errorf("failed: %+v", res.Failed)
 	}
 }
+
+// TestTerraformAttribute feeds tfEvents hand-written -json streams: what
+// each instance is blamed for, and when the stream cannot tell.
+func TestTerraformAttribute(t *testing.T) {
+	tgt := func(r string) string { return `module.region_deployment[\"` + r + `\"]` }
+	res := func(r string) string { return tgt(r) + `.terraform_data.x` }
+	planned := func(r string) string {
+		return `{"type":"planned_change","change":{"resource":{"addr":"` + res(r) + `"},"action":"create"}}`
+	}
+	hook := func(typ, r string) string {
+		return `{"type":"` + typ + `","hook":{"resource":{"addr":"` + res(r) + `"}}}`
+	}
+	diag := func(addr string) string {
+		return `{"type":"diagnostic","diagnostic":{"severity":"error","summary":"boom","detail":"first line\nsecond","address":"` + addr + `"}}`
+	}
+	cases := []struct {
+		name   string
+		stream []string
+		want   map[string]string // op -> "failed" or "blameless"; nil: unattributable
+	}{
+		{"one failed", []string{planned("eu"), planned("us"), hook("apply_start", "eu"), hook("apply_start", "us"),
+			hook("apply_complete", "eu"), hook("apply_errored", "us"), diag(res("us"))},
+			map[string]string{"c/us": "failed"}},
+		{"cut short", []string{planned("eu"), planned("us"), hook("apply_start", "us"), hook("apply_errored", "us"), diag(res("us"))},
+			map[string]string{"c/us": "failed", "c/eu": "blameless"}},
+		{"errored without a diagnostic", []string{planned("eu"), planned("us"), hook("apply_start", "eu"), hook("apply_start", "us"),
+			hook("apply_complete", "eu"), hook("apply_errored", "us"), diag("")},
+			nil},
+		{"diagnostic outside every target", []string{planned("eu"), hook("apply_start", "eu"), hook("apply_complete", "eu"),
+			diag("aws_s3_bucket.shared")}, nil},
+		{"plan failed", []string{diag(res("us"))}, nil},
+		{"nobody to blame", []string{planned("eu"), hook("apply_start", "eu"), hook("apply_complete", "eu")}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var ops []*planner.Operation
+			for _, r := range []string{"eu", "us"} {
+				ops = append(ops, &planner.Operation{ID: "c/" + r, Driver: "terraform",
+					Terraform: &planner.Terraform{Target: `module.region_deployment["` + r + `"]`}})
+			}
+			var log strings.Builder
+			ev := &tfEvents{log: &log, ops: ops, started: map[string]time.Time{},
+				planned: map[string]bool{}, completed: map[string]bool{}, errored: map[string]bool{}, opDiag: map[string]*opDiag{}}
+			for _, l := range c.stream {
+				if _, err := ev.Write([]byte(l + "\n")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			se := ev.attribute()
+			if c.want == nil {
+				if se != nil {
+					t.Fatalf("attributed %v, want nil (cannot tell)", se)
+				}
+				return
+			}
+			if se == nil {
+				t.Fatalf("not attributed, want %v", c.want)
+			}
+			got := map[string]string{}
+			for id, oe := range se.Failed {
+				got[id] = "failed"
+				if oe.Blameless {
+					got[id] = "blameless"
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("got %v, want %v (%v)", got, c.want, se)
+			}
+			if oe := se.Failed["c/us"]; oe != nil && !oe.Blameless && !strings.Contains(oe.Err.Error(), `boom (`+strings.ReplaceAll(res("us"), `\"`, `"`)+`): first line`) {
+				t.Errorf("us error %q: want its own diagnostic", oe.Err)
+			}
+		})
+	}
+}
