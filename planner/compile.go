@@ -62,6 +62,7 @@ func Compile(spec *lang.Spec, opts Options) (*Plan, hcl.Diagnostics) {
 
 	g, ds := expand(spec, mode)
 	diags = append(diags, ds...)
+	diags = append(diags, checkDriverPaths(spec)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}

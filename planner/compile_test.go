@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -364,11 +365,12 @@ func TestTerraformDurationEstimate(t *testing.T) {
 	c := comp("infra", "p", regions("eu"))
 	c.Driver = lang.DriverTerraform
 	c.Instances[0].Command = nil
-	c.Instances[0].Terraform = &lang.Terraform{Dir: "missing-dir"}
+	c.Instances[0].Terraform = &lang.Terraform{Dir: "tf"}
 	c.Instances[0].Resources = 25
 	c.Instances[0].ResourceDuration = lang.Duration{P50: time.Minute, P90: 2 * time.Minute}
 	s := mkspec([]*lang.Mode{{Name: "m", TerraformParallelism: 10}}, []string{"p"}, c)
 	s.Dir = t.TempDir()
+	write(t, filepath.Join(s.Dir, "tf", "main.tf"), "# empty root module\n")
 	p, diags := Compile(s, Options{})
 	if diags.HasErrors() {
 		t.Fatal(diags)

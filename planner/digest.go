@@ -139,12 +139,10 @@ func driverPaths(spec *lang.Spec) []string {
 				}
 			case in.Helm != nil:
 				// A chart that is not a local path is a repository
-				// reference; its name is in the spec files already.
-				p := in.Helm.Chart
-				if !filepath.IsAbs(p) {
-					p = filepath.Join(spec.Dir, p)
-				}
-				if _, err := os.Stat(p); err == nil {
+				// reference; its name is in the spec files already. A
+				// local one that does not exist (yet) is recorded as
+				// missing, so creating it makes the plan stale.
+				if localChart(in.Helm.Chart, spec.Dir) {
 					add(in.Helm.Chart)
 				}
 			}

@@ -1,0 +1,140 @@
+package planner
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/echelonhq/echelon/lang"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// localChart says whether a helm chart is given as a local path rather
+// than a repository reference (repo/chart, oci://...): ./x, ../x, an
+// absolute path, "." or "..", or a path with a slash that exists.
+func localChart(chart, specDir string) bool {
+	if strings.Contains(chart, "://") {
+		return false
+	}
+	if chart == "." || chart == ".." || strings.HasPrefix(chart, "./") || strings.HasPrefix(chart, "../") || filepath.IsAbs(chart) {
+		return true
+	}
+	if !strings.ContainsRune(chart, '/') {
+		return false
+	}
+	_, err := os.Stat(inSpecDir(chart, specDir))
+	return err == nil
+}
+
+func inSpecDir(p, specDir string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(specDir, p)
+}
+
+// checkDriverPaths reports the local paths drivers would read that do not
+// exist: a terraform dir (which must be a directory), kubectl manifests
+// that are not URLs, and helm charts given as local paths. Found at compile
+// time, not when apply reaches the operation. One diagnostic per
+// component and path, at the attribute that names it.
+func checkDriverPaths(spec *lang.Spec) hcl.Diagnostics {
+	type key struct{ comp, path string }
+	seen := map[key]bool{}
+	stat := map[string]os.FileInfo{}
+	exists := func(p string) os.FileInfo {
+		abs := inSpecDir(p, spec.Dir)
+		if fi, ok := stat[abs]; ok {
+			return fi
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			fi = nil
+		}
+		stat[abs] = fi
+		return fi
+	}
+	var diags hcl.Diagnostics
+	report := func(c *lang.Component, block, attr, p, what string) {
+		k := key{c.Name, p}
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing " + what,
+			Detail: fmt.Sprintf("Component %q: %s %q does not exist (paths are relative to the spec directory %s).", c.Name, what, p, spec.Dir),
+			Subject: attrRange(spec, c, block, attr)})
+	}
+	for _, c := range spec.Components {
+		for _, in := range c.Instances {
+			switch {
+			case in.Terraform != nil:
+				if fi := exists(in.Terraform.Dir); fi == nil {
+					report(c, "terraform", "dir", in.Terraform.Dir, "terraform dir")
+				} else if !fi.IsDir() {
+					k := key{c.Name, in.Terraform.Dir}
+					if !seen[k] {
+						seen[k] = true
+						diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Terraform dir is not a directory",
+							Detail:  fmt.Sprintf("Component %q: terraform dir %q is a file; it must be the root module's directory.", c.Name, in.Terraform.Dir),
+							Subject: attrRange(spec, c, "terraform", "dir")})
+					}
+				}
+			case in.Kubectl != nil:
+				for _, m := range in.Kubectl.Manifests {
+					if !strings.Contains(m, "://") && exists(m) == nil {
+						report(c, "kubectl", "manifests", m, "kubectl manifest")
+					}
+				}
+			case in.Helm != nil:
+				if localChart(in.Helm.Chart, spec.Dir) && exists(in.Helm.Chart) == nil {
+					report(c, "helm", "chart", in.Helm.Chart, "helm chart")
+				}
+			}
+		}
+	}
+	return diags
+}
+
+// attrRange finds the range of attribute attr in the block named block of
+// component c in the spec's sources; the component's declaration when
+// it cannot (a spec built in code, or JSON syntax).
+func attrRange(spec *lang.Spec, c *lang.Component, block, attr string) *hcl.Range {
+	names := make([]string, 0, len(spec.Sources))
+	for n := range spec.Sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		f := spec.Sources[n]
+		if f == nil {
+			continue
+		}
+		body, ok := f.Body.(*hclsyntax.Body)
+		if !ok {
+			continue
+		}
+		for _, b := range body.Blocks {
+			if b.Type != "component" || len(b.Labels) == 0 || b.Labels[0] != c.Name {
+				continue
+			}
+			for _, inner := range b.Body.Blocks {
+				if inner.Type != block {
+					continue
+				}
+				if a, ok := inner.Body.Attributes[attr]; ok {
+					r := a.Expr.Range()
+					return &r
+				}
+			}
+		}
+	}
+	if c.DeclRange.Filename == "" {
+		return nil
+	}
+	r := c.DeclRange
+	return &r
+}
