@@ -65,7 +65,7 @@ func checkDriverPaths(spec *lang.Spec) hcl.Diagnostics {
 		}
 		seen[k] = true
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing " + what,
-			Detail: fmt.Sprintf("Component %q: %s %q does not exist (paths are relative to the spec directory %s).", c.Name, what, p, spec.Dir),
+			Detail:  fmt.Sprintf("Component %q: %s %q does not exist (paths are relative to the spec directory %s).", c.Name, what, p, spec.Dir),
 			Subject: attrRange(spec, c, block, attr)})
 	}
 	for _, c := range spec.Components {
