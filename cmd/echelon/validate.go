@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/echelonhq/echelon/lang"
+	"github.com/echelonhq/echelon/planner"
 )
 
 // runValidate checks a spec: diagnostics and exit 1 when it has errors, a
@@ -27,6 +30,9 @@ func runValidate(ctx context.Context, args []string) error {
 		return usagef("expected one SPEC (a .hcl file or a directory), got %d arguments", fs.NArg())
 	}
 	spec, diags := lang.Load(fs.Arg(0), sf.options())
+	if !diags.HasErrors() {
+		diags = append(diags, plannerDiagnostics(spec)...)
+	}
 	if *asJSON {
 		out := struct {
 			lang.DiagnosticsReport
@@ -60,6 +66,36 @@ func runValidate(ctx context.Context, args []string) error {
 	fmt.Printf("Success! The spec is valid: deployment %q, %d components (%d instances), %d phases, %d modes, %d apis, %d budgets.\n",
 		s.Deployment, s.Components, s.Instances, s.Phases, s.Modes, s.APIs, s.Budgets)
 	return nil
+}
+
+// plannerDiagnostics compiles spec for every mode and returns what the
+// planner reports (cycles, regional dependencies without a counterpart,
+// dependencies against the phase order, missing driver paths), each once:
+// a spec that validates then compiles.
+func plannerDiagnostics(spec *lang.Spec) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	seen := map[string]bool{}
+	modes := []string{""} // the planner's own "no mode" error
+	if len(spec.Modes) > 0 {
+		modes = modes[:0]
+		for _, m := range spec.Modes {
+			modes = append(modes, m.Name)
+		}
+	}
+	for _, m := range modes {
+		_, diags := planner.Compile(spec, planner.Options{Mode: m})
+		for _, d := range diags {
+			k := fmt.Sprint(d.Severity, "\x00", d.Summary, "\x00", d.Detail, "\x00", d.Subject)
+			if d.Subject != nil {
+				k = fmt.Sprint(d.Severity, "\x00", d.Summary, "\x00", d.Detail, "\x00", d.Subject.String())
+			}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // specSummary counts what a valid spec declares.
