@@ -52,7 +52,7 @@ func commandRun(ctx context.Context, s Step) error {
 	// A process group of its own: the first Ctrl-C does not reach it, the
 	// second (cancel) stops the whole group.
 	inOwnProcessGroup(cmd)
-	err := cmd.Run()
+	err := runChild(s, cmd)
 	if err == nil {
 		return nil
 	}

@@ -29,6 +29,10 @@ type Step struct {
 	// Events, when set, receives driver progress (terraform resource
 	// events); drivers may ignore it.
 	Events func(e Event)
+	// Started, when set, is told the process group of each tool process
+	// the driver starts (see runChild), so the lock store can keep the
+	// step's locks while that group outlives a killed apply.
+	Started func(pgid int)
 }
 
 // driverFunc runs one step to completion. A throttled failure comes back as

@@ -17,6 +17,7 @@ import (
 type journal struct {
 	path string
 	f    *os.File
+	red  *redactor // masks sensitive values in every record
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -41,7 +42,7 @@ func openJournal(path string) (*journal, error) {
 // Append writes one event as a JSON line and waits until it is durable.
 // Everything appended before it is durable then too.
 func (j *journal) Append(ev Event) error {
-	line, err := json.Marshal(ev)
+	line, err := json.Marshal(j.red.event(ev))
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -67,7 +68,7 @@ func (j *journal) Append(ev Event) error {
 // flushes in order), so before a dependent starts. A crash before the flush
 // leaves the operation "in flight", and --resume runs it again.
 func (j *journal) AppendAsync(ev Event) error {
-	line, err := json.Marshal(ev)
+	line, err := json.Marshal(j.red.event(ev))
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}

@@ -101,7 +101,7 @@ func runKubeTool(ctx context.Context, s Step, bin string, args []string) error {
 	// helm finish (killing helm mid-upgrade leaves a release stuck in
 	// pending-upgrade), the second stops its whole process group.
 	inOwnProcessGroup(cmd)
-	err := cmd.Run()
+	err := runChild(s, cmd)
 	if err == nil {
 		return nil
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +31,14 @@ type LockStore interface {
 // not take a slot while it waits: other ready operations start meanwhile.
 type TryLocker interface {
 	TryAcquire(owner string, exclusive, shared []string) (release func() error, ok bool, err error)
+}
+
+// GroupRecorder is a LockStore that can note the process groups a
+// holder's step started. A holder whose apply died keeps its locks while
+// any of those groups still has a process: an orphaned operation (its
+// apply killed with -9) must not overlap the next apply's run of it.
+type GroupRecorder interface {
+	AddGroup(owner string, pgid int) error
 }
 
 // DirLocks is the embedded LockStore: a directory with a lock table
@@ -73,6 +83,9 @@ type lockHolder struct {
 	Since     string   `json:"since"`
 	Exclusive []string `json:"exclusive"`
 	Shared    []string `json:"shared"`
+	// Groups are the process groups of the tools the holder's step
+	// started (GroupRecorder).
+	Groups []int `json:"groups,omitempty"`
 }
 
 type lockTable struct {
@@ -262,8 +275,26 @@ func (d *DirLocks) release(id string) error {
 	})
 }
 
-// holderAlive reports whether a holder's process still runs. Holders from
-// another host are taken as alive: only that host can tell.
+// AddGroup implements GroupRecorder: the holders this process took under
+// owner record pgid.
+func (d *DirLocks) AddGroup(owner string, pgid int) error {
+	pid := os.Getpid()
+	return d.with(func(t *lockTable) (bool, error) {
+		changed := false
+		for i := range t.Holders {
+			h := &t.Holders[i]
+			if h.Owner == owner && h.PID == pid && h.Host == d.host {
+				h.Groups = append(h.Groups, pgid)
+				changed = true
+			}
+		}
+		return changed, nil
+	})
+}
+
+// holderAlive reports whether a holder's process, or a process group it
+// started, still runs. Holders from another host are taken as alive: only
+// that host can tell.
 func holderAlive(h lockHolder, host string) bool {
 	if h.Host != host || h.PID <= 0 {
 		return h.Host != host
@@ -271,8 +302,57 @@ func holderAlive(h lockHolder, host string) bool {
 	if h.PID == os.Getpid() {
 		return true
 	}
-	err := syscall.Kill(h.PID, 0)
+	if pidExists(h.PID) {
+		return true
+	}
+	for _, g := range h.Groups {
+		if g > 1 && groupRuns(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// pidExists: kill(pid, 0); EPERM means it exists under another user.
+func pidExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// groupRuns reports whether process group g has a member that is not a
+// zombie. kill(-g, 0) alone also counts zombies, and in a container whose
+// init does not reap, an orphan's zombie would hold the locks for ever.
+func groupRuns(g int) bool {
+	if !pidExists(-g) {
+		return false
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // cannot tell: keep the locks
+	}
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and
+		// parentheses, so read after the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[2] != strconv.Itoa(g) {
+			continue
+		}
+		if f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // lockNames namespaces operation IDs by deployment so two deployments on one

@@ -2,6 +2,7 @@ package exec
 
 import (
 	osexec "os/exec"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -14,8 +15,40 @@ import (
 // SIGTERM to the whole group, so a tool's own children (a helm plugin, a
 // shell's sleep) stop too; WaitDelay then kills the leader and closes the
 // pipes, so Wait cannot hang on a grandchild that inherited them.
+//
+// On Linux the tool also gets SIGKILL when apply dies (kill -9): see
+// setDeathSignal and runChild.
 func inOwnProcessGroup(cmd *osexec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setDeathSignal(cmd.SysProcAttr)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
+}
+
+// runChild runs cmd to completion and tells s.Started its process group
+// (cmd is its group's leader: inOwnProcessGroup).
+//
+// The death signal (PR_SET_PDEATHSIG) fires when the OS thread that forked
+// the child exits, not the process: the goroutine stays locked to its
+// thread from the fork until the child is reaped, so the Go runtime cannot
+// retire that thread under a running child.
+func runChild(s Step, cmd *osexec.Cmd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if s.Started != nil {
+		s.Started(cmd.Process.Pid)
+	}
+	return cmd.Wait()
+}
+
+// recordGroup notes a step's child process group with its locks.
+func (r *runner) recordGroup(owner string, pgid int) {
+	if gr, ok := r.locks.(GroupRecorder); ok {
+		// Best effort: without the record a kill -9 of apply frees the
+		// locks as soon as its pid is gone, as before.
+		_ = gr.AddGroup(owner, pgid)
+	}
 }

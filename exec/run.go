@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -58,6 +59,11 @@ type Options struct {
 	ThrottleRetries int
 	// Seed seeds the backoff jitter.
 	Seed uint64
+	// Secrets are the sensitive values (from sensitive variables, and what
+	// the spec derives from them): each is masked as "(sensitive)" in every
+	// log file, journal record, event and the Result. The drivers still get
+	// the real values.
+	Secrets []string
 }
 
 // Failure is one operation that failed for good.
@@ -215,6 +221,7 @@ type runner struct {
 	locks   LockStore
 	rng     *rand.Rand
 	emit    func(Event)
+	red     *redactor // masks Options.Secrets; nil when there are none
 
 	// in flight
 	running      int // operations in running steps
@@ -281,13 +288,14 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		batchHeld:  -1,
 		rng:        rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
 		res:        &Result{},
+		red:        newRedactor(opts.Secrets),
 	}
 	var emitMu sync.Mutex
 	r.emit = func(e Event) {
 		if r.opts.OnEvent != nil {
 			// Steps emit their own start and driver progress: serialise.
 			emitMu.Lock()
-			r.opts.OnEvent(e)
+			r.opts.OnEvent(r.red.event(e))
 			emitMu.Unlock()
 		}
 	}
@@ -385,6 +393,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		return nil, err
 	}
 	r.journal = j
+	j.red = r.red
 	if opts.Locks == nil {
 		dl, err := NewDirLocks(filepath.Join(opts.StateDir, "locks"))
 		if err != nil {
@@ -504,7 +513,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		switch s.status {
 		case stSucceeded:
 		case stFailed:
-			res.Failed = append(res.Failed, Failure{Op: s.op.ID, Log: s.lastLog, Error: s.lastErr})
+			res.Failed = append(res.Failed, Failure{Op: s.op.ID, Log: s.lastLog, Error: r.red.String(s.lastErr)})
 		case stSkipped:
 			res.Skipped = append(res.Skipped, s.op.ID)
 		default:
@@ -788,7 +797,11 @@ func (r *runner) start(group []*opState, done chan<- stepDone) {
 
 func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone {
 	d := stepDone{st: st}
+	// The lock holder's name: the child process groups the step starts
+	// are recorded under it (see GroupRecorder).
+	owner := r.owner
 	if withLocks {
+		owner = r.owner + "#" + st.ops[0].op.ID
 		var excl, shared []string
 		inStep := map[string]bool{}
 		for _, s := range st.ops {
@@ -809,13 +822,13 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		var err error
 		if tl, ok := r.locks.(TryLocker); ok {
 			var got bool
-			rel, got, err = tl.TryAcquire(r.owner, exclN, sharedN)
+			rel, got, err = tl.TryAcquire(owner, exclN, sharedN)
 			if err == nil && !got {
 				d.lockBusy = true
 				return d
 			}
 		} else {
-			rel, err = r.locks.Acquire(r.opts.Hard, r.owner, exclN, sharedN)
+			rel, err = r.locks.Acquire(r.opts.Hard, owner, exclN, sharedN)
 		}
 		if err != nil {
 			d.err = fmt.Errorf("locks: %w", err)
@@ -854,14 +867,23 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	if len(ws) > 1 {
 		log = io.MultiWriter(ws...)
 	}
+	// Tools' output is masked on its way to the files (a command then
+	// writes through a pipe rather than to its file directly).
+	log = newRedactWriter(log, r.red)
 	ops := make([]*planner.Operation, len(st.ops))
 	for i, s := range st.ops {
 		ops[i] = s.op
 	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
 		Log: log, Env: r.opts.Env, Vars: r.opts.Vars, Events: r.emit}
+	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
 	d.err = r.drive(r.opts.Hard, step)
 	d.dur = time.Since(now)
+	if rw, ok := log.(*redactWriter); ok {
+		if err := rw.Flush(); err != nil && d.err == nil {
+			d.err = fmt.Errorf("log: %w", err)
+		}
+	}
 	for _, f := range files {
 		if err := f.Close(); err != nil && d.err == nil {
 			d.err = fmt.Errorf("log: %w", err)
@@ -892,6 +914,10 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 
 // drive dispatches a step to its driver.
 func (r *runner) drive(ctx context.Context, s Step) error {
+	// The tools' death signal is tied to the thread that forks them (see
+	// runChild); terraform-exec forks on this goroutine too.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	switch s.Ops[0].Driver {
 	case "command":
 		return commandRun(ctx, s)

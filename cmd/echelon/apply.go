@@ -16,8 +16,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/pflag"
-	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/lang"
@@ -86,7 +84,9 @@ func runApply(ctx context.Context, args []string) error {
 	if err := planner.Verify(plan, spec); err != nil {
 		return applyRefuse(*asJSON, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommand(plan, planPath)))
 	}
-	opVars, err := sensitiveVars(plan, spec)
+	// The plan holds "(sensitive)" where the spec has secrets: run with
+	// the real values, and mask them in everything apply writes.
+	runPlan, secrets, err := runtimePlan(plan, spec)
 	if err != nil {
 		return err
 	}
@@ -103,6 +103,9 @@ func runApply(ctx context.Context, args []string) error {
 	case isTerminal(out):
 		style = exec.StyleTTY
 	}
+	redOut := exec.RedactWriter(out, secrets)
+	defer redOut.Flush()
+	out = redOut
 	view := exec.NewProgress(out, style, plan)
 
 	// main cancels ctx on the first signal (stop starting work); a second
@@ -126,13 +129,13 @@ func runApply(ctx context.Context, args []string) error {
 		StateDir:    stateDir,
 		SpecDir:     spec.Dir,
 		Resume:      *resume,
-		Vars:        opVars,
+		Secrets:     secrets,
 		OnEvent:     view.Event,
 		Hard:        hard,
 		QuietPeriod: *quiet,
 		Backoff:     *backoff,
 	}
-	res, err := exec.Run(ctx, plan, opts)
+	res, err := exec.Run(ctx, runPlan, opts)
 	view.Close()
 	if err != nil {
 		return err
@@ -238,62 +241,6 @@ func recompileCommandFor(specPath string, plan *planner.Plan, planPath string) s
 	}
 	parts = append(parts, "--mode", plan.Mode.Name, "-o", planPath)
 	return strings.Join(parts, " ")
-}
-
-// sensitiveVars re-evaluates, from the freshly loaded spec, the terraform
-// vars the plan redacted as "(sensitive)"; only operations with such a
-// value get an entry.
-func sensitiveVars(plan *planner.Plan, spec *lang.Spec) (map[string]map[string]any, error) {
-	out := map[string]map[string]any{}
-	for i := range plan.Operations {
-		op := &plan.Operations[i]
-		if op.Terraform == nil || !hasSensitive(op.Terraform.Vars) {
-			continue
-		}
-		c := spec.Component(op.Component)
-		if c == nil {
-			return nil, fmt.Errorf("%s: component %s is not in the spec", op.ID, op.Component)
-		}
-		var inst *lang.Instance
-		for _, in := range c.Instances {
-			if in.Region == op.Region && in.Replica == op.Replica {
-				inst = in
-			}
-		}
-		if inst == nil || inst.Terraform == nil {
-			return nil, fmt.Errorf("%s: instance is not in the spec", op.ID)
-		}
-		vars := map[string]any{}
-		for k, v := range inst.Terraform.Vars {
-			x, err := ctyToAny(v)
-			if err != nil {
-				return nil, fmt.Errorf("%s: terraform var %s: %w", op.ID, k, err)
-			}
-			vars[k] = x
-		}
-		out[op.ID] = vars
-	}
-	return out, nil
-}
-
-func hasSensitive(m map[string]any) bool {
-	for _, v := range m {
-		if s, ok := v.(string); ok && s == "(sensitive)" {
-			return true
-		}
-	}
-	return false
-}
-
-func ctyToAny(v cty.Value) (any, error) {
-	v, _ = v.UnmarkDeep()
-	b, err := ctyjson.Marshal(v, v.Type())
-	if err != nil {
-		return nil, err
-	}
-	var x any
-	err = json.Unmarshal(b, &x)
-	return x, err
 }
 
 func isTerminal(w io.Writer) bool {
