@@ -17,6 +17,7 @@ type aimd struct {
 	tf           int // effective -parallelism
 	peak         int // in flight when first throttled without a cap
 	quiet        time.Duration
+	noTF         bool // the plan runs no terraform: messages leave -parallelism out
 
 	lastThrottle time.Time
 	lastChange   time.Time
@@ -43,14 +44,17 @@ func (a *aimd) throttled(now time.Time, retryAfter time.Duration, inFlight int) 
 		cur = max(inFlight, 1)
 		a.peak = cur
 	}
-	np, ntf := max(1, cur/2), max(1, a.tf/2)
+	np, ntf := max(1, cur/2), a.tf
+	if !a.noTF {
+		ntf = max(1, a.tf/2)
+	}
 	if np == a.parallel && ntf == a.tf {
 		return nil
 	}
 	a.parallel, a.tf, a.lastChange = np, ntf, now
 	return &Event{Time: now, Kind: EvAIMD, Parallel: np, Parallelism: ntf,
 		RetryAfter: retryAfter.Seconds(),
-		Message:    fmt.Sprintf("throttled: parallelism down to %d operations, terraform -parallelism=%d", np, ntf)}
+		Message:    fmt.Sprintf("throttled: parallelism down to %d operations%s", np, a.tfNote(ntf))}
 }
 
 func (a *aimd) below() bool {
@@ -87,9 +91,16 @@ func (a *aimd) tick(now time.Time) *Event {
 	a.tf = min(a.tfBase, a.tf*2)
 	a.lastChange = now
 	shown := a.parallel
-	msg := fmt.Sprintf("quiet for %s: parallelism up to %d operations, terraform -parallelism=%d", a.quiet, shown, a.tf)
+	msg := fmt.Sprintf("quiet for %s: parallelism up to %d operations%s", a.quiet, shown, a.tfNote(a.tf))
 	if shown == 0 {
-		msg = fmt.Sprintf("quiet for %s: no cap on operations again, terraform -parallelism=%d", a.quiet, a.tf)
+		msg = fmt.Sprintf("quiet for %s: no cap on operations again%s", a.quiet, a.tfNote(a.tf))
 	}
 	return &Event{Time: now, Kind: EvAIMD, Parallel: shown, Parallelism: a.tf, Message: msg}
+}
+
+func (a *aimd) tfNote(tf int) string {
+	if a.noTF {
+		return ""
+	}
+	return fmt.Sprintf(", terraform -parallelism=%d", tf)
 }

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,5 +71,33 @@ func TestAIMDNoCap(t *testing.T) {
 	}
 	if a.parallel != 0 {
 		t.Errorf("parallel %d, want 0 (no cap) once back at the peak", a.parallel)
+	}
+}
+
+// TestAIMDNoTerraform: a plan without terraform halves and raises only the
+// operations, and its messages do not mention terraform -parallelism.
+func TestAIMDNoTerraform(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := newAIMD(8, 10, time.Second)
+	a.noTF = true
+	ev := a.throttled(t0, 0, 8)
+	if ev == nil || a.parallel != 4 || a.tf != 10 {
+		t.Fatalf("after throttle: parallel %d tf %d ev %v", a.parallel, a.tf, ev)
+	}
+	msgs := []string{ev.Message}
+	for i := 1; a.below(); i++ {
+		ev := a.tick(t0.Add(time.Duration(i) * time.Second))
+		if ev == nil {
+			t.Fatalf("no raise at %ds", i)
+		}
+		msgs = append(msgs, ev.Message)
+	}
+	if len(msgs) != 5 { // one halving, four raises back to 8
+		t.Errorf("messages %q, want a halving and 4 raises", msgs)
+	}
+	for _, m := range msgs {
+		if strings.Contains(m, "terraform") {
+			t.Errorf("message %q mentions terraform in a plan without it", m)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
@@ -142,6 +143,39 @@ func (r *Result) OK() bool {
 	return len(r.Failed) == 0 && len(r.Skipped) == 0 && len(r.NotRun) == 0
 }
 
+// lockRun takes the run directory's apply lock (an flock, so a killed
+// apply never leaves it behind) and records this process's PID in it.
+func lockRun(runDir string) (*os.File, error) {
+	path := filepath.Join(runDir, "apply.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			pid := strings.TrimSpace(string(b))
+			if pid == "" {
+				pid = "unknown"
+			}
+			return nil, fmt.Errorf("another apply of this plan is running (pid %s) with the state directory %s; wait for it to finish", pid, filepath.Dir(filepath.Dir(runDir)))
+		}
+		return nil, fmt.Errorf("state directory: lock %s: %w", path, err)
+	}
+	// The PID only informs the message above: a failed write is harmless.
+	if f.Truncate(0) == nil {
+		_, _ = f.WriteAt([]byte(fmt.Sprintf("%d\n", os.Getpid())), 0)
+	}
+	return f, nil
+}
+
 // RunDir is where a plan's journal and logs live in a state store.
 func RunDir(stateDir string, p *planner.Plan) string {
 	d := strings.TrimPrefix(p.PlanDigest, "sha256:")
@@ -221,6 +255,7 @@ type runner struct {
 	locks   LockStore
 	rng     *rand.Rand
 	emit    func(Event)
+	runLock *os.File  // flocked: one apply of a plan at a time per state dir
 	red     *redactor // masks Options.Secrets; nil when there are none
 
 	// in flight
@@ -253,6 +288,7 @@ func Run(ctx context.Context, p *planner.Plan, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer r.runLock.Close() // releases the flock
 	defer r.journal.Close()
 	return r.run(ctx)
 }
@@ -295,6 +331,9 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		if r.opts.OnEvent != nil {
 			// Steps emit their own start and driver progress: serialise.
 			emitMu.Lock()
+			// Stamped as emitted: a step's event is made before its
+			// journal fsync, and printed lines must stay in time order.
+			e.Time = time.Now()
 			r.opts.OnEvent(r.red.event(e))
 			emitMu.Unlock()
 		}
@@ -348,6 +387,13 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		tfp = 10 // terraform's own default
 	}
 	r.aimd = newAIMD(p.Mode.MaxParallel, tfp, opts.QuietPeriod)
+	r.aimd.noTF = true
+	for _, op := range p.Operations {
+		if op.Driver == "terraform" {
+			r.aimd.noTF = false
+			break
+		}
+	}
 	r.stopCtx, r.stopCancel = context.WithCancel(opts.Hard)
 
 	r.runDir = RunDir(opts.StateDir, p)
@@ -355,6 +401,18 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 	if err := os.MkdirAll(r.logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
+	// Two applies of one plan would share the journal and the log files:
+	// the second one refuses. Taken before the journal is rotated.
+	lf, err := lockRun(r.runDir)
+	if err != nil {
+		return nil, err
+	}
+	r.runLock = lf
+	defer func() {
+		if r.journal == nil || r.locks == nil {
+			lf.Close() // newRunner failed: Run will not release it
+		}
+	}()
 	jpath := filepath.Join(r.runDir, "journal.jsonl")
 	r.res.RunDir, r.res.Journal = r.runDir, jpath
 	if opts.Resume {
