@@ -20,10 +20,26 @@
 //   - budget: p50, p90 unset (0), max_throttled unset (-1)
 //   - duration objects: p90 = p50 when only p50 is given
 //
+// A component without duration (other than terraform, timed by its
+// resources) gets a "Missing duration" warning; a duration's p50 must be
+// longer than zero.
+//
 // Variables take, in rising precedence, their default, ECHELON_VAR_name,
-// each --var-file in order, each --var in order (Terraform's order). Values
-// derived from a sensitive variable carry the MarkSensitive cty mark.
+// each --var-file in order (HCL NAME = VALUE lines, or a *.json object of
+// name -> value), each --var in order (Terraform's order). Values derived
+// from a sensitive variable, or from sensitive(), carry the MarkSensitive
+// cty mark. Such a value is refused ("Sensitive value not allowed here")
+// everywhere but a driver block's settings, since the rest ends up in
+// operation IDs, file names, targets or the plan; and no diagnostic quotes
+// a sensitive value.
+//
 // Durations use Go syntax ("90s", "6m", "1h30m"). The functions are go-cty's
-// stdlib under Terraform's names, plus try and can; coalesce is Terraform's
-// (the first argument neither null nor "").
+// stdlib under Terraform's names, plus try and can, and Terraform's own
+// where go-cty has none or differs (funcs_terraform.go): coalesce, index,
+// replace (/regex/), sum, one, alltrue, anytrue, startswith, endswith,
+// strcontains, sha256, sha1, md5, base64encode/decode, basename, dirname,
+// urlencode, yamlencode/decode, sensitive, nonsensitive, and the file
+// functions file, templatefile, fileexists, filebase64, filesha256,
+// filesha1, filemd5, whose paths are relative to the spec directory and
+// are listed in Spec.ReadFiles for the plan's spec digest.
 package lang

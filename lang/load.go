@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // Load reads the spec at path (a .hcl file, or a directory whose *.hcl files
@@ -23,6 +24,7 @@ import (
 func Load(path string, opts LoadOptions) (*Spec, hcl.Diagnostics) {
 	l := newLoader(path, opts)
 	l.load()
+	l.spec.ReadFiles = l.files.files()
 	l.redactSensitive()
 	return l.spec, finishDiags(l.diags)
 }
@@ -70,6 +72,9 @@ type loader struct {
 	eachCtxs map[eachKey]*hcl.EvalContext
 	// regionNames maps region names seen to their nameProblem message.
 	regionNames map[string]string
+
+	files *fileReader                  // what file(), templatefile()... read
+	funcs map[string]function.Function // functions(), built once
 }
 
 func newLoader(path string, opts LoadOptions) *loader {
@@ -87,7 +92,17 @@ func newLoader(path string, opts LoadOptions) *loader {
 		localVals:   map[string]cty.Value{},
 		eachCtxs:    map[eachKey]*hcl.EvalContext{},
 		regionNames: map[string]string{},
+		files:       newFileReader(specDir(path)),
 	}
+}
+
+// specDir is the directory a spec's relative paths start from: the spec
+// directory, or the spec file's (Spec.Dir, known before the files are read).
+func specDir(path string) string {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return path
+	}
+	return filepath.Dir(path)
 }
 
 func (l *loader) errorf(subject *hcl.Range, summary, format string, a ...any) {

@@ -19,6 +19,11 @@ type Spec struct {
 	// diagnostic snippets).
 	Files   []string
 	Sources map[string]*hcl.File
+	// ReadFiles are the files the spec's functions (file, templatefile,
+	// fileexists, filesha256...) read or looked for, cleaned paths
+	// (relative ones joined to Dir), sorted: spec_digest should cover
+	// them, as a missing one when it does not exist.
+	ReadFiles []string
 
 	Deployment *Deployment
 	Variables  []*Variable // declaration order

@@ -333,7 +333,7 @@ func (l *loader) decodeLocals() {
 		if ok {
 			ctx := &hcl.EvalContext{
 				Variables: map[string]cty.Value{"var": objectOf(l.varVals), "local": objectOf(l.localVals)},
-				Functions: functions(),
+				Functions: l.functions(),
 			}
 			val, diags := l.eval(a.Expr, ctx, scope{where: "a local value", locals: attrs})
 			l.diags = append(l.diags, diags...)
@@ -392,7 +392,7 @@ func (l *loader) buildBaseCtx() {
 			"api":       l.namesObject("api"),
 			"mode":      l.namesObject("mode"),
 		},
-		Functions: functions(),
+		Functions: l.functions(),
 	}
 }
 
