@@ -12,11 +12,17 @@
 // region slot), component_parallel, the phase and batch barriers and
 // run-alone; every running step is one goroutine that reports back. Ready
 // terraform instances sharing a state (Operation.StateKey) start as one step:
-// one terraform apply with a -target each.
+// one terraform apply with a -target each. When it fails, terraform's -json
+// stream says which instances to blame (errored resources, error
+// diagnostics under their -target): the others succeeded; each failed one
+// retries alone within its own retries. A failure the stream cannot pin on
+// an instance (init or plan errors, a diagnostic without an address) fails
+// them all.
 //
 // State directory layout:
 //
 //	locks/table.json                      lock table (DirLocks), flocked
+//	runs/<plan digest>/apply.lock         flocked by the running apply of that plan (its pid)
 //	runs/<plan digest>/journal.jsonl      append-only JSON lines (Event)
 //	runs/<plan digest>/logs/<op>.<n>.log  one log per operation and attempt
 //
