@@ -118,9 +118,11 @@ func (l *loader) refList(a *hcl.Attribute, kind string, ctx *hcl.EvalContext, sc
 	return refs
 }
 
+// description checks a block's description is a string. It is kept
+// nowhere, so it may be sensitive.
 func (l *loader) description(content *hcl.BodyContent) {
 	if a := content.Attributes["description"]; a != nil {
-		if val, ok := l.value(a.Expr, l.baseCtx, scope{where: "a description"}); ok {
+		if val, ok := l.value(a.Expr, l.baseCtx, scope{where: "a description", sensitiveOK: true}); ok {
 			l.toString(val, a.Expr.Range(), "description")
 		}
 	}
@@ -143,8 +145,13 @@ func (l *loader) decodeDeployment() {
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: "the deployment block"}
 		if a := content.Attributes["description"]; a != nil {
-			if val, ok := l.value(a.Expr, l.baseCtx, sc); ok {
+			// Only people read it: it may be sensitive, and is then
+			// kept as a placeholder so nothing can print the value.
+			if val, ok := l.value(a.Expr, l.baseCtx, scope{where: sc.where, sensitiveOK: true}); ok {
 				d.Description, _ = l.toString(val, a.Expr.Range(), "description")
+				if IsSensitive(val) {
+					d.Description = "(sensitive value)"
+				}
 			}
 		}
 		if a := content.Attributes["default_mode"]; a != nil {

@@ -187,3 +187,27 @@ component "c" {
 		t.Errorf("default duration = %+v", d)
 	}
 }
+
+// TestSensitiveDescription: a description is only read by people, so a
+// sensitive one is allowed, and kept as a placeholder.
+func TestSensitiveDescription(t *testing.T) {
+	dir := writeSpec(t, map[string]string{"s.hcl": `
+variable "token" {
+  sensitive = true
+  default   = "Leak Me"
+}
+deployment "d" { description = "for ${var.token}" }
+phase "p" { description = var.token }
+mode "m" {}
+component "c" {
+  phase       = "p"
+  description = var.token
+  duration    = "1m"
+  command { argv = ["true"] }
+}
+`})
+	s := mustLoadStrict(t, dir, LoadOptions{})
+	if s.Deployment.Description != "(sensitive value)" {
+		t.Errorf("description = %q", s.Deployment.Description)
+	}
+}
