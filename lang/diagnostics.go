@@ -191,10 +191,14 @@ func DiagnosticsJSON(diags hcl.Diagnostics) DiagnosticsReport {
 }
 
 func writeDiagnosticsJSON(w io.Writer, diags hcl.Diagnostics) error {
-	b, err := json.MarshalIndent(DiagnosticsJSON(diags), "", "  ")
-	if err != nil {
+	// No HTML escaping: details quote cycles as "a -> b", not "a -\u003e b".
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(DiagnosticsJSON(diags)); err != nil {
 		return fmt.Errorf("encoding diagnostics: %w", err)
 	}
-	_, err = w.Write(append(b, '\n'))
+	_, err := w.Write(buf.Bytes())
 	return err
 }
