@@ -563,14 +563,41 @@ func (g *graph) refuseDependents(spec *lang.Spec, sel []bool) hcl.Diagnostics {
 		}
 		return spec.Components[order[a].dependent].Name < spec.Components[order[b].dependent].Name
 	})
+	// The --only that would succeed: the selection and everything that
+	// depends on it, transitively (adding just the direct dependents
+	// would fail again one level up).
+	closure := map[string]bool{}
+	reached := slices.Clone(sel)
+	var queue []int32
+	for i := range g.ids {
+		if sel[i] {
+			queue = append(queue, int32(i))
+		}
+	}
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		closure[spec.Components[g.comp[i]].Name] = true
+		for _, o := range g.outsOf(int(i)) {
+			if !reached[o] {
+				reached[o] = true
+				queue = append(queue, o)
+			}
+		}
+	}
+	all := make([]string, 0, len(closure))
+	for n := range closure {
+		all = append(all, n)
+	}
+	sort.Strings(all)
 	var diags hcl.Diagnostics
 	for _, p := range order {
 		dep, rem := spec.Components[p.dependent], spec.Components[p.removed]
 		ops := found[p]
 		sort.Strings(ops)
 		d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Component still depended on",
-			Detail: fmt.Sprintf("Cannot destroy %q: %q still depends on it (%s). Destroy %q too (--only %s,%s), or choose --undeploy-strategy %s or %s.",
-				rem.Name, dep.Name, summarizeIDs(ops, 6), dep.Name, rem.Name, dep.Name, UndeployDepending, SkipDepending)}
+			Detail: fmt.Sprintf("Cannot destroy %q: %q still depends on it (%s). Destroy its dependents too (--only %s), or choose --undeploy-strategy %s or %s.",
+				rem.Name, dep.Name, summarizeIDs(ops, 6), strings.Join(all, ","), UndeployDepending, SkipDepending)}
 		for _, ref := range dep.DependsOn {
 			if ref.Name == rem.Name {
 				d.Subject = rangePtr(ref.Range)

@@ -287,6 +287,18 @@ func TestIfDependingStopNamesDependents(t *testing.T) {
 			t.Errorf("diag %d has no subject", i)
 		}
 	}
+
+	// The hint names every component --only needs, transitively: report
+	// depends on app, so "--only db,app" would fail again.
+	s = mkspec(nil, []string{"p"},
+		comp("db", "p"), comp("app", "p", deps("db")), comp("report", "p", deps("app")), comp("other", "p"))
+	_, diags = Compile(s, Options{Destroy: true, Only: []string{"db"}})
+	if len(diags) != 1 || !strings.Contains(diags[0].Detail, "(--only app,db,report)") {
+		t.Fatalf("want one diagnostic suggesting --only app,db,report, got %v", diags)
+	}
+	if _, diags := Compile(s, Options{Destroy: true, Only: []string{"app", "db", "report"}}); diags.HasErrors() {
+		t.Errorf("the suggested --only fails: %v", diags)
+	}
 }
 
 func TestBadOptions(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/spf13/pflag"
 
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/lang"
@@ -36,27 +35,21 @@ var applyStdout io.Writer = os.Stdout
 // operations finish; a second one cancels them. Either way the journal in
 // the state directory lets `--resume` continue.
 func runApply(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs := newFlagSet("apply", "apply PLAN [--state DIR] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
+	var sf specFlags
 	state := fs.String("state", "", "state directory: journal, logs, locks (default .echelon next to the plan)")
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
-	var vars, varFiles []string
-	fs.StringArrayVar(&vars, "var", nil, "set a variable (k=v); needed again for sensitive ones")
-	fs.StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file")
+	sf.register(fs) // needed again for sensitive variables
 	quiet := fs.Duration("aimd-quiet", 30*time.Second, "quiet period before raising parallelism again after throttling")
 	backoff := fs.Duration("backoff", time.Second, "first retry delay (doubles per attempt)")
 	_ = fs.MarkHidden("aimd-quiet")
 	_ = fs.MarkHidden("backoff")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: echelon apply PLAN [--state DIR] [--resume] [--json] [--var k=v]...")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			return nil
 		}
-		return usagef("%v", err)
+		return err
 	}
 	if fs.NArg() != 1 {
 		return usagef("apply takes one plan file, got %d arguments", fs.NArg())
@@ -68,7 +61,7 @@ func runApply(ctx context.Context, args []string) error {
 	if err != nil {
 		return applyRefuse(*asJSON, "Cannot read plan", err)
 	}
-	spec, err := applyLoadSpec(plan, planPath, vars, varFiles, *asJSON)
+	spec, err := applyLoadSpec(plan, planPath, sf.vars, sf.varFiles, *asJSON)
 	if err != nil {
 		return err
 	}

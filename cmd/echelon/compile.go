@@ -10,9 +10,6 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/spf13/pflag"
-
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
@@ -29,26 +26,21 @@ var plannerStdout io.Writer = os.Stdout
 // with -o it is SPEC relative to the plan file's directory, so the pair
 // can move together. --json prints diagnostics as JSON.
 func runCompile(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("compile", pflag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	mode := fs.String("mode", "", "mode to compile for (default: deployment.default_mode, else the first mode)")
-	var vars, varFiles, only []string
-	fs.StringArrayVar(&vars, "var", nil, "set a variable (k=v); repeatable")
-	fs.StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file; repeatable")
-	out := fs.StringP("out", "o", "", "write the plan to this file instead of stdout")
+	fs := newFlagSet("compile", "compile SPEC [--mode M] [--var NAME=VALUE]... [--var-file FILE]... [-o PLAN] [--destroy [--only a,b] [--undeploy-strategy S]] [--json]")
+	var sf specFlags
+	var only []string
+	mode := fs.String("mode", "", "`MODE` to compile for (default: deployment.default_mode, else the first mode)")
+	sf.register(fs)
+	out := fs.StringP("out", "o", "", "write the plan to `PLAN` instead of stdout")
 	destroy := fs.Bool("destroy", false, "compile an undeploy plan (reverse order)")
-	fs.StringSliceVar(&only, "only", nil, "destroy only these components (comma-separated)")
-	strategy := fs.String("undeploy-strategy", "", "if_depending_stop (default), skip_depending or undeploy_depending")
-	asJSON := fs.Bool("json", false, "print diagnostics as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: echelon compile SPEC [--mode M] [--var k=v]... [--var-file F]... [-o PLAN] [--destroy [--only a,b] [--undeploy-strategy S]] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	fs.StringSliceVar(&only, "only", nil, "destroy only these `components` (comma-separated)")
+	strategy := fs.String("undeploy-strategy", "", "`S`: if_depending_stop (default), skip_depending or undeploy_depending")
+	asJSON := fs.Bool("json", false, "print diagnostics as JSON on stdout")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			return nil
 		}
-		return usagef("%v", err)
+		return err
 	}
 	tuneGC()
 	if fs.NArg() != 1 {
@@ -57,8 +49,13 @@ func runCompile(ctx context.Context, args []string) error {
 	if !*destroy && (len(only) > 0 || *strategy != "") {
 		return usagef("--only and --undeploy-strategy need --destroy")
 	}
+	switch *strategy {
+	case "", planner.IfDependingStop, planner.SkipDepending, planner.UndeployDepending:
+	default:
+		return usagef("--undeploy-strategy must be %s, %s or %s, not %q", planner.IfDependingStop, planner.SkipDepending, planner.UndeployDepending, *strategy)
+	}
 	specPath := fs.Arg(0)
-	spec, err := loadSpecFor("compile", specPath, vars, varFiles, *asJSON)
+	spec, err := sf.load(specPath, os.Stderr, *asJSON)
 	if err != nil {
 		return err
 	}
@@ -100,30 +97,13 @@ func tuneGC() {
 	}
 }
 
-// loadSpecFor loads a spec with --var / --var-file / ECHELON_VAR_x and
-// prints its diagnostics (warnings too); errors return errReported.
-func loadSpecFor(cmd, path string, vars, varFiles []string, asJSON bool) (*lang.Spec, error) {
-	spec, diags := lang.Load(path, lang.LoadOptions{Vars: vars, VarFiles: varFiles, Environ: os.Environ()})
-	if len(diags) > 0 {
-		var sources map[string]*hcl.File
-		if spec != nil {
-			sources = spec.Sources
-		}
-		if err := lang.WriteDiagnostics(os.Stderr, diags, sources, asJSON); err != nil {
-			return nil, fmt.Errorf("writing diagnostics: %w", err)
-		}
-	}
-	if diags.HasErrors() || spec == nil {
-		return nil, errReported
-	}
-	return spec, nil
-}
-
-// compileSpec runs the planner and prints its diagnostics.
+// compileSpec runs the planner and prints its diagnostics: errors and
+// warnings on stderr for people; with asJSON only errors, on stdout (a
+// warning there would precede the plan or graph on the same stream).
 func compileSpec(spec *lang.Spec, opts planner.Options, asJSON bool) (*planner.Plan, error) {
 	plan, diags := planner.Compile(spec, opts)
-	if len(diags) > 0 {
-		if err := lang.WriteDiagnostics(os.Stderr, diags, spec.Sources, asJSON); err != nil {
+	if diags.HasErrors() || (len(diags) > 0 && !asJSON) {
+		if err := lang.WriteDiagnostics(diagWriter(os.Stderr, asJSON), diags, spec.Sources, asJSON); err != nil {
 			return nil, fmt.Errorf("writing diagnostics: %w", err)
 		}
 	}
@@ -163,25 +143,6 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	return nil
-}
-
-// isPlanArg says whether path looks like a plan (JSON) rather than a spec.
-func isPlanArg(path string) bool {
-	if strings.HasSuffix(path, ".json") {
-		return true
-	}
-	st, err := os.Stat(path)
-	if err != nil || st.IsDir() {
-		return false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	buf := make([]byte, 64)
-	n, _ := f.Read(buf)
-	return strings.HasPrefix(strings.TrimSpace(string(buf[:n])), "{")
 }
 
 // countOf is "1 batch", "3 batches".

@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-
-	"github.com/spf13/pflag"
 
 	"github.com/echelonhq/echelon/planner"
 )
@@ -26,20 +22,15 @@ var diffEstimate planner.Estimate
 // Like `git diff --no-exit` it exits 0 whether or not the plans differ;
 // --exit-code makes a difference exit 1 (for CI gates).
 func runDiff(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("diff", pflag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	format := fs.String("format", "text", "text, markdown or json")
+	fs := newFlagSet("diff", "diff OLD NEW [--format text|markdown|json] [--json] [--exit-code]")
+	format := fs.String("format", "text", "`FORMAT`: text, markdown or json")
 	asJSON := fs.Bool("json", false, "same as --format json")
 	exitCode := fs.Bool("exit-code", false, "exit 1 when the plans differ")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: echelon diff OLD NEW [--format text|markdown|json] [--exit-code]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			return nil
 		}
-		return usagef("%v", err)
+		return err
 	}
 	if *asJSON {
 		*format = "json"

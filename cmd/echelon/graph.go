@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-
-	"github.com/spf13/pflag"
 
 	"github.com/echelonhq/echelon/planner"
 )
@@ -37,23 +34,17 @@ type graphEdge struct {
 //
 //	echelon graph SPEC|PLAN [--mode M] [--var k=v]... [--var-file F]... [--destroy] [--json]
 func runGraph(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("graph", pflag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	mode := fs.String("mode", "", "mode to compile a spec for")
-	var vars, varFiles []string
-	fs.StringArrayVar(&vars, "var", nil, "set a variable (k=v); repeatable")
-	fs.StringArrayVar(&varFiles, "var-file", nil, "read variables from an HCL file; repeatable")
+	fs := newFlagSet("graph", "graph SPEC|PLAN [--mode M] [--var NAME=VALUE]... [--var-file FILE]... [--destroy] [--json]")
+	var sf specFlags
+	mode := fs.String("mode", "", "`MODE` to compile a spec for")
+	sf.register(fs)
 	destroy := fs.Bool("destroy", false, "graph the destroy plan of a spec")
-	asJSON := fs.Bool("json", false, "print nodes and edges as JSON (and diagnostics as JSON)")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: echelon graph SPEC|PLAN [--mode M] [--var k=v]... [--destroy] [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	asJSON := fs.Bool("json", false, "print nodes and edges as JSON (and diagnostics as JSON, on stdout)")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			return nil
 		}
-		return usagef("%v", err)
+		return err
 	}
 	tuneGC()
 	if fs.NArg() != 1 {
@@ -61,8 +52,8 @@ func runGraph(ctx context.Context, args []string) error {
 	}
 	path := fs.Arg(0)
 	var p *planner.Plan
-	if isPlanArg(path) {
-		if *mode != "" || len(vars) > 0 || len(varFiles) > 0 || *destroy {
+	if isPlanFile(path) {
+		if *mode != "" || len(sf.vars) > 0 || len(sf.varFiles) > 0 || *destroy {
 			return usagef("--mode, --var, --var-file and --destroy apply to a spec, not a plan file")
 		}
 		var err error
@@ -70,7 +61,7 @@ func runGraph(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		spec, err := loadSpecFor("graph", path, vars, varFiles, *asJSON)
+		spec, err := sf.load(path, os.Stderr, *asJSON)
 		if err != nil {
 			return err
 		}
@@ -95,6 +86,7 @@ func runGraph(ctx context.Context, args []string) error {
 		}
 	}
 	enc := json.NewEncoder(plannerStdout)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(g)
 }

@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-
-	"github.com/spf13/pflag"
 
 	"github.com/echelonhq/echelon/planner"
 )
@@ -18,18 +14,13 @@ import (
 //
 //	echelon show PLAN [--json]
 func runShow(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("show", pflag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs := newFlagSet("show", "show PLAN [--json]")
 	asJSON := fs.Bool("json", false, "print the same view as JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: echelon show PLAN [--json]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			return nil
 		}
-		return usagef("%v", err)
+		return err
 	}
 	if fs.NArg() != 1 {
 		return usagef("show takes one plan file, got %d arguments", fs.NArg())

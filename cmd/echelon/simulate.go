@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sim"
@@ -39,12 +37,7 @@ several modes, F-MODE.svg).`
 
 // runSimulate predicts the run of a spec's modes or of one plan.
 func runSimulate(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("simulate", pflag.ContinueOnError)
-	fs.SortFlags = false
-	fs.SetOutput(os.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: echelon %s\n\nflags:\n%s", simulateUsage, fs.FlagUsages())
-	}
+	fs := newFlagSet("simulate", simulateUsage)
 	var sf specFlags
 	mode := fs.String("mode", "", "`MODE` to simulate, or all (default: the spec's default_mode, or the plan's own)")
 	trials := fs.Int("trials", sim.DefaultTrials, "independent trials per mode")
@@ -57,11 +50,11 @@ func runSimulate(ctx context.Context, args []string) error {
 	_ = fs.MarkHidden("workers")
 	_ = fs.MarkHidden("recommend-trials")
 	sf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			return nil
 		}
-		return usagef("%v (see 'echelon simulate --help')", err)
+		return err
 	}
 	if fs.NArg() != 1 {
 		return usagef("simulate takes one spec or plan, got %d arguments", fs.NArg())
@@ -128,7 +121,7 @@ func runSimulate(ctx context.Context, args []string) error {
 
 // simulatePlans compiles the spec's modes, or reads the plan.
 func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Plan, string, error) {
-	if simulateIsPlan(path) {
+	if isPlanFile(path) {
 		p, err := planner.ReadFile(path)
 		if err != nil {
 			return nil, "", err
@@ -156,7 +149,7 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 	for _, m := range modes {
 		p, diags := planner.Compile(spec, planner.Options{Mode: m})
 		if diags.HasErrors() {
-			if err := lang.WriteDiagnostics(os.Stderr, diags, spec.Sources, asJSON); err != nil {
+			if err := lang.WriteDiagnostics(diagWriter(os.Stderr, asJSON), diags, spec.Sources, asJSON); err != nil {
 				return nil, "", fmt.Errorf("writing diagnostics: %w", err)
 			}
 			return nil, "", errReported
@@ -168,26 +161,6 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 		name = spec.Deployment.Name
 	}
 	return plans, name, nil
-}
-
-// simulateIsPlan: plans are JSON files; specs are .hcl files or
-// directories.
-func simulateIsPlan(path string) bool {
-	st, err := os.Stat(path)
-	if err != nil || st.IsDir() || strings.HasSuffix(path, ".hcl") {
-		return false
-	}
-	if strings.HasSuffix(path, ".json") {
-		return true
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	buf := make([]byte, 64)
-	n, _ := f.Read(buf)
-	return strings.HasPrefix(strings.TrimSpace(string(buf[:n])), "{")
 }
 
 func writeGantt(file, deployment string, p *planner.Plan, r *sim.Result, seed uint64) error {

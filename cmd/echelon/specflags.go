@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/echelonhq/echelon/lang"
 	"github.com/spf13/pflag"
 )
@@ -19,8 +21,25 @@ type specFlags struct {
 }
 
 func (f *specFlags) register(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&f.vars, "var", nil, "set a variable: `NAME=VALUE` (repeatable; beats --var-file and ECHELON_VAR_NAME)")
+	fs.Var((*varList)(&f.vars), "var", "set a variable: `NAME=VALUE` (repeatable; beats --var-file and ECHELON_VAR_NAME)")
 	fs.StringArrayVar(&f.varFiles, "var-file", nil, "read variables from an HCL `FILE` of NAME = VALUE lines (repeatable)")
+}
+
+// varList is --var: repeatable like StringArray, but a value without
+// "=" is refused while parsing, so it is bad usage (exit 2) in every
+// command rather than a spec diagnostic.
+type varList []string
+
+func (v *varList) String() string { return "[" + strings.Join(*v, ",") + "]" }
+func (v *varList) Type() string   { return "stringArray" }
+
+func (v *varList) Set(s string) error {
+	name, _, ok := strings.Cut(s, "=")
+	if !ok || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("%q is not NAME=VALUE", s)
+	}
+	*v = append(*v, s)
+	return nil
 }
 
 // options are the lang.LoadOptions the flags and the environment give.
@@ -29,19 +48,58 @@ func (f *specFlags) options() lang.LoadOptions {
 }
 
 // load loads and validates the spec at path. Errors (and, in text mode,
-// warnings) are printed to w, as JSON with asJSON; a spec with errors
-// returns errReported so the command exits 1.
+// warnings) are printed, as JSON on stdout with asJSON (every command's
+// --json diagnostics go there, so one stream carries the machine-readable
+// answer) and for people on stderr (w); a spec with errors returns
+// errReported so the command exits 1.
 func (f *specFlags) load(path string, w io.Writer, asJSON bool) (*lang.Spec, error) {
 	spec, diags := lang.Load(path, f.options())
 	if diags.HasErrors() || (len(diags) > 0 && !asJSON) {
-		if err := lang.WriteDiagnostics(w, diags, spec.Sources, asJSON); err != nil {
+		var sources map[string]*hcl.File
+		if spec != nil {
+			sources = spec.Sources
+		}
+		if err := lang.WriteDiagnostics(diagWriter(w, asJSON), diags, sources, asJSON); err != nil {
 			return nil, fmt.Errorf("writing diagnostics: %w", err)
 		}
 	}
-	if diags.HasErrors() {
+	if diags.HasErrors() || spec == nil {
 		return nil, errReported
 	}
 	return spec, nil
+}
+
+// jsonStdout is where --json diagnostics go; tests swap it.
+var jsonStdout io.Writer = os.Stdout
+
+// diagWriter is where diagnostics go: stdout with --json (the contract's
+// one stream for machine-readable output), w (stderr) for people.
+func diagWriter(w io.Writer, asJSON bool) io.Writer {
+	if asJSON {
+		return jsonStdout
+	}
+	return w
+}
+
+// isPlanFile says whether a command's argument is a plan file rather than
+// a spec: an existing regular file, not *.hcl, named *.json or starting
+// with "{". Specs are .hcl files or directories.
+func isPlanFile(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || st.IsDir() || strings.HasSuffix(path, ".hcl") {
+		return false
+	}
+	if strings.HasSuffix(path, ".json") {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 64)
+	n, _ := f.Read(buf)
+	return strings.HasPrefix(strings.TrimSpace(string(buf[:n])), "{")
 }
 
 // newFlagSet makes a command's flag set: errors come back to the caller

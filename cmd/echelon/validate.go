@@ -42,12 +42,11 @@ func runValidate(ctx context.Context, args []string) error {
 			s := validateSummary(spec)
 			out.Summary = &s
 		}
-		b, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encoding result: %w", err)
-		}
-		if _, err := os.Stdout.Write(append(b, '\n')); err != nil {
-			return err
+		enc := json.NewEncoder(jsonStdout)
+		enc.SetEscapeHTML(false) // "a -> b" in details, as lang writes them
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return fmt.Errorf("writing result: %w", err)
 		}
 		if diags.HasErrors() {
 			return errReported
