@@ -496,26 +496,35 @@ func (l *loader) instanceAttrs(c *Component, attrs hcl.Attributes, driver *hcl.B
 // driverAttrs lists the attributes of the component's driver block, in the
 // order they are decoded.
 func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []instAttr {
-	sc.sensitiveOK = true // the executor redacts the driver's settings
+	// A driver's settings may be sensitive: the executor takes them again
+	// from the variables and redacts them. Not the paths and names that
+	// identify what is deployed (terraform dir, target and workspace;
+	// manifests; helm release and chart; a command's dir): those are
+	// digested, grouped on and printed, like regions.
+	named := sc
+	sc.sensitiveOK = true
 	var out []instAttr
 	add := func(name string, decode func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext)) {
 		if a := attrs[name]; a != nil {
 			out = append(out, instAttr{expr: a.Expr, decode: func(inst *Instance, ctx *hcl.EvalContext) { decode(a, inst, ctx) }})
 		}
 	}
-	// str decodes a string attribute into the field dst picks.
-	str := func(name string, dst func(inst *Instance) *string) {
+	// str decodes a string attribute into the field dst picks; name
+	// attributes take no sensitive value.
+	strIn := func(sc scope, name string, dst func(inst *Instance) *string) {
 		add(name, func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
 				*dst(inst), _ = l.toString(val, a.Expr.Range(), name)
 			}
 		})
 	}
+	str := func(name string, dst func(inst *Instance) *string) { strIn(sc, name, dst) }
+	nameStr := func(name string, dst func(inst *Instance) *string) { strIn(named, name, dst) }
 	switch driver {
 	case DriverTerraform:
-		str("dir", func(in *Instance) *string { return &in.Terraform.Dir })
-		str("target", func(in *Instance) *string { return &in.Terraform.Target })
-		str("workspace", func(in *Instance) *string { return &in.Terraform.Workspace })
+		nameStr("dir", func(in *Instance) *string { return &in.Terraform.Dir })
+		nameStr("target", func(in *Instance) *string { return &in.Terraform.Target })
+		nameStr("workspace", func(in *Instance) *string { return &in.Terraform.Workspace })
 		add("vars", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
 				if m, ok := l.toValueMap(val, a.Expr.Range(), "vars"); ok {
@@ -527,7 +536,7 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 		str("context", func(in *Instance) *string { return &in.Kubectl.Context })
 		str("namespace", func(in *Instance) *string { return &in.Kubectl.Namespace })
 		add("manifests", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
-			if list, ok := l.stringList(a.Expr, ctx, sc, "manifests"); ok {
+			if list, ok := l.stringList(a.Expr, ctx, named, "manifests"); ok {
 				if len(list) == 0 {
 					l.errorf(a.Expr.Range().Ptr(), "Empty manifests", "manifests lists no file; kubectl needs at least one manifest to apply.")
 				}
@@ -536,8 +545,8 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 		})
 	case DriverHelm:
 		str("context", func(in *Instance) *string { return &in.Helm.Context })
-		str("release", func(in *Instance) *string { return &in.Helm.Release })
-		str("chart", func(in *Instance) *string { return &in.Helm.Chart })
+		nameStr("release", func(in *Instance) *string { return &in.Helm.Release })
+		nameStr("chart", func(in *Instance) *string { return &in.Helm.Chart })
 		str("namespace", func(in *Instance) *string { return &in.Helm.Namespace })
 		add("values", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
@@ -547,7 +556,7 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 			}
 		})
 	case DriverCommand:
-		str("dir", func(in *Instance) *string { return &in.Command.Dir })
+		nameStr("dir", func(in *Instance) *string { return &in.Command.Dir })
 		add("argv", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if list, ok := l.stringList(a.Expr, ctx, sc, "argv"); ok {
 				switch {

@@ -245,8 +245,12 @@ func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope,
 	if diags.HasErrors() {
 		return nil, false
 	}
-	for _, v := range vals {
+	for i, v := range vals {
 		if !v.IsWhollyKnown() {
+			return nil, false
+		}
+		if !sc.sensitiveOK && IsSensitive(v) {
+			l.sensitiveHere(tup.Exprs[i].Range())
 			return nil, false
 		}
 	}
