@@ -211,3 +211,24 @@ component "c" {
 		t.Errorf("description = %q", s.Deployment.Description)
 	}
 }
+
+// TestInvalidVarOptionHidesValue: a --var without NAME= may be a secret
+// given alone: only a bare name is quoted back.
+func TestInvalidVarOptionHidesValue(t *testing.T) {
+	dir := writeSpec(t, map[string]string{"s.hcl": skeleton + `
+component "c" {
+  phase    = "p"
+  duration = "1m"
+  command { argv = ["true"] }
+}`})
+	for in, want := range map[string]string{
+		"count":          `The option --var "count" is not of the form NAME=VALUE.`,
+		"s3cr3t p@ss!":   `An option --var is not of the form NAME=VALUE.`,
+		"=s3cr3t p@ss!!": `An option --var is not of the form NAME=VALUE.`,
+	} {
+		_, diags := Load(dir, LoadOptions{Vars: []string{in}})
+		if len(diags) != 1 || diags[0].Detail != want {
+			t.Errorf("--var %q: diags = %v, want %q", in, diags, want)
+		}
+	}
+}

@@ -113,7 +113,13 @@ func (l *loader) decodeVariables() {
 	for _, kv := range l.opts.Vars {
 		k, raw, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			l.errorf(nil, "Invalid --var option", "The option --var %q is not of the form NAME=VALUE.", kv)
+			// Quote it only when it reads as a name missing its value:
+			// anything else may be a secret given without its name.
+			given := "An option --var"
+			if hclsyntax.ValidIdentifier(kv) {
+				given = fmt.Sprintf("The option --var %q", kv)
+			}
+			l.errorf(nil, "Invalid --var option", "%s is not of the form NAME=VALUE.", given)
 			continue
 		}
 		d := decls[k]
