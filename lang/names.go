@@ -69,14 +69,22 @@ type valueMark string
 const MarkSensitive = valueMark("sensitive")
 
 // IsSensitive reports whether v, or any value nested in it, derives from a
-// sensitive variable.
+// sensitive variable. It walks the elements itself: cty's path-collecting
+// walks allocate per element, and every attribute's value is checked.
 func IsSensitive(v cty.Value) bool {
 	if v.HasMark(MarkSensitive) {
 		return true
 	}
-	_, pvm := v.UnmarkDeepWithPaths()
-	for _, p := range pvm {
-		if _, ok := p.Marks[MarkSensitive]; ok {
+	v, _ = v.Unmark()
+	ty := v.Type()
+	if ty.IsPrimitiveType() || !v.IsKnown() || v.IsNull() {
+		return false
+	}
+	if !(ty.IsListType() || ty.IsSetType() || ty.IsTupleType() || ty.IsMapType() || ty.IsObjectType()) {
+		return false
+	}
+	for it := v.ElementIterator(); it.Next(); {
+		if _, ev := it.Element(); IsSensitive(ev) {
 			return true
 		}
 	}
