@@ -30,7 +30,12 @@ func (f *specFlags) register(fs *pflag.FlagSet) {
 // command rather than a spec diagnostic.
 type varList []string
 
-func (v *varList) String() string { return "[" + strings.Join(*v, ",") + "]" }
+func (v *varList) String() string {
+	if len(*v) == 0 {
+		return "" // no "(default [])" in --help
+	}
+	return "[" + strings.Join(*v, ",") + "]"
+}
 func (v *varList) Type() string   { return "stringArray" }
 
 func (v *varList) Set(s string) error {
@@ -127,7 +132,14 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return errHelp
 		}
-		return usagef("%v (see 'echelon %s --help')", err, fs.Name())
+		// pflag says `invalid argument "abc" for "--trials" flag:
+		// strconv.ParseInt: parsing "abc": invalid syntax`: keep the
+		// first part, people need not read Go.
+		msg := err.Error()
+		if i := strings.Index(msg, ": strconv.Parse"); i >= 0 {
+			msg = msg[:i] + ": not a number"
+		}
+		return usagef("%s (see 'echelon %s --help')", msg, fs.Name())
 	}
 	return nil
 }
