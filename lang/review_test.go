@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // TestDiagnosticsHideSensitive: no rendered diagnostic, text or JSON,
@@ -229,6 +230,26 @@ component "c" {
 		_, diags := Load(dir, LoadOptions{Vars: []string{in}})
 		if len(diags) != 1 || diags[0].Detail != want {
 			t.Errorf("--var %q: diags = %v, want %q", in, diags, want)
+		}
+	}
+}
+
+func TestIsSensitiveNested(t *testing.T) {
+	secret := cty.StringVal("s").Mark(MarkSensitive)
+	for _, tc := range []struct {
+		v    cty.Value
+		want bool
+	}{
+		{cty.StringVal("s"), false},
+		{secret, true},
+		{cty.ObjectVal(map[string]cty.Value{"a": cty.TupleVal([]cty.Value{cty.StringVal("x"), secret})}), true},
+		{cty.MapVal(map[string]cty.Value{"a": cty.ListVal([]cty.Value{cty.StringVal("x")})}), false},
+		{cty.ListVal([]cty.Value{cty.StringVal("x")}).Mark("other"), false},
+		{cty.NullVal(cty.List(cty.String)), false},
+		{cty.UnknownVal(cty.List(cty.String)), false},
+	} {
+		if got := IsSensitive(tc.v); got != tc.want {
+			t.Errorf("IsSensitive(%#v) = %v, want %v", tc.v, got, tc.want)
 		}
 	}
 }
