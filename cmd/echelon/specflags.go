@@ -36,7 +36,7 @@ func (v *varList) String() string {
 	}
 	return "[" + strings.Join(*v, ",") + "]"
 }
-func (v *varList) Type() string   { return "stringArray" }
+func (v *varList) Type() string { return "stringArray" }
 
 func (v *varList) Set(s string) error {
 	name, _, ok := strings.Cut(s, "=")
