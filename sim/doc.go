@@ -10,7 +10,9 @@
 // APIs; it never runs anything. The model, decision by decision:
 //
 //   - Durations are lognormal through p50 and p90 (sigma = ln(p90/p50) /
-//     1.2816), a point when p90 <= p50.
+//     1.2816), a point when p90 <= p50. A draw, and a terraform process's
+//     work, is clamped to 100 years (maxDraw): absurd p90/p50 ratios would
+//     otherwise overflow the integer clock.
 //   - Ready operations start in the planner's priority order (then ID), as
 //     far as max_parallel, region_parallel (a non-regional operation takes no
 //     region slot), component_parallel and the barriers allow: exec's

@@ -649,7 +649,7 @@ func (e *engine) startGroup(members []int32) {
 		rd := dist{median: wMed / float64(res), sigma: wSig / float64(res)}
 		var w int64
 		for i := int64(0); i < rounds; i++ {
-			w += rd.sample(e.rng)
+			w = min(w+rd.sample(e.rng), maxDraw) // each term <= maxDraw: no overflow
 		}
 		work = max(work, w)
 	}

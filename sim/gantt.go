@@ -191,8 +191,8 @@ func WriteGantt(w io.Writer, title string, run *Run) error {
 	bottom := float64(height - footerH + 4)
 	for t := 0.0; t <= total+1e-9; t += step {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", x(t), top, x(t), bottom)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", x(t), top-3, axisLabel(t))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", x(t), bottom+14, axisLabel(t))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", x(t), top-3, axisLabel(t, step, total))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", x(t), bottom+14, axisLabel(t, step, total))
 	}
 
 	y := float64(headerH)
@@ -227,11 +227,25 @@ func WriteGantt(w io.Writer, title string, run *Run) error {
 	return err
 }
 
-func axisLabel(t float64) string {
-	if t == 0 {
-		return "0"
+// axisLabel formats tick t of an axis with ticks every step up to total
+// seconds. Every label of an axis has one form, chosen by the step (the
+// finest unit a tick needs) and the total (the largest unit): 5s, 10s;
+// 0m30s, 1m00s; 2m, 10m; 0h15m, 1h30m; 3h, 6h. Duration would mix
+// 2m00s and 10m on one axis.
+func axisLabel(t, step, total float64) string {
+	s := int64(math.Round(t))
+	switch {
+	case step < 60 && total < 60:
+		return fmt.Sprintf("%ds", s)
+	case step < 60:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	case step < 3600 && total < 3600:
+		return fmt.Sprintf("%dm", s/60)
+	case step < 3600:
+		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+	default:
+		return fmt.Sprintf("%dh", s/3600)
 	}
-	return Duration(t)
 }
 
 func waitNote(ws []Wait) string {

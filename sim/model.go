@@ -19,6 +19,14 @@ const defaultTerraformParallelism = 10
 // usPerSecond converts the plan's seconds to the simulator's integer clock.
 const usPerSecond = 1e6
 
+// maxDraw caps a duration draw and a unit's work, in microseconds: 100
+// years. Absurd p50/p90 ratios (p90 = 1e300 x p50) would otherwise overflow
+// math.Exp or int64, and an out-of-range float-to-int conversion is
+// undefined (negative on amd64). Anything this long is a typo, and it still
+// dominates the prediction; the clock overflows only after thousands of
+// such operations one after another.
+const maxDraw = 100 * 365.25 * 86400 * usPerSecond
+
 // dist is a lognormal run-time distribution in microseconds; sigma 0 is a
 // point at median.
 type dist struct {
@@ -28,22 +36,32 @@ type dist struct {
 
 func newDist(d planner.Duration) dist {
 	p50, p90 := d.P50*usPerSecond, d.P90*usPerSecond
-	if p50 <= 0 {
+	if !(p50 > 0) {
 		return dist{}
 	}
-	if p90 <= p50 {
+	p50 = min(p50, maxDraw)
+	if !(p90 > p50) {
 		return dist{median: p50}
 	}
-	return dist{median: p50, sigma: math.Log(p90/p50) / z90}
+	return dist{median: p50, sigma: math.Log(min(p90, math.MaxFloat64)/p50) / z90}
 }
 
-// sample draws one value; z is a standard normal draw. Deterministic
-// distributions take no draw, so adding one does not shift the others.
+// sample draws one value, at most maxDraw; z is a standard normal draw.
+// Deterministic distributions take no draw, so adding one does not shift
+// the others.
 func (d dist) sample(r *rand.Rand) int64 {
 	if d.sigma == 0 {
-		return int64(math.Round(d.median))
+		return clampDraw(d.median)
 	}
-	return int64(math.Round(d.median * math.Exp(d.sigma*r.NormFloat64())))
+	return clampDraw(d.median * math.Exp(d.sigma*r.NormFloat64()))
+}
+
+// clampDraw rounds v to the clock, within [0, maxDraw] (NaN: maxDraw).
+func clampDraw(v float64) int64 {
+	if !(v < maxDraw) {
+		return maxDraw
+	}
+	return int64(math.Round(max(v, 0)))
 }
 
 // call is the requests one operation makes to one api.

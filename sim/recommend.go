@@ -11,11 +11,16 @@ import (
 const RecommendRule = `terraform_parallelism is searched first (powers of two up
 to 256 and the mode's own, max_parallel at the mode's value), then
 max_parallel (powers of two up to the number of operations, the mode's own,
-and no cap). Each candidate is simulated with fewer trials and the same
-seed. Among the candidates that throttle less than 0.5 requests a run on
-average (or 0.1% of all requests), the smallest cap whose P50 is within 5%
-of the best of them wins; if every candidate throttles, the least
-throttling one`
+and no cap). Each candidate is simulated with min(200, --trials) trials and
+the same seed. The recommendation is the smallest caps whose P50 is within
+5% of the best P50 among the candidates whose mean throttling is under the
+tolerance: 0.1% of the plan's requests a run, or half a request if that is
+more. Some throttling is tolerated because a 429 costs one backoff and is
+retried; a cap low enough to avoid every 429 usually costs far more time.
+If every candidate throttles more, the least throttling one wins`
+
+// ToleranceRule is RecommendRule's tolerance in one line, for legends.
+const ToleranceRule = "fewer than max(0.5, 0.1% of the requests) throttled requests a run on average"
 
 // DefaultRecommendTrials is the trials per candidate cap.
 const DefaultRecommendTrials = 200
@@ -76,19 +81,19 @@ func evalCaps(p *planner.Plan, maxPar, tfPar int, opts Options, trials int) (can
 	if err != nil {
 		return candidate{}, err
 	}
-	outs, err := runTrials(m, trials, opts.Seed, opts.Workers)
+	ts, err := runTrials(m, trials, opts.Seed, opts.Workers)
 	if err != nil {
 		return candidate{}, err
 	}
-	ms := make([]float64, len(outs))
-	thr := 0.0
-	for i, o := range outs {
-		ms[i] = float64(o.makespan) / usPerSecond
-		for _, t := range o.throttled {
-			thr += float64(t)
-		}
+	ms := make([]float64, ts.n)
+	for i, x := range ts.makespan {
+		ms[i] = float64(x) / usPerSecond
 	}
-	return candidate{p50: quantiles(ms).P50, throttled: thr / float64(len(outs))}, nil
+	thr := int64(0)
+	for _, t := range ts.throttled {
+		thr += t
+	}
+	return candidate{p50: quantiles(ms).P50, throttled: float64(thr) / float64(ts.n)}, nil
 }
 
 func powersUpTo(n int, own int) []int {
@@ -116,16 +121,23 @@ func pow2AtLeast(n int) int {
 	return c
 }
 
+// throttleTolerance is the mean 429s a run a candidate may have and still
+// count as not throttling (RecommendRule, ToleranceRule).
+func throttleTolerance(requests int64) float64 {
+	return math.Max(0.5, 0.001*float64(requests))
+}
+
 // recommend searches the caps per RecommendRule.
 func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error) {
 	trials := opts.RecommendTrials
 	if trials <= 0 {
 		trials = DefaultRecommendTrials
 	}
+	// The search is never more thorough than the prediction it refines.
+	trials = min(trials, r.Trials)
 	m := r.model
 	tf := m.tfPar
-	// "Does not throttle": under half a request a run, or 0.1% of them.
-	tolerated := math.Max(0.5, 0.001*float64(r.Requests))
+	tolerated := throttleTolerance(r.Requests)
 	hasResources := false
 	for i := range m.ops {
 		if m.ops[i].resources > 0 {
@@ -169,6 +181,7 @@ func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error
 		TerraformParallelism: tf,
 		P50:                  best.p50,
 		ThrottledMean:        best.throttled,
+		Tolerated:            tolerated,
 		Trials:               trials,
 	}, nil
 }

@@ -25,7 +25,8 @@ type Violation struct {
 type BudgetCheck struct {
 	Name string `json:"name"`
 	Mode string `json:"mode"`
-	// Checked is false when the budget's mode was not simulated.
+	// Checked is false when the budget's mode was not simulated; OK is
+	// then true (nothing broken) and the JSON view says "ok": null.
 	Checked    bool        `json:"checked"`
 	OK         bool        `json:"ok"`
 	Violations []Violation `json:"violations"`
@@ -167,7 +168,7 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 	}
 	writeTable(&b, rows, len(phases)+1)
 	if hasRec {
-		fmt.Fprintln(&b, "\nrecommended caps: max_parallel / terraform_parallelism (the smallest within 5% of the best P50 among those that do not throttle)")
+		fmt.Fprintf(&b, "\nrecommended caps: max_parallel / terraform_parallelism: the smallest within 5%% of the best P50\namong the candidates with %s\n", ToleranceRule)
 	}
 
 	for _, r := range results {
@@ -184,8 +185,9 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 			fmt.Fprintln(&b)
 		}
 		if rc := r.Recommended; rc != nil {
-			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %s: P50 %s, %.1f throttled a run (%d trials)\n",
-				capString(rc.MaxParallel), tfString(rc.TerraformParallelism), Duration(rc.P50), rc.ThrottledMean, rc.Trials)
+			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %s: P50 %s, %.1f throttled a run (%s; %d trials per candidate)\n",
+				capString(rc.MaxParallel), tfString(rc.TerraformParallelism), Duration(rc.P50), rc.ThrottledMean,
+				tolerance(rc), rc.Trials)
 		}
 	}
 	if checks != nil {
@@ -193,6 +195,15 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// tolerance says how the recommendation's throttling compares with the
+// tolerance.
+func tolerance(rc *Recommendation) string {
+	if rc.ThrottledMean < rc.Tolerated {
+		return fmt.Sprintf("tolerance %.1f", rc.Tolerated)
+	}
+	return fmt.Sprintf("the least of candidates all over the tolerance %.1f", rc.Tolerated)
 }
 
 func writeChecks(b *bytes.Buffer, checks []BudgetCheck) {
@@ -271,10 +282,20 @@ func writeTable(b *bytes.Buffer, rows [][]string, ruleAfter int) {
 // JSON view. Field names follow the contract; extras after them.
 
 type jsonOutput struct {
-	FormatVersion string        `json:"format_version"`
-	Deployment    string        `json:"deployment"`
-	Modes         []jsonMode    `json:"modes"`
-	Budgets       []BudgetCheck `json:"budgets"`
+	FormatVersion string       `json:"format_version"`
+	Deployment    string       `json:"deployment"`
+	Modes         []jsonMode   `json:"modes"`
+	Budgets       []jsonBudget `json:"budgets"`
+}
+
+// jsonBudget is a BudgetCheck whose "ok" is null when the budget was not
+// checked: a budget of a mode not simulated is neither kept nor broken.
+type jsonBudget struct {
+	Name       string      `json:"name"`
+	Mode       string      `json:"mode"`
+	Checked    bool        `json:"checked"`
+	OK         *bool       `json:"ok"`
+	Violations []Violation `json:"violations"`
 }
 
 type jsonQuantiles struct {
@@ -325,6 +346,11 @@ type jsonMode struct {
 	PThrottled              float64       `json:"p_throttled"`
 	MedianTrial             int           `json:"median_trial"`
 	RecommendedSearchTrials int           `json:"recommended_search_trials,omitempty"`
+	// RecommendedThrottledMean is the mean 429s a run with the recommended
+	// caps; RecommendedThrottleTolerance is the most a candidate could have
+	// to count as not throttling: max(0.5, 0.1% of requests).
+	RecommendedThrottledMean     *float64 `json:"recommended_throttled_mean,omitempty"`
+	RecommendedThrottleTolerance *float64 `json:"recommended_throttle_tolerance,omitempty"`
 }
 
 // Seconds are rounded to the millisecond and shares to 1e-4, so golden
@@ -338,9 +364,17 @@ func jq(q Quantiles) jsonQuantiles {
 
 // WriteJSON writes the --json view: format_version, then one entry per mode.
 func WriteJSON(w io.Writer, deployment string, results []*Result, checks []BudgetCheck) error {
-	out := jsonOutput{FormatVersion: FormatVersion, Deployment: deployment, Modes: []jsonMode{}, Budgets: checks}
-	if out.Budgets == nil {
-		out.Budgets = []BudgetCheck{}
+	out := jsonOutput{FormatVersion: FormatVersion, Deployment: deployment, Modes: []jsonMode{}, Budgets: []jsonBudget{}}
+	for _, c := range checks {
+		jb := jsonBudget{Name: c.Name, Mode: c.Mode, Checked: c.Checked, Violations: c.Violations}
+		if c.Checked {
+			ok := c.OK
+			jb.OK = &ok
+		}
+		if jb.Violations == nil {
+			jb.Violations = []Violation{}
+		}
+		out.Budgets = append(out.Budgets, jb)
 	}
 	for _, r := range results {
 		jm := jsonMode{
@@ -382,6 +416,8 @@ func WriteJSON(w io.Writer, deployment string, results []*Result, checks []Budge
 				jm.RecommendedTFParallel = &tp
 			}
 			jm.RecommendedSearchTrials = rc.Trials
+			thr, tol := share(rc.ThrottledMean), share(rc.Tolerated)
+			jm.RecommendedThrottledMean, jm.RecommendedThrottleTolerance = &thr, &tol
 		}
 		out.Modes = append(out.Modes, jm)
 	}

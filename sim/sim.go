@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,7 @@ type Options struct {
 	// runtime.NumCPU()).
 	Workers int
 	// Recommend searches max_parallel and terraform_parallelism for the
-	// recommendation (RecommendTrials trials per candidate).
+	// recommendation (min(RecommendTrials, Trials) trials per candidate).
 	Recommend       bool
 	RecommendTrials int
 }
@@ -58,14 +59,18 @@ type APIStat struct {
 	LowerBound float64
 }
 
-// Recommendation is the smallest caps that stay near the best time without
-// throttling (see Recommend).
+// Recommendation is the smallest caps that stay near the best time with
+// throttling under the tolerance (see RecommendRule).
 type Recommendation struct {
 	MaxParallel          int     // 0 = no cap
 	TerraformParallelism int     //
 	P50                  float64 // seconds, with both caps applied
-	ThrottledMean        float64
-	Trials               int
+	ThrottledMean        float64 // 429s a run with both caps applied
+	// Tolerated is the mean 429s a run a candidate could have and still
+	// count as not throttling; ThrottledMean above it means every
+	// candidate throttled more and this one throttled least.
+	Tolerated float64
+	Trials    int // per candidate: min(RecommendTrials, Trials)
 }
 
 // Result is the prediction for one plan (one mode).
@@ -112,30 +117,70 @@ requests exceeds 1% of all requests, or when a request exhausts its
 retry.max_attempts in 10% of runs or more; low when fewer than 10% of runs
 see any throttling and P90/P50 < 1.5; medium otherwise`
 
-// trialOut is what one trial leaves for the aggregate.
-type trialOut struct {
-	makespan  int64
-	phaseSpan []int64 // by phase; -1: phase empty
-	throttled []int64 // by api
-	exhausted []int64
-	peak      []float64
-	events    int64
+// MaxTrials bounds Options.Trials. The aggregate keeps a few words per trial
+// (makespan, phase spans and peak demand, for their quantiles), so a million
+// trials of a large plan take tens of MiB and minutes of CPU; more adds
+// nothing a user can see at the printed precision.
+const MaxTrials = 1_000_000
+
+// trialSet is what the trials leave for the aggregate: per trial only what a
+// quantile needs (8 bytes per figure), everything else as totals.
+type trialSet struct {
+	n         int
+	makespan  []int64   // by trial
+	phaseSpan []int64   // [trial*phases+phase]; -1: phase empty
+	peak      []float64 // [trial*apis+api]
+	totals
+}
+
+// totals are summed over trials; integers, so the sum does not depend on
+// which goroutine ran which trial.
+type totals struct {
+	events        int64
+	throttled     []int64 // by api: 429s over all trials
+	exhausted     []int64
+	runsThrottled []int64 // by api: trials with at least one
+	runsExhausted []int64
+	anyThrottled  int64 // trials with a 429 on any api
+	anyExhausted  int64
+}
+
+func newTotals(nAPI int) totals {
+	return totals{
+		throttled: make([]int64, nAPI), exhausted: make([]int64, nAPI),
+		runsThrottled: make([]int64, nAPI), runsExhausted: make([]int64, nAPI),
+	}
+}
+
+func (t *totals) add(u *totals) {
+	t.events += u.events
+	t.anyThrottled += u.anyThrottled
+	t.anyExhausted += u.anyExhausted
+	for a := range t.throttled {
+		t.throttled[a] += u.throttled[a]
+		t.exhausted[a] += u.exhausted[a]
+		t.runsThrottled[a] += u.runsThrottled[a]
+		t.runsExhausted[a] += u.runsExhausted[a]
+	}
 }
 
 // Simulate predicts the plan's run under its mode.
 func Simulate(p *planner.Plan, opts Options) (*Result, error) {
+	if opts.Trials <= 0 {
+		opts.Trials = DefaultTrials
+	}
+	if opts.Trials > MaxTrials {
+		return nil, fmt.Errorf("%d trials asked for; at most %d", opts.Trials, MaxTrials)
+	}
 	m, err := newModel(p)
 	if err != nil {
 		return nil, err
 	}
-	if opts.Trials <= 0 {
-		opts.Trials = DefaultTrials
-	}
-	outs, err := runTrials(m, opts.Trials, opts.Seed, opts.Workers)
+	ts, err := runTrials(m, opts.Trials, opts.Seed, opts.Workers)
 	if err != nil {
 		return nil, err
 	}
-	r := aggregate(m, outs, opts)
+	r := aggregate(m, ts, opts)
 	if opts.Recommend {
 		rec, err := recommend(p, r, opts)
 		if err != nil {
@@ -146,31 +191,42 @@ func Simulate(p *planner.Plan, opts Options) (*Result, error) {
 	return r, nil
 }
 
-// runTrials runs trials over workers goroutines; trial i's output lands at
+// runTrials runs trials over workers goroutines; trial i's figures land at
 // index i whatever goroutine ran it.
-func runTrials(m *model, trials int, seed uint64, workers int) ([]trialOut, error) {
+func runTrials(m *model, trials int, seed uint64, workers int) (*trialSet, error) {
+	if trials > MaxTrials {
+		return nil, fmt.Errorf("%d trials asked for; at most %d", trials, MaxTrials)
+	}
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
 	if workers > trials {
 		workers = trials
 	}
-	outs := make([]trialOut, trials)
 	nPh, nAPI := len(m.phases), len(m.apis)
-	// One backing array per field: 10k trials make no garbage.
-	phaseBuf := make([]int64, trials*nPh)
-	thrBuf := make([]int64, trials*nAPI)
-	exhBuf := make([]int64, trials*nAPI)
-	peakBuf := make([]float64, trials*nAPI)
+	ts := &trialSet{
+		n:         trials,
+		makespan:  make([]int64, trials),
+		phaseSpan: make([]int64, trials*nPh),
+		peak:      make([]float64, trials*nAPI),
+		totals:    newTotals(nAPI),
+	}
 	var next atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			e := newEngine(m)
+			tot := newTotals(nAPI)
+			defer func() {
+				mu.Lock()
+				ts.totals.add(&tot)
+				mu.Unlock()
+			}()
 			for {
 				// Chunks of 64 trials keep the counter off the hot path.
 				lo := int(next.Add(64)) - 64
@@ -182,12 +238,7 @@ func runTrials(m *model, trials int, seed uint64, workers int) ([]trialOut, erro
 						errOnce.Do(func() { firstErr = err })
 						return
 					}
-					o := &outs[i]
-					o.phaseSpan = phaseBuf[i*nPh : (i+1)*nPh]
-					o.throttled = thrBuf[i*nAPI : (i+1)*nAPI]
-					o.exhausted = exhBuf[i*nAPI : (i+1)*nAPI]
-					o.peak = peakBuf[i*nAPI : (i+1)*nAPI]
-					e.collect(o)
+					e.collect(ts, i, &tot)
 				}
 			}
 		}()
@@ -196,14 +247,15 @@ func runTrials(m *model, trials int, seed uint64, workers int) ([]trialOut, erro
 	if firstErr != nil {
 		return nil, firstErr
 	}
-	return outs, nil
+	return ts, nil
 }
 
-// collect copies a finished trial's figures.
-func (e *engine) collect(o *trialOut) {
+// collect copies trial i's figures into ts and adds its counts to tot.
+func (e *engine) collect(ts *trialSet, i int, tot *totals) {
 	m := e.m
-	o.events = e.events
-	o.makespan = 0
+	nPh, nAPI := len(m.phases), len(m.apis)
+	tot.events += e.events
+	makespan := int64(0)
 	// Phase spans in one pass: first start to last end per phase.
 	lo, hi := e.spanLo[:0], e.spanHi[:0]
 	for range m.phases {
@@ -214,18 +266,38 @@ func (e *engine) collect(o *trialOut) {
 		ph := m.ops[r].phase
 		lo[ph] = min(lo[ph], e.start[r])
 		hi[ph] = max(hi[ph], e.end[r])
-		o.makespan = max(o.makespan, e.end[r])
+		makespan = max(makespan, e.end[r])
 	}
-	for ph := range o.phaseSpan {
-		o.phaseSpan[ph] = -1
+	ts.makespan[i] = makespan
+	spans := ts.phaseSpan[i*nPh : (i+1)*nPh]
+	for ph := range spans {
+		spans[ph] = -1
 		if hi[ph] >= 0 {
-			o.phaseSpan[ph] = hi[ph] - lo[ph]
+			spans[ph] = hi[ph] - lo[ph]
 		}
 	}
 	e.spanLo, e.spanHi = lo, hi
-	copy(o.throttled, e.throttled)
-	copy(o.exhausted, e.exhausted)
-	copy(o.peak, e.peak)
+	copy(ts.peak[i*nAPI:(i+1)*nAPI], e.peak)
+	anyT, anyX := false, false
+	for a := range nAPI {
+		t, x := e.throttled[a], e.exhausted[a]
+		tot.throttled[a] += t
+		tot.exhausted[a] += x
+		if t > 0 {
+			tot.runsThrottled[a]++
+			anyT = true
+		}
+		if x > 0 {
+			tot.runsExhausted[a]++
+			anyX = true
+		}
+	}
+	if anyT {
+		tot.anyThrottled++
+	}
+	if anyX {
+		tot.anyExhausted++
+	}
 }
 
 // quantile is the type-7 (linear) sample quantile of sorted values.
@@ -256,74 +328,56 @@ func quantiles(v []float64) Quantiles {
 	}
 }
 
-func aggregate(m *model, outs []trialOut, opts Options) *Result {
-	n := len(outs)
+func aggregate(m *model, ts *trialSet, opts Options) *Result {
+	n := ts.n
+	nPh, nAPI := len(m.phases), len(m.apis)
 	r := &Result{
-		Mode:   m.plan.Mode.Name,
-		Trials: n,
-		Seed:   opts.Seed,
-		model:  m,
+		Mode:      m.plan.Mode.Name,
+		Trials:    n,
+		Seed:      opts.Seed,
+		model:     m,
+		makespans: ts.makespan,
+		Events:    ts.events,
 	}
+	sorted := slices.Clone(ts.makespan)
+	slices.Sort(sorted)
+	r.MedianTrial = medianTrial(ts.makespan, sorted)
+	// One scratch slice serves every quantile below.
 	v := make([]float64, n)
-	r.makespans = make([]int64, n)
-	for i, o := range outs {
-		v[i] = float64(o.makespan) / usPerSecond
-		r.makespans[i] = o.makespan
-		r.Events += o.events
+	for i, x := range sorted {
+		v[i] = float64(x) / usPerSecond
 	}
 	r.WallClock = quantiles(v)
-	r.MedianTrial = medianTrial(r.makespans)
 
 	for ph, name := range m.phases {
 		if m.phaseOps[ph] == 0 {
 			continue
 		}
-		for i, o := range outs {
-			v[i] = float64(o.phaseSpan[ph]) / usPerSecond
+		for i := range n {
+			v[i] = float64(ts.phaseSpan[i*nPh+ph]) / usPerSecond
 		}
 		r.Phases = append(r.Phases, PhaseStat{Phase: name, Span: quantiles(v)})
 	}
 
-	anyThr, anyExh := 0, 0
-	totThr := 0.0
-	for i := range outs {
-		t, x := int64(0), int64(0)
-		for a := range m.apis {
-			t += outs[i].throttled[a]
-			x += outs[i].exhausted[a]
-		}
-		if t > 0 {
-			anyThr++
-		}
-		if x > 0 {
-			anyExh++
-		}
-		totThr += float64(t)
+	totThr := int64(0)
+	for a := range nAPI {
+		totThr += ts.throttled[a]
 	}
-	r.ThrottledMean = totThr / float64(n)
-	r.PThrottled = float64(anyThr) / float64(n)
-	r.PExhausted = float64(anyExh) / float64(n)
+	r.ThrottledMean = float64(totThr) / float64(n)
+	r.PThrottled = float64(ts.anyThrottled) / float64(n)
+	r.PExhausted = float64(ts.anyExhausted) / float64(n)
 
 	bounds := apiBounds(m)
 	for a := range m.apis {
 		ad := &m.apis[a]
 		st := APIStat{API: ad.name, Requests: ad.requests, LowerBound: bounds[a]}
-		cnt, exh := 0, 0
-		for i, o := range outs {
-			st.ThrottledMean += float64(o.throttled[a])
-			st.ExhaustedMean += float64(o.exhausted[a])
-			if o.throttled[a] > 0 {
-				cnt++
-			}
-			if o.exhausted[a] > 0 {
-				exh++
-			}
-			v[i] = o.peak[a]
+		st.ThrottledMean = float64(ts.throttled[a]) / float64(n)
+		st.ExhaustedMean = float64(ts.exhausted[a]) / float64(n)
+		st.PThrottled = float64(ts.runsThrottled[a]) / float64(n)
+		st.PExhausted = float64(ts.runsExhausted[a]) / float64(n)
+		for i := range n {
+			v[i] = ts.peak[i*nAPI+a]
 		}
-		st.ThrottledMean /= float64(n)
-		st.ExhaustedMean /= float64(n)
-		st.PThrottled = float64(cnt) / float64(n)
-		st.PExhausted = float64(exh) / float64(n)
 		st.PeakDemandRPS = quantiles(v).P50
 		r.Requests += ad.requests
 		r.APIs = append(r.APIs, st)
@@ -354,14 +408,27 @@ func aggregate(m *model, outs []trialOut, opts Options) *Result {
 }
 
 // medianTrial is the index of the trial with the median makespan (the lower
-// median; ties broken by index).
-func medianTrial(ms []int64) int {
-	idx := make([]int, len(ms))
-	for i := range idx {
-		idx[i] = i
+// median; ties broken by index), given the makespans by trial and sorted.
+// It counts instead of sorting indices: no per-trial allocation.
+func medianTrial(ms, sorted []int64) int {
+	if len(ms) == 0 {
+		return 0
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return ms[idx[a]] < ms[idx[b]] })
-	return idx[(len(idx)-1)/2]
+	k := (len(sorted) - 1) / 2
+	x := sorted[k]
+	// The median trial is the (k - first)-th trial, by index, of those
+	// whose makespan is x, first being the number of smaller makespans.
+	first, _ := slices.BinarySearch(sorted, x)
+	rank := k - first
+	for i, y := range ms {
+		if y == x {
+			if rank == 0 {
+				return i
+			}
+			rank--
+		}
+	}
+	return 0 // unreachable: x is one of ms
 }
 
 // risk applies RiskRule.

@@ -40,7 +40,7 @@ func runSimulate(ctx context.Context, args []string) error {
 	fs := newFlagSet("simulate", simulateUsage)
 	var sf specFlags
 	mode := fs.String("mode", "", "`MODE` to simulate, or all (default: the spec's default_mode, or the plan's own)")
-	trials := fs.Int("trials", sim.DefaultTrials, "independent trials per mode")
+	trials := fs.Int("trials", sim.DefaultTrials, fmt.Sprintf("independent trials per mode, 1 to %d", sim.MaxTrials))
 	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same prediction")
 	asJSON := fs.Bool("json", false, "print the prediction as JSON")
 	check := fs.Bool("check", false, "exit 1 when a prediction breaks a budget, naming each")
@@ -59,8 +59,9 @@ func runSimulate(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("simulate takes one spec or plan, got %d arguments", fs.NArg())
 	}
-	if *trials < 1 {
-		return usagef("--trials must be at least 1, got %d", *trials)
+	// The bound keeps a typo (--trials 2000000000) from exhausting memory.
+	if *trials < 1 || *trials > sim.MaxTrials {
+		return usagef("--trials must be at least 1 and at most %d, got %d", sim.MaxTrials, *trials)
 	}
 	path := fs.Arg(0)
 
