@@ -76,6 +76,14 @@ func specDigest(spec *lang.Spec) (string, map[string]string, error) {
 			return "", nil, err
 		}
 	}
+	// Files the spec's functions read (file, templatefile, fileexists):
+	// their content is in the plan, so editing one makes it stale; one
+	// looked for and missing is recorded so that creating it does too.
+	for _, f := range spec.ReadFiles {
+		if err := digestTree(spec.Dir, f, driverFiles); err != nil {
+			return "", nil, err
+		}
+	}
 	for name, d := range driverFiles {
 		files[name] = d
 		lines = append(lines, "file "+name+" "+d)

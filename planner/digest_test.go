@@ -247,3 +247,30 @@ func TestSpecDigestSkipsPlansAndState(t *testing.T) {
 		t.Errorf("a non-plan JSON file: got %v, want added: vars.json", err)
 	}
 }
+
+// Files read by the spec's functions (lang lists them in Spec.ReadFiles)
+// are under spec_digest: edited or created, the plan is stale.
+func TestSpecDigestCoversReadFiles(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "spec.hcl"), "# spec\n")
+	write(t, filepath.Join(dir, "values.yaml"), "a: 1\n")
+	s := mkspec(nil, []string{"p"}, comp("a", "p"))
+	s.Path, s.Dir, s.Files = dir, dir, []string{filepath.Join(dir, "spec.hcl")}
+	s.ReadFiles = []string{filepath.Join(dir, "values.yaml"), filepath.Join(dir, "optional.txt")}
+	p, diags := Compile(s, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if p.Spec.FileDigests["optional.txt"] != "missing" || p.Spec.FileDigests["values.yaml"] == "" {
+		t.Fatalf("file_digests %v: want values.yaml and optional.txt (missing)", p.Spec.FileDigests)
+	}
+	write(t, filepath.Join(dir, "values.yaml"), "a: 2\n")
+	if err := CheckFresh(p, s); err == nil || !strings.Contains(err.Error(), "changed: values.yaml") {
+		t.Errorf("edited values.yaml: %v", err)
+	}
+	write(t, filepath.Join(dir, "values.yaml"), "a: 1\n")
+	write(t, filepath.Join(dir, "optional.txt"), "now here\n")
+	if err := CheckFresh(p, s); err == nil || !strings.Contains(err.Error(), "changed: optional.txt") {
+		t.Errorf("created optional.txt: %v", err)
+	}
+}
