@@ -302,7 +302,7 @@ func holderAlive(h lockHolder, host string) bool {
 	if h.PID == os.Getpid() {
 		return true
 	}
-	if pidExists(h.PID) {
+	if pidRuns(h.PID) {
 		return true
 	}
 	for _, g := range h.Groups {
@@ -317,6 +317,34 @@ func holderAlive(h lockHolder, host string) bool {
 func pidExists(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// pidRuns is pidExists for a process, not counting a zombie (an apply
+// killed after its parent exited may never be reaped).
+func pidRuns(pid int) bool {
+	if !pidExists(pid) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // no /proc: kill(2) said it exists
+	}
+	state, _, _ := procStat(b)
+	return state != "Z" && state != "X"
+}
+
+// procStat reads state and pgrp from a /proc/PID/stat line: "pid (comm)
+// state ppid pgrp ...", where comm may hold spaces and parentheses.
+func procStat(b []byte) (state, pgrp string, ok bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return "", "", false
+	}
+	return f[0], f[2], true
 }
 
 // groupRuns reports whether process group g has a member that is not a
@@ -338,17 +366,8 @@ func groupRuns(g int) bool {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces and
-		// parentheses, so read after the last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 || f[2] != strconv.Itoa(g) {
-			continue
-		}
-		if f[0] != "Z" && f[0] != "X" {
+		state, pgrp, ok := procStat(b)
+		if ok && pgrp == strconv.Itoa(g) && state != "Z" && state != "X" {
 			return true
 		}
 	}

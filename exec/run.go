@@ -976,6 +976,9 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	// runChild); terraform-exec forks on this goroutine too.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if s.Ops[0].Driver == "terraform" {
+		defer watchToolGroups(s, toolPath(s.Env, "ECHELON_TERRAFORM", "terraform"))()
+	}
 	switch s.Ops[0].Driver {
 	case "command":
 		return commandRun(ctx, s)
