@@ -33,6 +33,17 @@
 // runs again everything else, including what was in flight when the run
 // died.
 //
+// Sensitive values (Options.Secrets) reach the drivers as they are and are
+// masked as "(sensitive)" in everything the executor writes: log files
+// (streaming, a secret split across writes included), journal records,
+// events and the Result.
+//
+// Tool processes lead process groups of their own and, on Linux, get
+// SIGKILL when apply dies (their forking goroutine stays locked to its
+// thread, which the death signal is tied to). The lock table records each
+// step's process groups: after a kill -9 a holder keeps its locks while its
+// pid or one of those groups (an orphaned grandchild) still runs.
+//
 // Command operations in a destroy plan run the same argv with
 // ECHELON_ACTION=destroy: the contract gives them no separate destroy argv.
 package exec

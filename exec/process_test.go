@@ -168,9 +168,9 @@ component "app" {
 	if st.Ended || succeeded == 0 || succeeded == len(p.Operations) {
 		t.Fatalf("the kill did not land mid-run: ended %v, %d of %d succeeded", st.Ended, succeeded, len(p.Operations))
 	}
-	// Helpers orphaned by the kill finish on their own; wait for them so
-	// their marks are complete.
-	time.Sleep(300 * time.Millisecond)
+	// Helpers in flight at the kill die with apply (their death signal):
+	// their start marks have no end and do not count as runs. The resume
+	// runs them again.
 
 	res := osexec.Command(bin, "apply", plan, "--state", state, "--resume")
 	rout, err := res.CombinedOutput()
