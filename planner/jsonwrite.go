@@ -20,6 +20,21 @@ type planWriter struct {
 	depth int
 	first bool // no field or element written yet at this level
 	err   error
+	// emit, when set, is handed the output in chunks: at the start of an
+	// element once b holds chunkSize bytes (no byte handed over is touched
+	// again), and by cut. Marshal hashes each chunk in another goroutine
+	// while the next is written.
+	emit func([]byte)
+}
+
+// chunkSize is small enough that a chunk is still in cache when it is
+// hashed, large enough that handing it over costs nothing.
+const chunkSize = 256 << 10
+
+// cut hands b to emit and starts a new buffer.
+func (w *planWriter) cut() {
+	w.emit(w.b)
+	w.b = make([]byte, 0, chunkSize+chunkSize/4)
 }
 
 func (w *planWriter) newline() {
@@ -44,6 +59,9 @@ func (w *planWriter) end(c byte) {
 
 // elem starts the next element of an array or object.
 func (w *planWriter) elem() {
+	if w.emit != nil && len(w.b) >= chunkSize {
+		w.cut()
+	}
 	if !w.first {
 		w.b = append(w.b, ',')
 	}
@@ -171,7 +189,12 @@ func (w *planWriter) plan(p *Plan) {
 	w.begin('{')
 	w.strField("format_version", p.FormatVersion)
 	w.strField("spec_digest", p.SpecDigest)
-	w.strField("plan_digest", p.PlanDigest)
+	w.key("plan_digest")
+	if w.emit != nil {
+		// The digest goes between this chunk and the next.
+		w.cut()
+	}
+	w.str(p.PlanDigest)
 	w.strField("action", p.Action)
 	w.key("mode")
 	w.mode(&p.Mode)

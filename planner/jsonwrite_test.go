@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/echelonhq/echelon/planner/internal/specgen"
 )
 
 // fill sets every field reachable from v to a value that is not the zero
@@ -110,5 +112,51 @@ func TestPlanWriterMatchesEncodingJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(f, p)
+	}
+}
+
+// Marshal hashes and hands over the plan in chunks: a plan of several
+// chunks must still be, byte for byte, the encoding/json bytes with the
+// sha256 of those bytes (plan_digest "") spliced in, and WriteTo must
+// write the same.
+func TestMarshalInChunks(t *testing.T) {
+	dir := t.TempDir()
+	if err := specgen.WriteDir(dir, 3000); err != nil {
+		t.Fatal(err)
+	}
+	p, diags := Compile(specgen.Spec(3000, dir), Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	got, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 3*chunkSize {
+		t.Fatalf("plan of %d bytes: make it span more chunks of %d", len(got), chunkSize)
+	}
+	digest := p.PlanDigest
+	p.PlanDigest = ""
+	blank, err := encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sum(blank); digest != want {
+		t.Fatalf("plan_digest %s, want %s", digest, want)
+	}
+	want := bytes.Replace(blank, []byte(digestLine+`""`), []byte(digestLine+`"`+digest+`"`), 1)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("Marshal differs from encoding/json:\n%s", lineDiff(want, got))
+	}
+	var buf bytes.Buffer
+	n, err := p.WriteTo(&buf)
+	if err != nil || n != int64(len(want)) || !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("WriteTo wrote %d bytes (err %v), want Marshal's %d", n, err, len(want))
+	}
+	if p.PlanDigest != digest {
+		t.Errorf("WriteTo set plan_digest %s, want %s", p.PlanDigest, digest)
+	}
+	if _, err := Parse(got); err != nil {
+		t.Error(err)
 	}
 }

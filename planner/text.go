@@ -66,8 +66,8 @@ func (p *Plan) View() ShowView {
 		if o.Alone != "" {
 			v.Totals.Alone++
 		}
-		v.Totals.CriticalPath = math.Max(v.Totals.CriticalPath, o.Priority)
 	}
+	v.Totals.CriticalPath = p.CriticalPath()
 	v.Totals.Operations = len(p.Operations)
 	v.Totals.Batches = len(p.Batches)
 	v.Totals.Phases = len(phases)
@@ -86,6 +86,16 @@ func (p *Plan) View() ShowView {
 		last.Batches = append(last.Batches, sb)
 	}
 	return v
+}
+
+// CriticalPath is the plan's p50 critical path in seconds: the highest
+// operation priority (0 for no operations). View's Totals.CriticalPath.
+func (p *Plan) CriticalPath() float64 {
+	cp := 0.0
+	for i := range p.Operations {
+		cp = math.Max(cp, p.Operations[i].Priority)
+	}
+	return cp
 }
 
 func (p *Plan) opIndex() map[string]*Operation {
