@@ -552,6 +552,20 @@ func Parse(b []byte) (*Plan, error) {
 	if version != FormatVersion {
 		return nil, fmt.Errorf("plan format_version %q is not supported (this echelon reads %q): compile the plan again with this echelon", version, FormatVersion)
 	}
+	// Hash while decoding (the two take about as long at 100k
+	// operations): the digest recorded is the first string after
+	// digestLine, checked below to be what was decoded.
+	i := bytes.Index(b, []byte(digestLine))
+	var hashed chan string
+	end := -1
+	if i >= 0 {
+		v := b[i+len(digestLine):]
+		if k := bytes.IndexByte(v[min(1, len(v)):], '"'); len(v) > 0 && v[0] == '"' && k >= 0 {
+			end = i + len(digestLine) + k + 2
+			hashed = make(chan string, 1) // never blocks: Parse may return first
+			go func() { hashed <- blankSum(b, i, end) }()
+		}
+	}
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -560,7 +574,6 @@ func Parse(b []byte) (*Plan, error) {
 	}
 	// Recompute over the bytes as written, with the digest emptied: the
 	// same bytes Marshal hashed.
-	i := bytes.Index(b, []byte(digestLine))
 	if i < 0 || p.PlanDigest == "" {
 		return nil, errors.New("plan has no plan_digest: it was not written by echelon compile")
 	}
@@ -568,15 +581,27 @@ func Parse(b []byte) (*Plan, error) {
 	if !bytes.HasPrefix(b[i:], old) {
 		return nil, errors.New("plan_digest is not where echelon compile writes it: the file was reformatted or edited")
 	}
-	blank := make([]byte, 0, len(b))
-	blank = append(blank, b[:i]...)
-	blank = append(blank, digestLine+`""`...)
-	blank = append(blank, b[i+len(old):]...)
-	if got := sum(blank); got != p.PlanDigest {
+	var got string
+	if hashed != nil && end == i+len(old) {
+		got = <-hashed
+	} else {
+		got = blankSum(b, i, i+len(old))
+	}
+	if got != p.PlanDigest {
 		return nil, fmt.Errorf("plan_digest does not match the plan's content (%s, recorded %s): the file was edited after compile; compile it again", short(got), short(p.PlanDigest))
 	}
 	p.normalize()
 	return &p, nil
+}
+
+// blankSum is sum(b) with b[i:end], the plan_digest field, written as
+// digestLine + `""`, without copying b.
+func blankSum(b []byte, i, end int) string {
+	h := sha256.New()
+	h.Write(b[:i])
+	h.Write([]byte(digestLine + `""`))
+	h.Write(b[end:])
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // formatVersion reads format_version before the rest is decoded against

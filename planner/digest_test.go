@@ -163,6 +163,19 @@ func TestMarshalParseRoundTrip(t *testing.T) {
 	if _, err := Parse(edited); err == nil || !strings.Contains(err.Error(), "plan_digest does not match") {
 		t.Errorf("edited plan: %v", err)
 	}
+	// The digest itself edited: another value, an escaped quote in it,
+	// the field laid out otherwise.
+	at := bytes.Index(out, []byte(`"sha256:`+p.PlanDigest[len("sha256:"):]))
+	for _, tc := range []struct{ name, digest, want string }{
+		{"other digest", `"sha256:00"`, "plan_digest does not match"},
+		{"escaped quote", `"sha256:\"00"`, "not where echelon compile writes it"},
+		{"spaced", ` "` + p.PlanDigest + `"`, "not where echelon compile writes it"},
+	} {
+		b := append(append(slices.Clip(out[:at]), tc.digest...), out[at+len(p.PlanDigest)+2:]...)
+		if _, err := Parse(b); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
 	future := bytes.Replace(out, []byte(`"format_version": "1"`), []byte(`"format_version": "9"`), 1)
 	if _, err := Parse(future); err == nil || !strings.Contains(err.Error(), `format_version "9" is not supported`) {
 		t.Errorf("future plan: %v", err)

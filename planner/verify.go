@@ -45,34 +45,54 @@ func Verify(p *Plan, spec *lang.Spec) error {
 		return &MismatchError{First: "the spec does not compile with the plan's options: " + diags.Error()}
 	}
 	q.Spec.Path = p.Spec.Path
-	// Marshal both: p was parsed from bytes whose plan_digest matched, so
-	// marshalling it again reproduces those bytes when nothing is amiss.
-	a, err := p.clone().Marshal()
-	if err != nil {
-		return &MismatchError{First: err.Error()}
+	// Compare the bytes Marshal would write for each, less plan_digest
+	// (a function of the rest): p was parsed from bytes whose digest
+	// matched, so writing it again reproduces them when nothing is amiss.
+	// Both are written at once, on two cores, and neither is hashed. pc
+	// is a shallow copy so p keeps its plan_digest; encode's normalize
+	// changes nothing in a plan Parse returned.
+	pc := *p
+	var a *encoded
+	var errA error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a, errA = pc.encode(false)
+	}()
+	b, err := q.encode(false)
+	<-done
+	if errA != nil {
+		return &MismatchError{First: errA.Error()}
 	}
-	b, err := q.Marshal()
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(a, b) {
+	if sameBytes(a.chunks, b.chunks) {
 		return nil
 	}
 	return &MismatchError{First: firstDifference(p, q)}
 }
 
-// clone copies p through JSON so Marshal (which normalizes and sets the
-// digest) leaves the caller's plan alone.
-func (p *Plan) clone() *Plan {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return p
+// sameBytes says whether two lists of chunks hold the same bytes, however
+// they are cut.
+func sameBytes(a, b [][]byte) bool {
+	var x, y []byte
+	for {
+		for len(x) == 0 && len(a) > 0 {
+			x, a = a[0], a[1:]
+		}
+		for len(y) == 0 && len(b) > 0 {
+			y, b = b[0], b[1:]
+		}
+		if len(x) == 0 || len(y) == 0 {
+			return len(x) == 0 && len(y) == 0
+		}
+		n := min(len(x), len(y))
+		if !bytes.Equal(x[:n], y[:n]) {
+			return false
+		}
+		x, y = x[n:], y[n:]
 	}
-	var c Plan
-	if json.Unmarshal(b, &c) != nil {
-		return p
-	}
-	return &c
 }
 
 // firstDifference names where got (the plan file) first differs from want

@@ -80,3 +80,28 @@ func TestVerifyRefusesTamperedPlans(t *testing.T) {
 		})
 	}
 }
+
+func TestSameBytes(t *testing.T) {
+	for _, tc := range []struct {
+		a, b []string
+		want bool
+	}{
+		{[]string{"ab", "cd"}, []string{"a", "bcd"}, true},
+		{[]string{"", "abcd", ""}, []string{"abc", "", "d"}, true},
+		{nil, []string{"", ""}, true},
+		{[]string{"ab", "cd"}, []string{"abc"}, false},
+		{[]string{"abc"}, []string{"ab", "cd"}, false},
+		{[]string{"ab", "cd"}, []string{"ab", "ce"}, false},
+	} {
+		var a, b [][]byte
+		for _, s := range tc.a {
+			a = append(a, []byte(s))
+		}
+		for _, s := range tc.b {
+			b = append(b, []byte(s))
+		}
+		if got := sameBytes(a, b); got != tc.want {
+			t.Errorf("sameBytes(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+}
