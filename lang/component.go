@@ -3,6 +3,7 @@ package lang
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -511,20 +512,34 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 	}
 	// str decodes a string attribute into the field dst picks; name
 	// attributes take no sensitive value.
-	strIn := func(sc scope, name string, dst func(inst *Instance) *string) {
+	// sens (nil for terraform, whose strings take no sensitive value)
+	// picks the map that records a sensitive value under the attribute's
+	// name.
+	strIn := func(sc scope, name string, dst func(inst *Instance) *string, sens func(inst *Instance) *map[string]bool) {
 		add(name, func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
 				*dst(inst), _ = l.toString(val, a.Expr.Range(), name)
+				if sens != nil && IsSensitive(val) {
+					m := sens(inst)
+					*m = withSensitive(*m, name)
+				}
 			}
 		})
 	}
-	str := func(name string, dst func(inst *Instance) *string) { strIn(sc, name, dst) }
-	nameStr := func(name string, dst func(inst *Instance) *string) { strIn(named, name, dst) }
+	kubeSens := func(in *Instance) *map[string]bool { return &in.Kubectl.Sensitive }
+	helmSens := func(in *Instance) *map[string]bool { return &in.Helm.Sensitive }
+	cmdSens := func(in *Instance) *map[string]bool { return &in.Command.Sensitive }
+	str := func(name string, dst func(inst *Instance) *string, sens func(inst *Instance) *map[string]bool) {
+		strIn(sc, name, dst, sens)
+	}
+	nameStr := func(name string, dst func(inst *Instance) *string, sens func(inst *Instance) *map[string]bool) {
+		strIn(named, name, dst, sens)
+	}
 	switch driver {
 	case DriverTerraform:
-		nameStr("dir", func(in *Instance) *string { return &in.Terraform.Dir })
-		nameStr("target", func(in *Instance) *string { return &in.Terraform.Target })
-		nameStr("workspace", func(in *Instance) *string { return &in.Terraform.Workspace })
+		nameStr("dir", func(in *Instance) *string { return &in.Terraform.Dir }, nil)
+		nameStr("target", func(in *Instance) *string { return &in.Terraform.Target }, nil)
+		nameStr("workspace", func(in *Instance) *string { return &in.Terraform.Workspace }, nil)
 		add("vars", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
 				if m, ok := l.toValueMap(val, a.Expr.Range(), "vars"); ok {
@@ -533,10 +548,11 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 			}
 		})
 	case DriverKubectl:
-		str("context", func(in *Instance) *string { return &in.Kubectl.Context })
-		str("namespace", func(in *Instance) *string { return &in.Kubectl.Namespace })
+		str("context", func(in *Instance) *string { return &in.Kubectl.Context }, kubeSens)
+		str("namespace", func(in *Instance) *string { return &in.Kubectl.Namespace }, kubeSens)
 		add("manifests", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
-			if list, ok := l.stringList(a.Expr, ctx, named, "manifests"); ok {
+			// named: no element is sensitive.
+			if list, _, ok := l.stringList(a.Expr, ctx, named, "manifests"); ok {
 				if len(list) == 0 {
 					l.errorf(a.Expr.Range().Ptr(), "Empty manifests", "manifests lists no file; kubectl needs at least one manifest to apply.")
 				}
@@ -544,10 +560,10 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 			}
 		})
 	case DriverHelm:
-		str("context", func(in *Instance) *string { return &in.Helm.Context })
-		nameStr("release", func(in *Instance) *string { return &in.Helm.Release })
-		nameStr("chart", func(in *Instance) *string { return &in.Helm.Chart })
-		str("namespace", func(in *Instance) *string { return &in.Helm.Namespace })
+		str("context", func(in *Instance) *string { return &in.Helm.Context }, helmSens)
+		nameStr("release", func(in *Instance) *string { return &in.Helm.Release }, helmSens)
+		nameStr("chart", func(in *Instance) *string { return &in.Helm.Chart }, helmSens)
+		str("namespace", func(in *Instance) *string { return &in.Helm.Namespace }, helmSens)
 		add("values", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
 				if m, ok := l.toValueMap(val, a.Expr.Range(), "values"); ok {
@@ -556,9 +572,17 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 			}
 		})
 	case DriverCommand:
-		nameStr("dir", func(in *Instance) *string { return &in.Command.Dir })
+		nameStr("dir", func(in *Instance) *string { return &in.Command.Dir }, cmdSens)
 		add("argv", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
-			if list, ok := l.stringList(a.Expr, ctx, sc, "argv"); ok {
+			list, sens, ok := l.stringList(a.Expr, ctx, sc, "argv")
+			if len(sens) > 0 {
+				keys := make([]string, len(sens))
+				for i, n := range sens {
+					keys[i] = "argv." + strconv.Itoa(n)
+				}
+				inst.Command.Sensitive = withSensitive(inst.Command.Sensitive, keys...)
+			}
+			if ok {
 				switch {
 				case len(list) == 0:
 					l.errorf(a.Expr.Range().Ptr(), "Empty argv", "argv lists no program: give the program and its arguments, e.g. [\"./deploy.sh\", \"--region\", each.region].")
@@ -570,11 +594,33 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 		})
 		add("env", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
-				if m, ok := l.toStringMap(val, a.Expr.Range(), "env"); ok {
+				m, sens, ok := l.toStringMap(val, a.Expr.Range(), "env")
+				if len(sens) > 0 {
+					keys := make([]string, len(sens))
+					for i, k := range sens {
+						keys[i] = "env." + k
+					}
+					inst.Command.Sensitive = withSensitive(inst.Command.Sensitive, keys...)
+				}
+				if ok {
 					inst.Command.Env = m
 				}
 			}
 		})
+	}
+	return out
+}
+
+// withSensitive is m with keys set, in a new map: instances share the
+// map of the attributes decoded once (see decodeInstances), so one is
+// never changed in place.
+func withSensitive(m map[string]bool, keys ...string) map[string]bool {
+	out := make(map[string]bool, len(m)+len(keys))
+	for k := range m {
+		out[k] = true
+	}
+	for _, k := range keys {
+		out[k] = true
 	}
 	return out
 }

@@ -211,6 +211,11 @@ type Kubectl struct {
 	Context   string
 	Manifests []string
 	Namespace string
+	// Sensitive names the strings above whose value derives from a
+	// sensitive variable ("context", "namespace"): a string has no cty
+	// mark, so this is how the planner knows to write "(sensitive)". Nil
+	// when none is; shared between instances like the slices (read-only).
+	Sensitive map[string]bool
 }
 
 // Helm is the helm driver block; Chart is a path relative to Spec.Dir (or a
@@ -220,7 +225,10 @@ type Helm struct {
 	Release   string
 	Chart     string
 	Namespace string
-	Values    map[string]cty.Value
+	Values    map[string]cty.Value // keep cty marks
+	// Sensitive names the strings above that derive from a sensitive
+	// variable ("context", "namespace"; see Kubectl.Sensitive).
+	Sensitive map[string]bool
 }
 
 // Command is the command driver block: argv as given, never through a shell.
@@ -228,6 +236,10 @@ type Command struct {
 	Argv []string
 	Env  map[string]string
 	Dir  string
+	// Sensitive names the strings above that derive from a sensitive
+	// variable: "argv.N" (N the index, from 0), "env.NAME", "dir"; see
+	// Kubectl.Sensitive.
+	Sensitive map[string]bool
 }
 
 // Budget is a limit a prediction must meet for `simulate --check`.

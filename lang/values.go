@@ -144,23 +144,36 @@ func (l *loader) toDuration(val cty.Value, rng hcl.Range, what string) (time.Dur
 }
 
 func (l *loader) toStringList(val cty.Value, rng hcl.Range, what string) ([]string, bool) {
+	out, _, ok := l.toStringListSens(val, rng, what)
+	return out, ok
+}
+
+// toStringListSens is toStringList that also returns the indexes of the
+// elements that are sensitive (marked, or inside a marked list): the
+// strings lose their marks, so the caller keeps them aside.
+func (l *loader) toStringListSens(val cty.Value, rng hcl.Range, what string) ([]string, []int, bool) {
 	// Marks on the elements are dropped by toString, one by one: that is
 	// what a deep unmark of the whole list would do, with one walk less.
-	val, _ = val.Unmark()
+	val, marks := val.Unmark()
 	if val.IsNull() || !(val.Type().IsListType() || val.Type().IsTupleType() || val.Type().IsSetType()) {
 		l.typeError(rng, what, "a list of strings", nil)
-		return nil, false
+		return nil, nil, false
 	}
+	_, whole := marks[MarkSensitive]
 	out := []string{}
+	var sens []int
 	ok := true
 	elemWhat := what + " element"
 	for it := val.ElementIterator(); it.Next(); {
 		_, ev := it.Element()
+		if whole || IsSensitive(ev) {
+			sens = append(sens, len(out))
+		}
 		s, good := l.toString(ev, rng, elemWhat)
 		ok = ok && good
 		out = append(out, s)
 	}
-	return out, ok
+	return out, sens, ok
 }
 
 // toValueMap reads a map or object, keeping the marks of the whole on each
@@ -179,18 +192,23 @@ func (l *loader) toValueMap(val cty.Value, rng hcl.Range, what string) (map[stri
 	return out, true
 }
 
-func (l *loader) toStringMap(val cty.Value, rng hcl.Range, what string) (map[string]string, bool) {
+// toStringMap reads a map of strings; sens are the keys whose value is
+// sensitive (the strings lose their marks).
+func (l *loader) toStringMap(val cty.Value, rng hcl.Range, what string) (out map[string]string, sens []string, ok bool) {
 	m, ok := l.toValueMap(val, rng, what)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
-	out := map[string]string{}
+	out = map[string]string{}
 	for k, v := range m {
+		if IsSensitive(v) {
+			sens = append(sens, k)
+		}
 		s, good := l.toString(v, rng, what+"."+k)
 		ok = ok && good
 		out[k] = s
 	}
-	return out, ok
+	return out, sens, ok
 }
 
 // constString evaluates an expression that may use no variables.
@@ -221,19 +239,21 @@ func unmarkDeep(val cty.Value) cty.Value {
 // tuple is read from its element values without cty's iterator. Values and
 // diagnostics are those of value + toStringList: a tuple is what
 // TupleConsExpr.Value builds from its elements, known when they all are.
-func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope, what string) ([]string, bool) {
+//
+// sens are the indexes of the sensitive elements (see toStringListSens).
+func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope, what string) ([]string, []int, bool) {
 	tup, ok := expr.(*hclsyntax.TupleConsExpr)
 	if !ok || l.elemMemo == nil {
 		val, ok := l.value(expr, ctx, sc)
 		if !ok {
-			return nil, false
+			return nil, nil, false
 		}
-		return l.toStringList(val, expr.Range(), what)
+		return l.toStringListSens(val, expr.Range(), what)
 	}
 	diags := l.checkRefsMemo(expr, sc)
 	if diags.HasErrors() {
 		l.diags = append(l.diags, diags...)
-		return nil, false
+		return nil, nil, false
 	}
 	vals := make([]cty.Value, len(tup.Exprs))
 	for i, e := range tup.Exprs {
@@ -243,15 +263,19 @@ func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope,
 	}
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
-		return nil, false
+		return nil, nil, false
 	}
+	var sens []int
 	for i, v := range vals {
 		if !v.IsWhollyKnown() {
-			return nil, false
+			return nil, nil, false
 		}
-		if !sc.sensitiveOK && IsSensitive(v) {
-			l.sensitiveHere(tup.Exprs[i].Range())
-			return nil, false
+		if IsSensitive(v) {
+			if !sc.sensitiveOK {
+				l.sensitiveHere(tup.Exprs[i].Range())
+				return nil, nil, false
+			}
+			sens = append(sens, i)
 		}
 	}
 	out := make([]string, 0, len(vals))
@@ -262,7 +286,7 @@ func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope,
 		ok = ok && good
 		out = append(out, s)
 	}
-	return out, ok
+	return out, sens, ok
 }
 
 // memoVal is an expression's value and diagnostics, or varying when the

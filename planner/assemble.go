@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/echelonhq/echelon/lang"
@@ -119,19 +120,25 @@ func (g *graph) operation(spec *lang.Spec, op int, red *redactor) (Operation, er
 			return o, fmt.Errorf("%s: terraform vars: %w", o.ID, err)
 		}
 	case in.Kubectl != nil:
-		k := in.Kubectl
-		o.Kubectl = &Kubectl{Context: red.str(k.Context), Manifests: red.strs(k.Manifests), Namespace: red.str(k.Namespace)}
+		k, sens := in.Kubectl, in.Kubectl.Sensitive
+		o.Kubectl = &Kubectl{Context: red.field(sens, "context", k.Context), Manifests: red.strs(k.Manifests), Namespace: red.field(sens, "namespace", k.Namespace)}
 	case in.Helm != nil:
-		h := in.Helm
-		o.Helm = &Helm{Context: red.str(h.Context), Release: red.str(h.Release), Chart: red.str(h.Chart), Namespace: red.str(h.Namespace)}
+		h, sens := in.Helm, in.Helm.Sensitive
+		o.Helm = &Helm{Context: red.field(sens, "context", h.Context), Release: red.field(sens, "release", h.Release),
+			Chart: red.field(sens, "chart", h.Chart), Namespace: red.field(sens, "namespace", h.Namespace)}
 		if o.Helm.Values, err = jsonValues(h.Values); err != nil {
 			return o, fmt.Errorf("%s: helm values: %w", o.ID, err)
 		}
 	case in.Command != nil:
-		cm := in.Command
-		o.Command = &Command{Argv: red.strs(cm.Argv), Env: map[string]string{}, Dir: red.str(cm.Dir)}
+		cm, sens := in.Command, in.Command.Sensitive
+		o.Command = &Command{Argv: red.strs(cm.Argv), Env: map[string]string{}, Dir: red.field(sens, "dir", cm.Dir)}
+		if len(sens) > 0 {
+			for i, v := range cm.Argv {
+				o.Command.Argv[i] = red.field(sens, "argv."+strconv.Itoa(i), v)
+			}
+		}
 		for k, v := range cm.Env {
-			o.Command.Env[k] = red.str(v)
+			o.Command.Env[k] = red.field(sens, "env."+k, v)
 		}
 	}
 	return o, nil
@@ -193,11 +200,21 @@ func jsonValues(m map[string]cty.Value) (map[string]any, error) {
 	return out, nil
 }
 
-// redactor replaces strings that contain a sensitive variable's value: lang
-// may already have flattened a sensitive value into argv or env, where its
-// mark is gone. Values shorter than 4 characters are not searched for (they
-// would hit everything and hide little).
+// redactor replaces the strings lang flattened from a sensitive value
+// (field), and, as a second line of defence, strings that contain a
+// sensitive variable's value (str). Values shorter than 4 characters are
+// not searched for (they would hit everything and hide little).
 type redactor struct{ secrets []string }
+
+// field is a driver setting's string: "(sensitive)" when lang recorded it
+// derives from a sensitive value (lower(var.token) does not contain the
+// token, so str alone would let it through), else str(s).
+func (r *redactor) field(sens map[string]bool, key, s string) string {
+	if sens[key] {
+		return Sensitive
+	}
+	return r.str(s)
+}
 
 func (r *redactor) add(v cty.Value) {
 	v, _ = v.UnmarkDeep()

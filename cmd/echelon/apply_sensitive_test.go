@@ -32,8 +32,8 @@ component "c" {
   driver   = "command"
   duration = "1s"
   command {
-    argv = ["sh", "-c", "printf '%s|%s|%s\n' \"$T\" \"$1\" \"$L\" > ` + got + `; echo \"printing $T\"; echo \"$T\" >&2", "sh", "--token=${var.token}"]
-    env  = { T = var.token, L = lower(var.token) }
+    argv = ["sh", "-c", "printf '%s|%s|%s|%s|%s|%s\n' \"$T\" \"$1\" \"$L\" \"$2\" \"$3\" \"$F\" > ` + got + `; echo \"printing $T\"; echo \"$T\" >&2", "sh", "--token=${var.token}", "--pw=${upper(var.token)}", lower(var.token)]
+    env  = { T = var.token, L = lower(var.token), F = format("x-%s", lower(var.token)) }
   }
 }
 `
@@ -45,11 +45,39 @@ component "c" {
 	if out, errOut, code := runCLI(t, "compile", specPath, "--var", "token=Sekr3tVal", "-o", plan); code != 0 {
 		t.Fatalf("compile: %d\n%s%s", code, out, errOut)
 	}
-	// Case-sensitive: lang drops the mark of a string derived from a
-	// secret (lower(var.token) in env) and the plan shows it (review #2,
-	// lang's part).
-	if b, _ := os.ReadFile(plan); strings.Contains(string(b), "Sekr3tVal") || !strings.Contains(string(b), planner.Sensitive) {
+	// Case-insensitive: lower(var.token) and upper(var.token) do not
+	// contain the token; lang records that they derive from it.
+	b, _ := os.ReadFile(plan)
+	if strings.Contains(strings.ToLower(string(b)), "sekr3tval") || !strings.Contains(string(b), planner.Sensitive) {
 		t.Fatalf("the plan holds the secret or no placeholder:\n%s", b)
+	}
+	// What the plan shows of the command: the secret-free argv and env
+	// as written, placeholders for every element derived from the token.
+	pl, err := planner.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := pl.Operations[0].Command
+	if want := []string{"sh", "-c", cmd.Argv[2], "sh", planner.Sensitive, planner.Sensitive, planner.Sensitive}; !slices.Equal(cmd.Argv, want) {
+		t.Errorf("planned argv %q, want %q", cmd.Argv, want)
+	}
+	for _, k := range []string{"T", "L", "F"} {
+		if cmd.Env[k] != planner.Sensitive {
+			t.Errorf("planned env %s = %q, want %q", k, cmd.Env[k], planner.Sensitive)
+		}
+	}
+	for _, args := range [][]string{
+		{"show", plan}, {"show", plan, "--json"},
+		{"graph", plan}, {"graph", plan, "--json"},
+		{"graph", specPath, "--var", "token=Sekr3tVal"}, {"graph", specPath, "--var", "token=Sekr3tVal", "--json"},
+	} {
+		out, errOut, code := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%q: %d\n%s%s", args, code, out, errOut)
+		}
+		if strings.Contains(strings.ToLower(out+errOut), "sekr3tval") {
+			t.Errorf("%q printed the secret:\n%s%s", args, out, errOut)
+		}
 	}
 	for _, asJSON := range []bool{false, true} {
 		args := []string{"apply", plan, "--var", "token=Sekr3tVal"}
@@ -64,7 +92,7 @@ component "c" {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "Sekr3tVal|--token=Sekr3tVal|sekr3tval\n"; string(b) != want {
+		if want := "Sekr3tVal|--token=Sekr3tVal|sekr3tval|--pw=SEKR3TVAL|sekr3tval|x-sekr3tval\n"; string(b) != want {
 			t.Errorf("the operation got %q, want %q", b, want)
 		}
 		if strings.Contains(strings.ToLower(out+errOut), "sekr3tval") {
@@ -114,6 +142,7 @@ component "h" {
   helm {
     release   = "rel"
     chart     = "oci://example.com/charts/app"
+    context   = "c-${lower(var.token)}"
     namespace = "ns-${var.token}"
     values = {
       plain = "visible"
@@ -127,7 +156,8 @@ component "k" {
   driver = "kubectl"
   kubectl {
     manifests = ["m.yaml"]
-    context   = "ctx-${var.token}"
+    context   = format("ctx-%s", lower(var.token))
+    namespace = upper(var.token)
   }
 }
 `
@@ -147,6 +177,9 @@ component "k" {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(strings.ToLower(string(b)), "sekr3tval") {
+		t.Fatalf("the plan holds the secret or a string derived from it:\n%s", b)
+	}
 	if p, err = planner.Parse(b); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +196,7 @@ component "k" {
 			k = &rp.Operations[i]
 		}
 	}
-	if h.Helm.Namespace != "ns-Sekr3tVal" || h.Helm.Release != "rel" {
+	if h.Helm.Namespace != "ns-Sekr3tVal" || h.Helm.Context != "c-sekr3tval" || h.Helm.Release != "rel" {
 		t.Errorf("helm settings: %+v", h.Helm)
 	}
 	if h.Helm.Values["plain"] != "visible" || h.Helm.Values["port"] != 31337.0 {
@@ -172,7 +205,7 @@ component "k" {
 	if auth, _ := h.Helm.Values["auth"].(map[string]any); auth["token"] != "SEKR3TVAL" || auth["user"] != "admin" {
 		t.Errorf("helm values auth: %v", h.Helm.Values["auth"])
 	}
-	if k.Kubectl.Context != "ctx-Sekr3tVal" || k.Kubectl.Manifests[0] != "m.yaml" {
+	if k.Kubectl.Context != "ctx-sekr3tval" || k.Kubectl.Namespace != "SEKR3TVAL" || k.Kubectl.Manifests[0] != "m.yaml" {
 		t.Errorf("kubectl settings: %+v", k.Kubectl)
 	}
 	// The plan read from the file still holds the placeholders.
@@ -181,7 +214,7 @@ component "k" {
 			t.Errorf("runtimePlan changed the plan: %+v", op.Helm)
 		}
 	}
-	for _, want := range []string{"Sekr3tVal", "SEKR3TVAL", "31337", "ns-Sekr3tVal", "ctx-Sekr3tVal"} {
+	for _, want := range []string{"Sekr3tVal", "SEKR3TVAL", "31337", "ns-Sekr3tVal", "c-sekr3tval", "ctx-sekr3tval"} {
 		if !slices.Contains(secrets, want) {
 			t.Errorf("secrets %q lack %q", secrets, want)
 		}
