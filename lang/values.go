@@ -36,7 +36,7 @@ func (l *loader) value(expr hcl.Expression, ctx *hcl.EvalContext, sc scope) (cty
 func (l *loader) sensitiveHere(rng hcl.Range) {
 	l.errorf(&rng, "Sensitive value not allowed here",
 		"This value derives from a sensitive variable, and the value of this attribute ends up in operation IDs, file names, Terraform targets or the structure of the plan, which are printed and stored in the clear. "+
-			"Use a value that is not sensitive here; sensitive values may be used in a driver block's settings (terraform vars, helm values, command argv and env), which are redacted.")
+			"Use a value that is not sensitive here; sensitive values may be used in a driver block's settings (terraform vars, helm values, kubectl and helm context and namespace, command argv and env), which are redacted.")
 }
 
 func (l *loader) typeError(rng hcl.Range, what, want string, err error) {
