@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -305,115 +304,6 @@ func IsPlanJSON(b []byte) bool {
 		PlanDigest *string `json:"plan_digest"`
 	}
 	return json.Unmarshal(t, &head) == nil && head.PlanDigest != nil
-}
-
-// Marshal writes the plan as stable JSON (struct field order, sorted map
-// keys, 2-space indent, trailing newline, no null arrays) with plan_digest
-// filled: sha256 over these same bytes with plan_digest "". It also sets
-// p.PlanDigest.
-//
-// The plan is written once by planWriter (the bytes encoding/json would
-// give, without reflection), hashed chunk by chunk in a second goroutine
-// as it is written, and the digest spliced in. WriteTo writes the same
-// bytes without joining them first.
-func (p *Plan) Marshal() ([]byte, error) {
-	e, err := p.encode(true)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, e.size())
-	e.each(func(b []byte) { out = append(out, b...) })
-	return out, nil
-}
-
-// WriteTo writes what Marshal returns to w (io.WriterTo) and sets
-// p.PlanDigest, without holding the plan in one piece: for 100k
-// operations that saves copying 74 MB.
-func (p *Plan) WriteTo(w io.Writer) (int64, error) {
-	e, err := p.encode(true)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	e.each(func(b []byte) {
-		if err != nil {
-			return
-		}
-		var k int
-		k, err = w.Write(b)
-		n += int64(k)
-	})
-	return n, err
-}
-
-// encoded is a plan as Marshal writes it, in chunks, with plan_digest ""
-// and the digest of exactly those bytes.
-type encoded struct {
-	// chunks[0] ends with the plan_digest key and chunks[1] starts with
-	// its value `""`.
-	chunks [][]byte
-	digest string // "sha256:...", empty unless asked for
-}
-
-// encode normalizes p, sets p.PlanDigest (to "" unless withDigest) and
-// writes it; withDigest hashes the chunks as they come.
-func (p *Plan) encode(withDigest bool) (*encoded, error) {
-	p.normalize()
-	p.PlanDigest = ""
-	e := &encoded{}
-	var hashed chan []byte
-	var done chan string
-	if withDigest {
-		hashed = make(chan []byte, 64)
-		done = make(chan string)
-		go func() {
-			h := sha256.New()
-			for b := range hashed {
-				h.Write(b)
-			}
-			done <- "sha256:" + hex.EncodeToString(h.Sum(nil))
-		}()
-	}
-	w := planWriter{b: make([]byte, 0, 1024), emit: func(b []byte) {
-		e.chunks = append(e.chunks, b)
-		if hashed != nil {
-			hashed <- b
-		}
-	}}
-	w.plan(p)
-	w.b = append(w.b, '\n')
-	w.cut()
-	if withDigest {
-		close(hashed)
-		e.digest = <-done
-	}
-	if w.err != nil {
-		return nil, fmt.Errorf("encoding plan: %w", w.err)
-	}
-	if len(e.chunks) < 2 || !bytes.HasSuffix(e.chunks[0], []byte(digestLine)) || !bytes.HasPrefix(e.chunks[1], []byte(`""`)) {
-		return nil, errors.New("encoding plan: plan_digest is not where it belongs")
-	}
-	p.PlanDigest = e.digest
-	return e, nil
-}
-
-// size is the length of the plan's bytes with the digest in.
-func (e *encoded) size() int {
-	n := len(e.digest)
-	for _, b := range e.chunks {
-		n += len(b)
-	}
-	return n
-}
-
-// each calls f with the plan's bytes in order, the digest spliced in.
-func (e *encoded) each(f func([]byte)) {
-	f(e.chunks[0])
-	f([]byte(`"` + e.digest + `"`))
-	f(e.chunks[1][2:])
-	for _, b := range e.chunks[2:] {
-		f(b)
-	}
 }
 
 // encode is the reflection path: compact JSON from encoding/json without

@@ -25,16 +25,23 @@ type planWriter struct {
 	// again), and by cut. Marshal hashes each chunk in another goroutine
 	// while the next is written.
 	emit func([]byte)
+	free chan []byte // buffers emit is done with, if it says so
 }
 
 // chunkSize is small enough that a chunk is still in cache when it is
 // hashed, large enough that handing it over costs nothing.
 const chunkSize = 256 << 10
 
-// cut hands b to emit and starts a new buffer.
+// cut hands b to emit and starts a new buffer: one emit handed back for
+// reuse if there is one.
 func (w *planWriter) cut() {
 	w.emit(w.b)
-	w.b = make([]byte, 0, chunkSize+chunkSize/4)
+	select {
+	case b := <-w.free:
+		w.b = b[:0]
+	default:
+		w.b = make([]byte, 0, chunkSize+chunkSize/4)
+	}
 }
 
 func (w *planWriter) newline() {

@@ -156,6 +156,25 @@ func TestMarshalInChunks(t *testing.T) {
 	if p.PlanDigest != digest {
 		t.Errorf("WriteTo set plan_digest %s, want %s", p.PlanDigest, digest)
 	}
+	// WriteFile writes the chunks at their offsets and the head last,
+	// reusing buffers: the same bytes, and nothing else left behind.
+	out := filepath.Join(t.TempDir(), "sub", "plan.json")
+	p.PlanDigest = ""
+	if err := p.WriteFile(out); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("WriteFile wrote %d bytes (err %v), want Marshal's %d:\n%s", len(b), err, len(want), lineDiff(want, b))
+	}
+	if p.PlanDigest != digest {
+		t.Errorf("WriteFile set plan_digest %s, want %s", p.PlanDigest, digest)
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("plan file mode: %v %v", st.Mode(), err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 1 {
+		t.Errorf("WriteFile left %d files, want the plan alone", len(ents))
+	}
 	if _, err := Parse(got); err != nil {
 		t.Error(err)
 	}

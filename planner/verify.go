@@ -57,9 +57,9 @@ func Verify(p *Plan, spec *lang.Spec) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		a, errA = pc.encode(false)
+		a, errA = pc.encode(encoder{keep: true})
 	}()
-	b, err := q.encode(false)
+	b, err := q.encode(encoder{keep: true})
 	<-done
 	if errA != nil {
 		return &MismatchError{First: errA.Error()}

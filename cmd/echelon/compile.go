@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -83,7 +82,7 @@ func runCompile(ctx context.Context, args []string) error {
 		_, err = plan.WriteTo(plannerStdout)
 		return err
 	}
-	if err := writeFileAtomic(*out, plan); err != nil {
+	if err := plan.WriteFile(*out); err != nil {
 		return err
 	}
 	// Not plan.View(): its lower bound costs a tenth of a 100k compile.
@@ -134,38 +133,6 @@ func compileSpec(spec *lang.Spec, opts planner.Options, asJSON bool) (*planner.P
 		return nil, errReported
 	}
 	return plan, nil
-}
-
-// writeFileAtomic writes src via a temporary file and rename, so a reader
-// never sees half a plan.
-func writeFileAtomic(path string, src io.WriterTo) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := src.WriteTo(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 // countOf is "1 batch", "3 batches".
