@@ -44,7 +44,14 @@ func (w *planWriter) cut() {
 	}
 }
 
+// indents is a newline and the indentation of up to 32 levels.
+const indents = "\n                                                                "
+
 func (w *planWriter) newline() {
+	if n := 1 + 2*w.depth; n <= len(indents) {
+		w.b = append(w.b, indents[:n]...)
+		return
+	}
 	w.b = append(w.b, '\n')
 	for i := 0; i < w.depth; i++ {
 		w.b = append(w.b, ' ', ' ')
