@@ -40,8 +40,9 @@ type Step struct {
 type driverFunc func(ctx context.Context, s Step) error
 
 // ThrottledError is a step failure the tool or API reported as throttling
-// (HTTP 429, "Too Many Requests", "rate limit", "throttl..."). RetryAfter is
-// the server's Retry-After when it gave one, else 0.
+// (an HTTP 429 status, TooManyRequests, ThrottlingException, "Rate
+// exceeded"...). RetryAfter is the server's Retry-After when it gave one,
+// else 0.
 type ThrottledError struct {
 	RetryAfter time.Duration
 	Msg        string
@@ -55,7 +56,30 @@ func (e *ThrottledError) Error() string {
 }
 
 var (
-	throttleRE   = regexp.MustCompile(`(?i)(\b429\b|too many requests|throttl|rate[ -]?limit)`)
+	// throttleRE wants evidence shaped like an API's answer: a 429 next to
+	// the words an HTTP client, SDK or API puts around a status, or a
+	// cloud's throttling error code. Never a bare 429 (an echoed script's
+	// `[ $code = 429 ]`, a count), nor "throttl"/"rate limit" anywhere (a
+	// resource named throttling-policy): an ordinary failure taken for
+	// throttling is retried for ever and cuts everyone's parallelism.
+	throttleRE = regexp.MustCompile(`(?im)` + strings.Join([]string{
+		`\b429 too many requests\b`,
+		`\bhttp(?:/[0-9.]+)?[ :]+429\b`, // HTTP 429, HTTP/1.1 429, HTTP: 429
+		// status 429, StatusCode=429, "status":429, Error 429, code: 429,
+		// "code":429; not a script's `[ $code = 429 ]`.
+		`\b(?:error|status|code)(?:[ _-]?code)?(?:["']?\s*:\s*|=|\s+)429\b`,
+		`\(429\)`,
+		`\btoomanyrequests\b`,
+		// The Kubernetes API's TooManyRequests message (kubectl prints it
+		// without the reason, e.g. when the openapi download is refused).
+		`\bthe server has received too many requests\b`,
+		`\bthrottling:`,
+		`\bthrottlingexception\b`,
+		`\brate exceeded\b`,
+		`\brequestlimitexceeded\b`,
+		`\brate[ -]?limit exceeded\b`,
+		`^\s*retry-after\s*:\s*[0-9]`, // a Retry-After header line
+	}, "|"))
 	retryAfterRE = regexp.MustCompile(`(?i)retry[- _]after["']?\s*[:=]?\s*"?([0-9]+(?:\.[0-9]+)?)\s*(ms|s|sec|secs|seconds)?`)
 )
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -333,9 +334,13 @@ func (e *tfEvents) line(b []byte) {
 		e.event(now, m.Hook.Resource.Addr, "errored")
 	case "provision_progress":
 		msg = fmt.Sprintf("%s: (local-exec): %s", m.Hook.Resource.Addr, m.Hook.Output)
-		e.diag.WriteString(m.Hook.Output + "\n")
-		if op := e.opFor(m.Hook.Resource.Addr); op != "" {
-			e.diagOf(op).text.WriteString(m.Hook.Output + "\n")
+		// local-exec's first line echoes the command; its text is the
+		// user's script, not what an API answered.
+		if !strings.HasPrefix(m.Hook.Output, "Executing: ") {
+			e.diag.WriteString(m.Hook.Output + "\n")
+			if op := e.opFor(m.Hook.Resource.Addr); op != "" {
+				e.diagOf(op).text.WriteString(m.Hook.Output + "\n")
+			}
 		}
 	case "diagnostic":
 		d := m.Diagnostic
@@ -347,7 +352,8 @@ func (e *tfEvents) line(b []byte) {
 			msg += "\n  " + strings.ReplaceAll(d.Detail, "\n", "\n  ")
 		}
 		if d.Severity == "error" {
-			e.diag.WriteString(d.Summary + "\n" + d.Detail + "\n")
+			throttleText := d.Summary + "\n" + dropCommandEcho(d.Detail) + "\n"
+			e.diag.WriteString(throttleText)
 			text := d.Summary
 			if d.Address != "" {
 				text += " (" + d.Address + ")"
@@ -360,7 +366,7 @@ func (e *tfEvents) line(b []byte) {
 			}
 			if op := e.opFor(d.Address); op != "" {
 				od := e.diagOf(op)
-				od.text.WriteString(d.Summary + "\n" + d.Detail + "\n")
+				od.text.WriteString(throttleText)
 				if od.firstError == "" {
 					od.firstError = text
 				}
@@ -370,6 +376,21 @@ func (e *tfEvents) line(b []byte) {
 		}
 	}
 	fmt.Fprintf(e.log, "%s %s\n", now.UTC().Format("15:04:05.000"), msg)
+}
+
+// commandEchoRE is the head of local-exec's failure detail, "Error running
+// command '<the command>': exit status 1. Output: ...": the command is the
+// user's script, searched for throttling it would look throttled whenever
+// it mentions 429.
+var commandEchoRE = regexp.MustCompile(`(?s)^Error running command '.*?': ((?:exit status [0-9]+|signal: [a-z ]+).*)$`)
+
+// dropCommandEcho removes the echoed command from a diagnostic's detail,
+// keeping the exit status and the command's output.
+func dropCommandEcho(detail string) string {
+	if m := commandEchoRE.FindStringSubmatch(detail); m != nil {
+		return "Error running command: " + m[1]
+	}
+	return detail
 }
 
 func (e *tfEvents) event(now time.Time, addr, msg string) {
