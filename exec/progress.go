@@ -24,7 +24,8 @@ type Progress struct {
 	phases    []string
 	total     map[string]int
 	done      map[string]int
-	failed    map[string]int
+	failed    map[string]int    // skipped operations per phase
+	ended     map[string]string // failed or cancelled operations, by ID: the outcome
 	running   map[string]time.Time
 	parallel  int
 	tfPar     int
@@ -32,7 +33,8 @@ type Progress struct {
 	lastAIMD  string
 	stopping  string
 	hasTF     bool
-	drawn     int // lines of the last frame, to redraw over it
+	drawn     int                     // lines of the last frame, to redraw over it
+	size      func() (cols, rows int) // the terminal's size (0: unknown)
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	enc       *json.Encoder
@@ -49,7 +51,7 @@ const (
 // Call Close when the run ends.
 func NewProgress(w io.Writer, style string, p *planner.Plan) *Progress {
 	v := &Progress{w: w, style: style, start: time.Now(), phaseOf: map[string]string{},
-		total: map[string]int{}, done: map[string]int{}, failed: map[string]int{},
+		total: map[string]int{}, done: map[string]int{}, failed: map[string]int{}, ended: map[string]string{},
 		running: map[string]time.Time{}, parallel: p.Mode.MaxParallel, tfPar: p.Mode.TerraformParallelism,
 		stop: make(chan struct{}), enc: json.NewEncoder(w)}
 	for _, ph := range p.Phases {
@@ -80,11 +82,16 @@ func (v *Progress) Event(e Event) {
 		}
 	case EvOpStart:
 		v.running[e.Op] = e.Time
+		delete(v.ended, e.Op)
 	case EvOpEnd:
 		delete(v.running, e.Op)
 		if e.Outcome == OutcomeSucceeded {
 			v.done[v.phaseOf[e.Op]]++
+		} else {
+			v.ended[e.Op] = e.Outcome
 		}
+	case EvRetry:
+		delete(v.ended, e.Op) // not failed for good: it runs again
 	case EvOpSkip:
 		v.failed[v.phaseOf[e.Op]]++
 	case EvThrottle:
@@ -112,7 +119,16 @@ func (v *Progress) Event(e Event) {
 	}
 }
 
-// Resumed marks operations that succeeded in an earlier run as done.
+// SetTerminal tells the live view the terminal it draws on (w may be a
+// wrapper around it), so frames fit its height and width.
+func (v *Progress) SetTerminal(fd uintptr) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.size = func() (int, int) { return termSize(fd) }
+}
+
+// Resumed marks operations that succeeded in an earlier run as done
+// (Options.OnResumed).
 func (v *Progress) Resumed(ids []string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -133,10 +149,16 @@ func eventLine(e Event) string {
 		if e.Outcome == OutcomeSucceeded {
 			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
 		}
+		if e.Error == e.Outcome {
+			return fmt.Sprintf("%s: %s after %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Log)
+		}
 		return fmt.Sprintf("%s: %s after %s: %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Error, e.Log)
 	case EvOpSkip:
 		return fmt.Sprintf("%s: skipped, %s", e.Op, e.Message)
 	case EvRetry:
+		if e.Message != "" {
+			return fmt.Sprintf("%s: attempt %d in %s after: %s", e.Op, e.Attempt, secs(e.Duration), e.Message)
+		}
 		return fmt.Sprintf("%s: attempt %d in %s", e.Op, e.Attempt, secs(e.Duration))
 	case EvThrottle:
 		ra := ""
@@ -194,25 +216,47 @@ func (v *Progress) clear() {
 	}
 }
 
-// draw writes a frame: phases, throttle state, the longest-running ops.
+// draw writes a frame: phases, throttle state, the longest-running ops. On
+// a terminal of known size the frame stays below its height and each line
+// within its width: a frame that scrolls or wraps cannot be redrawn over.
 func (v *Progress) draw() {
-	var b strings.Builder
-	fmt.Fprintf(&b, "elapsed %s", time.Since(v.start).Round(time.Second))
+	var head strings.Builder
+	fmt.Fprintf(&head, "elapsed %s", time.Since(v.start).Round(time.Second))
 	par := "no cap"
 	if v.parallel > 0 {
 		par = fmt.Sprint(v.parallel)
 	}
-	fmt.Fprintf(&b, "  parallel %s", par)
+	fmt.Fprintf(&head, "  parallel %s", par)
 	if v.hasTF {
-		fmt.Fprintf(&b, "  terraform -parallelism %d", v.tfPar)
+		fmt.Fprintf(&head, "  terraform -parallelism %d", v.tfPar)
 	}
-	fmt.Fprintf(&b, "  throttled %d\n", v.throttles)
-	for _, ph := range v.phases {
-		fmt.Fprintf(&b, "  %-20s %d/%d", ph, v.done[ph], v.total[ph])
-		if v.failed[ph] > 0 {
-			fmt.Fprintf(&b, "  (%d skipped)", v.failed[ph])
+	fmt.Fprintf(&head, "  throttled %d", v.throttles)
+	lines := []string{head.String()}
+
+	failed, cancelled := map[string]int{}, map[string]int{}
+	for id, outcome := range v.ended {
+		if outcome == OutcomeCancelled {
+			cancelled[v.phaseOf[id]]++
+		} else {
+			failed[v.phaseOf[id]]++
 		}
-		b.WriteByte('\n')
+	}
+	for _, ph := range v.phases {
+		row := fmt.Sprintf("  %-20s %d/%d", ph, v.done[ph], v.total[ph])
+		var notes []string
+		if n := failed[ph]; n > 0 {
+			notes = append(notes, fmt.Sprintf("%d failed", n))
+		}
+		if n := cancelled[ph]; n > 0 {
+			notes = append(notes, fmt.Sprintf("%d cancelled", n))
+		}
+		if n := v.failed[ph]; n > 0 {
+			notes = append(notes, fmt.Sprintf("%d skipped", n))
+		}
+		if len(notes) > 0 {
+			row += "  (" + strings.Join(notes, ", ") + ")"
+		}
+		lines = append(lines, row)
 	}
 	ids := make([]string, 0, len(v.running))
 	for id := range v.running {
@@ -225,20 +269,46 @@ func (v *Progress) draw() {
 		}
 		return ids[i] < ids[j]
 	})
-	fmt.Fprintf(&b, "running %d\n", len(ids))
-	const show = 12
+	lines = append(lines, fmt.Sprintf("running %d", len(ids)))
+	var tail []string
+	if v.stopping != "" {
+		tail = append(tail, "stopping: "+v.stopping)
+	}
+
+	cols, rows := 0, 0
+	if v.size != nil {
+		cols, rows = v.size()
+	}
+	// Running rows get what the fixed lines leave of the terminal's height
+	// less one (the cursor's line), 12 at most.
+	show := 12
+	if rows > 0 {
+		show = min(show, rows-1-len(lines)-len(tail))
+	}
+	if show < len(ids) {
+		show = max(show-1, 0) // room for the "... and N more" line
+	}
 	for i, id := range ids {
 		if i == show {
-			fmt.Fprintf(&b, "  ... and %d more\n", len(ids)-show)
+			lines = append(lines, fmt.Sprintf("  ... and %d more running", len(ids)-show))
 			break
 		}
-		fmt.Fprintf(&b, "  %-40s %s\n", id, time.Since(v.running[id]).Round(time.Second))
+		lines = append(lines, fmt.Sprintf("  %-40s %s", id, time.Since(v.running[id]).Round(time.Second)))
 	}
-	if v.stopping != "" {
-		fmt.Fprintf(&b, "stopping: %s\n", v.stopping)
+	lines = append(lines, tail...)
+	if rows > 0 && len(lines) > rows-1 {
+		// Many phases on a tiny terminal: keep the top of the frame.
+		lines = lines[:max(rows-1, 1)]
 	}
-	s := b.String()
-	v.drawn = strings.Count(s, "\n")
+	if cols > 0 {
+		for i, l := range lines {
+			if r := []rune(l); len(r) > cols-1 {
+				lines[i] = string(r[:max(cols-1, 1)])
+			}
+		}
+	}
+	s := strings.Join(lines, "\n") + "\n"
+	v.drawn = len(lines)
 	io.WriteString(v.w, s)
 }
 

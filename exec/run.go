@@ -23,7 +23,7 @@ const (
 	OutcomeSucceeded = "succeeded"
 	OutcomeFailed    = "failed"
 	OutcomeSkipped   = "skipped"   // a dependency failed (skip_dependents)
-	OutcomeNotRun    = "not_run"   // the run stopped first (on_error stop, Ctrl-C)
+	OutcomeNotRun    = "not_run"   // the run stopped before it started (on_error stop, Ctrl-C)
 	OutcomeCancelled = "cancelled" // killed by a second Ctrl-C
 )
 
@@ -58,6 +58,9 @@ type Options struct {
 	// throttling is not the operation's fault, so it does not use up
 	// `retries` (default 10).
 	ThrottleRetries int
+	// OnResumed, when set, is told which operations succeeded in an
+	// earlier run (Resume) before anything starts: a view counts them done.
+	OnResumed func(ids []string)
 	// Seed seeds the backoff jitter.
 	Seed uint64
 	// Secrets are the sensitive values (from sensitive variables, and what
@@ -67,11 +70,14 @@ type Options struct {
 	Secrets []string
 }
 
-// Failure is one operation that failed for good.
+// Failure is one operation that failed for good, or that the run stopped
+// short of finishing (Result.Cancelled, Result.RetryPending): its last
+// attempt's error and log.
 type Failure struct {
-	Op    string `json:"op"`
-	Log   string `json:"log"`
-	Error string `json:"error"`
+	Op       string `json:"op"`
+	Log      string `json:"log"`
+	Error    string `json:"error"`
+	Attempts int    `json:"attempts,omitempty"` // attempts so far, earlier runs included
 }
 
 // StepError is a step's failure told apart per operation: a driver that
@@ -133,14 +139,20 @@ type Result struct {
 	Resumed   []string  `json:"resumed"` // succeeded in an earlier run
 	Failed    []Failure `json:"failed"`
 	Skipped   []string  `json:"skipped"`
-	NotRun    []string  `json:"not_run"`
+	NotRun    []string  `json:"not_run"`   // never started: the run stopped first
 	Throttled int       `json:"throttled"` // throttled attempts
 	Duration  float64   `json:"duration"`  // seconds
+	// Cancelled were running when running work was cancelled (the second
+	// Ctrl-C); RetryPending failed an attempt and were due another when the
+	// run stopped. --resume runs both again.
+	Cancelled    []Failure `json:"cancelled"`
+	RetryPending []Failure `json:"retry_pending"`
 }
 
 // OK reports whether every operation succeeded.
 func (r *Result) OK() bool {
-	return len(r.Failed) == 0 && len(r.Skipped) == 0 && len(r.NotRun) == 0
+	return len(r.Failed) == 0 && len(r.Skipped) == 0 && len(r.NotRun) == 0 &&
+		len(r.Cancelled) == 0 && len(r.RetryPending) == 0
 }
 
 // lockRun takes the run directory's apply lock (an flock, so a killed
@@ -215,7 +227,8 @@ type opState struct {
 	solo       bool      // a coalesced attempt failed: run on its own
 	lockWaits  int       // tries that found the locks held elsewhere
 	lastLog    string
-	lastErr    string
+	lastErr    string // the last failed attempt's error, this run
+	cancelled  bool   // running when running work was cancelled
 	started    time.Time
 }
 
@@ -486,6 +499,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			r.finish(s)
 		}
 	}
+	if r.opts.OnResumed != nil && len(r.res.Resumed) > 0 {
+		ids := append([]string(nil), r.res.Resumed...)
+		sort.Strings(ids)
+		r.opts.OnResumed(ids)
+	}
 	for _, s := range r.ops {
 		if s.status == stPending {
 			s.waitDeps = 0
@@ -575,7 +593,17 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		case stSkipped:
 			res.Skipped = append(res.Skipped, s.op.ID)
 		default:
-			res.NotRun = append(res.NotRun, s.op.ID)
+			// Pending: tell what ran (and has an error and a log to show)
+			// from what never started.
+			f := Failure{Op: s.op.ID, Log: s.lastLog, Error: r.red.String(s.lastErr), Attempts: s.attempt}
+			switch {
+			case s.cancelled:
+				res.Cancelled = append(res.Cancelled, f)
+			case s.lastErr != "":
+				res.RetryPending = append(res.RetryPending, f)
+			default:
+				res.NotRun = append(res.NotRun, s.op.ID)
+			}
 		}
 	}
 	sort.Strings(res.Resumed)
@@ -593,6 +621,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	if res.NotRun == nil {
 		res.NotRun = []string{}
+	}
+	if res.Cancelled == nil {
+		res.Cancelled = []Failure{}
+	}
+	if res.RetryPending == nil {
+		res.RetryPending = []Failure{}
 	}
 	sort.Strings(res.Succeeded)
 	res.Duration = time.Since(start).Seconds()
@@ -830,6 +864,7 @@ func (r *runner) start(group []*opState, done chan<- stepDone) {
 	st := &stepRun{ops: group, key: group[0].op.StateKey(), started: time.Now()}
 	for _, s := range group {
 		s.status = stRunning
+		s.cancelled = false
 		s.attempt++
 		st.attempts = append(st.attempts, s.attempt)
 		r.running++
@@ -950,11 +985,12 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	d.errs, d.blame = opErrors(st.ops, d.err)
 	end := time.Now()
 	var journalErr error
+	cancelled := r.opts.Hard.Err() != nil
 	for i, s := range st.ops {
 		outcome, msg := OutcomeSucceeded, ""
 		if e := d.errs[i]; e != nil {
-			outcome, msg = OutcomeFailed, e.Error()
-			if r.opts.Hard.Err() != nil {
+			outcome, msg = OutcomeFailed, opMessage(d.err, e, d.blame[i], len(st.ops), cancelled)
+			if cancelled {
 				outcome = OutcomeCancelled
 			}
 		}
@@ -1094,7 +1130,7 @@ func (r *runner) stepFinished(d stepDone) error {
 	cancelled := r.opts.Hard.Err() != nil
 	for _, i := range failed {
 		s := st.ops[i]
-		s.lastLog, s.lastErr = d.logs[i], d.errs[i].Error()
+		s.lastLog, s.lastErr = d.logs[i], opMessage(d.err, d.errs[i], d.blame[i], len(st.ops), cancelled)
 		outcome := OutcomeFailed
 		if cancelled {
 			outcome = OutcomeCancelled
@@ -1103,6 +1139,7 @@ func (r *runner) stepFinished(d stepDone) error {
 			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr})
 		if cancelled {
 			s.status = stPending // in flight at the cancel: --resume runs it again
+			s.cancelled = true
 			continue
 		}
 		wasSolo := s.solo
@@ -1129,7 +1166,8 @@ func (r *runner) stepFinished(d stepDone) error {
 		if retry && !r.stopping {
 			s.status = stPending
 			s.notBefore = now.Add(delay)
-			r.emit(Event{Time: now, Kind: EvRetry, Op: s.op.ID, Attempt: s.attempt + 1, Duration: delay.Seconds()})
+			r.emit(Event{Time: now, Kind: EvRetry, Op: s.op.ID, Attempt: s.attempt + 1, Duration: delay.Seconds(),
+				Message: shortReason(s.lastErr)})
 			r.pushReady(s)
 			continue
 		}
@@ -1153,6 +1191,31 @@ func (r *runner) stepFinished(d stepDone) error {
 		}
 	}
 	return nil
+}
+
+// opMessage is the error an operation's failed attempt reports. Once
+// running work is cancelled, an operation whose error is not its own (a
+// coalesced step's one error given to all, or a blameless cut-short) says
+// "cancelled" rather than repeat another instance's error.
+func opMessage(stepErr, err error, blameless bool, n int, cancelled bool) string {
+	if !cancelled || n == 1 {
+		return err.Error()
+	}
+	var se *StepError
+	if errors.As(stepErr, &se) && !blameless {
+		return err.Error()
+	}
+	return OutcomeCancelled
+}
+
+// shortReason is the first line of an error, cut to fit a progress line.
+func shortReason(msg string) string {
+	msg, _, _ = strings.Cut(strings.TrimSpace(msg), "\n")
+	const maxLen = 100
+	if r := []rune(msg); len(r) > maxLen {
+		msg = string(r[:maxLen-1]) + "…"
+	}
+	return msg
 }
 
 func (r *runner) depDone(s *opState) {

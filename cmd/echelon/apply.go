@@ -96,10 +96,14 @@ func runApply(ctx context.Context, args []string) error {
 	case isTerminal(out):
 		style = exec.StyleTTY
 	}
+	termOut := out // the terminal itself, for the live view's size
 	redOut := exec.RedactWriter(out, secrets)
 	defer redOut.Flush()
 	out = redOut
 	view := exec.NewProgress(out, style, plan)
+	if f, ok := termOut.(*os.File); ok && style == exec.StyleTTY {
+		view.SetTerminal(f.Fd())
+	}
 
 	// main cancels ctx on the first signal (stop starting work); a second
 	// one cancels running operations. Our channel sees both.
@@ -124,6 +128,7 @@ func runApply(ctx context.Context, args []string) error {
 		Resume:      *resume,
 		Secrets:     secrets,
 		OnEvent:     view.Event,
+		OnResumed:   view.Resumed,
 		Hard:        hard,
 		QuietPeriod: *quiet,
 		Backoff:     *backoff,
@@ -258,19 +263,45 @@ func printApplySummary(w io.Writer, plan *planner.Plan, res *exec.Result, planPa
 	fmt.Fprintln(w)
 	if len(res.Failed) > 0 {
 		fmt.Fprintf(w, "failed (%d):\n", len(res.Failed))
-		for _, f := range res.Failed {
-			fmt.Fprintf(w, "  %s: %s\n    log: %s\n", f.Op, f.Error, f.Log)
-		}
+		printFailures(w, res.Failed, len(res.Failed))
+	}
+	// What ran but was stopped short: each has an error and a log to read.
+	if len(res.RetryPending) > 0 {
+		fmt.Fprintf(w, "failed, the run stopped before the next attempt (%d):\n", len(res.RetryPending))
+		printFailures(w, res.RetryPending, 10)
+	}
+	if len(res.Cancelled) > 0 {
+		fmt.Fprintf(w, "cancelled while running (%d):\n", len(res.Cancelled))
+		printFailures(w, res.Cancelled, 10)
 	}
 	if len(res.Skipped) > 0 {
 		fmt.Fprintf(w, "skipped, a dependency failed (%d): %s\n", len(res.Skipped), summarize(res.Skipped, 10))
 	}
 	if len(res.NotRun) > 0 {
-		fmt.Fprintf(w, "not run, the run stopped (%d): %s\n", len(res.NotRun), summarize(res.NotRun, 10))
+		fmt.Fprintf(w, "not started, the run stopped (%d): %s\n", len(res.NotRun), summarize(res.NotRun, 10))
 	}
 	fmt.Fprintf(w, "journal: %s\n", res.Journal)
 	if !res.OK() {
 		fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
+	}
+}
+
+// printFailures lists operations with their last error and log, the first
+// n of them (the rest are in the journal and --json).
+func printFailures(w io.Writer, fs []exec.Failure, n int) {
+	for i, f := range fs {
+		if i == n {
+			fmt.Fprintf(w, "  ... and %d more (see the journal)\n", len(fs)-n)
+			return
+		}
+		attempts := ""
+		if f.Attempts > 1 {
+			attempts = fmt.Sprintf(" (attempt %d)", f.Attempts)
+		}
+		fmt.Fprintf(w, "  %s%s: %s\n", f.Op, attempts, f.Error)
+		if f.Log != "" {
+			fmt.Fprintf(w, "    log: %s\n", f.Log)
+		}
 	}
 }
 
