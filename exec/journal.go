@@ -2,12 +2,17 @@ package exec
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
+
+	"github.com/echelonhq/echelon/planner"
 )
 
 // journal is the append-only JSON-lines record of a run. Append returns only
@@ -30,13 +35,56 @@ type journal struct {
 }
 
 func openJournal(path string) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if err := dropTornTail(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	j := &journal{path: path, f: f}
 	j.cond = sync.NewCond(&j.mu)
 	return j, nil
+}
+
+// dropTornTail cuts a journal back to its last newline. A run that died
+// mid-write leaves part of a record with no newline; it was never
+// acknowledged as durable, and appending after it would glue the next
+// record onto it and lose both.
+func dropTornTail(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return nil
+	}
+	buf := make([]byte, 64<<10)
+	end := size
+	for end > 0 {
+		n := int64(len(buf))
+		if n > end {
+			n = end
+		}
+		chunk := buf[:n]
+		if _, err := f.ReadAt(chunk, end-n); err != nil {
+			return err
+		}
+		if end == size && chunk[n-1] == '\n' {
+			return nil // intact
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if err := f.Truncate(end); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Append writes one event as a JSON line and waits until it is durable.
@@ -163,11 +211,20 @@ func ReadJournal(path string) (*journalState, error) {
 		}
 		return r
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	for sc.Scan() {
+	br := bufio.NewReaderSize(f, 64*1024)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			// A last line without its newline is torn, whatever it
+			// holds: Append writes record and newline in one write and
+			// acknowledges only after the fsync.
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read journal: %w", err)
+		}
 		var ev Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+		if err := json.Unmarshal(line, &ev); err != nil {
 			continue
 		}
 		switch ev.Kind {
@@ -191,10 +248,14 @@ func ReadJournal(path string) (*journalState, error) {
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
-	}
 	return st, nil
+}
+
+// HasEarlierRun reports whether stateDir holds a run of p (a journal with
+// a run_start of this plan) for --resume to continue.
+func HasEarlierRun(stateDir string, p *planner.Plan) bool {
+	st, err := ReadJournal(filepath.Join(RunDir(stateDir, p), "journal.jsonl"))
+	return err == nil && st.PlanDigest != ""
 }
 
 func fileExists(path string) bool {
