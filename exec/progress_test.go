@@ -2,7 +2,10 @@ package exec
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +68,112 @@ func TestProgressStyles(t *testing.T) {
 		if !strings.Contains(frame, s) {
 			t.Errorf("live view lacks %q:\n%s", s, frame)
 		}
+	}
+}
+
+// frame draws one live-view frame of v on a terminal of the given size.
+func frame(v *Progress, cols, rows int) string {
+	var b bytes.Buffer
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	w := v.w
+	v.w = &b
+	v.size = func() (int, int) { return cols, rows }
+	v.draw()
+	v.w, v.drawn = w, 0
+	return b.String()
+}
+
+// An 8-row terminal with 6 running operations: the frame keeps to 7 lines
+// (the cursor's line is the 8th), so redrawing never scrolls.
+func TestProgressFitsTerminal(t *testing.T) {
+	p := &planner.Plan{Phases: []planner.Phase{{Name: "a"}, {Name: "b"}}}
+	for i := range 6 {
+		p.Operations = append(p.Operations, planner.Operation{ID: fmt.Sprintf("x/r%d", i+1), Phase: "a"})
+	}
+	p.Operations = append(p.Operations, planner.Operation{ID: "y", Phase: "b"})
+	v := NewProgress(io.Discard, StyleLines, p)
+	at := time.Now()
+	for i := range 6 {
+		v.Event(Event{Time: at.Add(time.Duration(i) * time.Millisecond), Kind: EvOpStart, Op: fmt.Sprintf("x/r%d", i+1)})
+	}
+	v.Event(Event{Time: at, Kind: EvStopping, Message: strings.Repeat("long reason ", 20)})
+
+	f := frame(v, 100, 8)
+	lines := strings.Split(strings.TrimSuffix(f, "\n"), "\n")
+	if len(lines) != 7 {
+		t.Errorf("frame has %d lines on an 8-row terminal, want 7:\n%s", len(lines), f)
+	}
+	for _, l := range lines {
+		if n := len([]rune(l)); n > 99 {
+			t.Errorf("line of %d columns on a 100-column terminal wraps: %q", n, l)
+		}
+	}
+	// header, 2 phases, "running 6", 1 op, "... and 5 more running", stopping
+	if !strings.Contains(f, "x/r1") || strings.Contains(f, "x/r2") || !strings.Contains(f, "... and 5 more running") {
+		t.Errorf("frame should show the longest-running op and count the rest:\n%s", f)
+	}
+	if !strings.HasPrefix(lines[0], "elapsed") || !strings.HasPrefix(lines[6], "stopping:") {
+		t.Errorf("frame lost its header or the stopping line:\n%s", f)
+	}
+
+	// A tall terminal shows every running op; an unknown size keeps the
+	// old cap of 12.
+	if f := frame(v, 100, 40); strings.Contains(f, "more running") || !strings.Contains(f, "x/r6") {
+		t.Errorf("40-row terminal:\n%s", f)
+	}
+	if f := frame(v, 0, 0); strings.Count(f, "\n") != 1+2+1+6+1 {
+		t.Errorf("unknown size:\n%s", f)
+	}
+	// Fewer rows than the fixed lines: still no taller than the terminal.
+	if f := frame(v, 100, 3); strings.Count(f, "\n") != 2 {
+		t.Errorf("3-row terminal:\n%s", f)
+	}
+}
+
+// Phase rows count failed and cancelled operations besides skipped ones;
+// an attempt that will be retried is not counted as failed.
+func TestProgressPhaseCounts(t *testing.T) {
+	p := &planner.Plan{Phases: []planner.Phase{{Name: "infra"}}}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		p.Operations = append(p.Operations, planner.Operation{ID: id, Phase: "infra"})
+	}
+	v := NewProgress(io.Discard, StyleLines, p)
+	at := time.Now()
+	v.Resumed([]string{"a"})
+	v.Event(Event{Time: at, Kind: EvOpEnd, Op: "b", Outcome: OutcomeFailed, Error: "boom"})
+	v.Event(Event{Time: at, Kind: EvOpEnd, Op: "c", Outcome: OutcomeFailed, Error: "boom"})
+	v.Event(Event{Time: at, Kind: EvRetry, Op: "c", Attempt: 2, Message: "boom"})
+	v.Event(Event{Time: at, Kind: EvOpEnd, Op: "d", Outcome: OutcomeCancelled, Error: "cancelled"})
+	v.Event(Event{Time: at, Kind: EvOpSkip, Op: "e", Outcome: OutcomeSkipped})
+	f := frame(v, 0, 0)
+	if !strings.Contains(f, "1/5  (1 failed, 1 cancelled, 1 skipped)") {
+		t.Errorf("phase row:\n%s", f)
+	}
+}
+
+// A resumed run's live view counts what succeeded in the earlier run.
+func TestProgressResumedRun(t *testing.T) {
+	b := newPlan(t, planner.Mode{Name: "m", MaxParallel: 1})
+	b.op("a", "a", "", "main", 10)
+	bad := b.op("b", "b", "", "main", 10)
+	bad.Command.Argv = append(bad.Command.Argv, "1") // fails once
+	b.op("c", "c", "", "main", 10, "b")
+	b.op("d", "d", "", "main", 10)
+	p := b.build()
+	state := t.TempDir()
+	runPlan(t, p, Options{StateDir: state})
+	v := NewProgress(io.Discard, StyleLines, p)
+	var resumed []string
+	res, err := Run(context.Background(), p, Options{StateDir: state, Resume: true, OnEvent: v.Event,
+		OnResumed: func(ids []string) { resumed = ids; v.Resumed(ids) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || strings.Join(resumed, ",") != strings.Join(res.Resumed, ",") || len(resumed) == 0 {
+		t.Fatalf("resumed %v, result %+v", resumed, res)
+	}
+	if f := frame(v, 0, 0); !strings.Contains(f, "4/4") {
+		t.Errorf("after a resumed run the phase row is not 4/4:\n%s", f)
 	}
 }
