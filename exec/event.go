@@ -42,4 +42,9 @@ const (
 	EvResource = "resource"    // driver progress
 	EvLockWait = "lock_wait"
 	EvStopping = "stopping" // no new work will start
+	EvWarning  = "warning"  // the user should know; the run goes on
 )
+
+// EventFormatVersion is the version of apply --json's event lines (their
+// "format_version").
+const EventFormatVersion = "1"

@@ -104,14 +104,19 @@ func (v *Progress) Event(e Event) {
 	}
 	switch v.style {
 	case StyleJSON:
-		_ = v.enc.Encode(e)
+		// Every line carries the format's version, so a reader of a
+		// stream it joins late can still tell it.
+		_ = v.enc.Encode(struct {
+			Event
+			FormatVersion string `json:"format_version"`
+		}{e, EventFormatVersion})
 	case StyleLines:
 		if line := eventLine(e); line != "" {
 			fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05.000"), line)
 		}
 	case StyleTTY:
 		// Failures and parallelism changes stay on screen above the frame.
-		if e.Kind == EvAIMD || e.Kind == EvStopping || (e.Kind == EvOpEnd && e.Outcome != OutcomeSucceeded) {
+		if e.Kind == EvAIMD || e.Kind == EvStopping || e.Kind == EvWarning || (e.Kind == EvOpEnd && e.Outcome != OutcomeSucceeded) {
 			v.clear()
 			fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05"), eventLine(e))
 			v.draw()
@@ -166,6 +171,8 @@ func eventLine(e Event) string {
 			ra = fmt.Sprintf(", retry after %s", secs(e.RetryAfter))
 		}
 		return fmt.Sprintf("throttled: %s%s: %s", strings.Join(e.Ops, ", "), ra, e.Message)
+	case EvWarning:
+		return "warning: " + e.Message
 	case EvAIMD, EvStopping:
 		return e.Message
 	case EvLockWait:
@@ -208,10 +215,13 @@ func (v *Progress) loop() {
 	}
 }
 
-// clear erases the last frame (cursor up, clear to end of screen).
+// clear erases the last frame (cursor up, clear to end of screen). The
+// carriage return first: a terminal that echoed ^C left the cursor two
+// columns in, and clearing from there would leave the frame's first
+// characters on screen.
 func (v *Progress) clear() {
 	if v.drawn > 0 {
-		fmt.Fprintf(v.w, "\x1b[%dA\x1b[J", v.drawn)
+		fmt.Fprintf(v.w, "\r\x1b[%dA\x1b[J", v.drawn)
 		v.drawn = 0
 	}
 }

@@ -104,6 +104,11 @@ func runApply(ctx context.Context, args []string) error {
 	if f, ok := termOut.(*os.File); ok && style == exec.StyleTTY {
 		view.SetTerminal(f.Fd())
 	}
+	if *resume && !exec.HasEarlierRun(stateDir, runPlan) {
+		// Not refused: a first --resume in a script is legitimate.
+		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,
+			Message: fmt.Sprintf("no earlier run of this plan in %s; starting from the beginning", stateDir)})
+	}
 
 	// main cancels ctx on the first signal (stop starting work); a second
 	// one cancels running operations. Our channel sees both.
@@ -116,6 +121,7 @@ func runApply(ctx context.Context, args []string) error {
 		n := 0
 		for range sigs {
 			if n++; n >= 2 {
+				view.Event(exec.Event{Time: time.Now(), Kind: exec.EvStopping, Message: "cancelling running operations"})
 				cancelHard()
 				return
 			}
