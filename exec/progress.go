@@ -35,6 +35,7 @@ type Progress struct {
 	hasTF     bool
 	drawn     int                     // lines of the last frame, to redraw over it
 	size      func() (cols, rows int) // the terminal's size (0: unknown)
+	framed    bool                    // a frame was drawn on a terminal of known size
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	enc       *json.Encoder
@@ -229,6 +230,9 @@ func (v *Progress) clear() {
 // draw writes a frame: phases, throttle state, the longest-running ops. On
 // a terminal of known size the frame stays below its height and each line
 // within its width: a frame that scrolls or wraps cannot be redrawn over.
+// It also never starts on the screen's top row: tmux (scroll-on-clear)
+// moves the whole screen into its scrollback when an erase to the end of
+// the screen starts at the top-left corner, as clear's would, every frame.
 func (v *Progress) draw() {
 	var head strings.Builder
 	fmt.Fprintf(&head, "elapsed %s", time.Since(v.start).Round(time.Second))
@@ -290,10 +294,11 @@ func (v *Progress) draw() {
 		cols, rows = v.size()
 	}
 	// Running rows get what the fixed lines leave of the terminal's height
-	// less one (the cursor's line), 12 at most.
+	// less two (the cursor's line below the frame, a line above it), 12 at
+	// most.
 	show := 12
 	if rows > 0 {
-		show = min(show, rows-1-len(lines)-len(tail))
+		show = min(show, rows-2-len(lines)-len(tail))
 	}
 	if show < len(ids) {
 		show = max(show-1, 0) // room for the "... and N more" line
@@ -306,9 +311,9 @@ func (v *Progress) draw() {
 		lines = append(lines, fmt.Sprintf("  %-40s %s", id, time.Since(v.running[id]).Round(time.Second)))
 	}
 	lines = append(lines, tail...)
-	if rows > 0 && len(lines) > rows-1 {
+	if rows > 0 && len(lines) > rows-2 {
 		// Many phases on a tiny terminal: keep the top of the frame.
-		lines = lines[:max(rows-1, 1)]
+		lines = lines[:max(rows-2, 1)]
 	}
 	if cols > 0 {
 		for i, l := range lines {
@@ -318,6 +323,13 @@ func (v *Progress) draw() {
 		}
 	}
 	s := strings.Join(lines, "\n") + "\n"
+	if rows > 0 && !v.framed {
+		// A line above the first frame: it may start on the top row (a
+		// fresh tmux pane). Later frames start where it did, or lower
+		// down if the screen scrolls, at most rows-2 lines tall.
+		s = "\n" + s
+		v.framed = true
+	}
 	v.drawn = len(lines)
 	io.WriteString(v.w, s)
 }

@@ -84,8 +84,9 @@ func frame(v *Progress, cols, rows int) string {
 	return b.String()
 }
 
-// An 8-row terminal with 6 running operations: the frame keeps to 7 lines
-// (the cursor's line is the 8th), so redrawing never scrolls.
+// An 8-row terminal with 6 running operations: the frame keeps to 6 lines
+// (the cursor's line below it, one line above it), so redrawing never
+// scrolls; the first frame has a blank line above it.
 func TestProgressFitsTerminal(t *testing.T) {
 	p := &planner.Plan{Phases: []planner.Phase{{Name: "a"}, {Name: "b"}}}
 	for i := range 6 {
@@ -100,20 +101,27 @@ func TestProgressFitsTerminal(t *testing.T) {
 	v.Event(Event{Time: at, Kind: EvStopping, Message: strings.Repeat("long reason ", 20)})
 
 	f := frame(v, 100, 8)
+	if !strings.HasPrefix(f, "\nelapsed") {
+		t.Errorf("first frame does not start with a blank line:\n%q", f)
+	}
+	f = frame(v, 100, 8)
 	lines := strings.Split(strings.TrimSuffix(f, "\n"), "\n")
-	if len(lines) != 7 {
-		t.Errorf("frame has %d lines on an 8-row terminal, want 7:\n%s", len(lines), f)
+	if len(lines) != 6 {
+		t.Errorf("frame has %d lines on an 8-row terminal, want 6:\n%s", len(lines), f)
 	}
 	for _, l := range lines {
 		if n := len([]rune(l)); n > 99 {
 			t.Errorf("line of %d columns on a 100-column terminal wraps: %q", n, l)
 		}
 	}
-	// header, 2 phases, "running 6", 1 op, "... and 5 more running", stopping
-	if !strings.Contains(f, "x/r1") || strings.Contains(f, "x/r2") || !strings.Contains(f, "... and 5 more running") {
+	// header, 2 phases, "running 6", "... and 6 more running", stopping
+	if strings.Contains(f, "x/r1") || !strings.Contains(f, "... and 6 more running") {
 		t.Errorf("frame should show the longest-running op and count the rest:\n%s", f)
 	}
-	if !strings.HasPrefix(lines[0], "elapsed") || !strings.HasPrefix(lines[6], "stopping:") {
+	if f := frame(v, 100, 9); !strings.Contains(f, "x/r1") || strings.Contains(f, "x/r2") || !strings.Contains(f, "... and 5 more running") {
+		t.Errorf("9-row terminal: frame should show the longest-running op and count the rest:\n%s", f)
+	}
+	if !strings.HasPrefix(lines[0], "elapsed") || !strings.HasPrefix(lines[5], "stopping:") {
 		t.Errorf("frame lost its header or the stopping line:\n%s", f)
 	}
 
@@ -126,7 +134,7 @@ func TestProgressFitsTerminal(t *testing.T) {
 		t.Errorf("unknown size:\n%s", f)
 	}
 	// Fewer rows than the fixed lines: still no taller than the terminal.
-	if f := frame(v, 100, 3); strings.Count(f, "\n") != 2 {
+	if f := frame(v, 100, 3); strings.Count(f, "\n") != 1 {
 		t.Errorf("3-row terminal:\n%s", f)
 	}
 }
