@@ -296,7 +296,7 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 	}
 	sideLine := func(s DiffSide) string {
 		return fmt.Sprintf("%s: %s %s, mode %s, %s, %s", s.Path, s.Deployment, s.Action, s.Mode,
-			plural(s.Operations, "operation"), plural(s.Batches, "batch"))
+			Plural(s.Operations, "operation"), Plural(s.Batches, "batch"))
 	}
 	if markdown {
 		fmt.Fprintf(bw, "## Plan diff\n\n- old `%s`\n- new `%s`\n", sideLine(d.Old), sideLine(d.New))

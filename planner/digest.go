@@ -306,20 +306,6 @@ func IsPlanJSON(b []byte) bool {
 	return json.Unmarshal(t, &head) == nil && head.PlanDigest != nil
 }
 
-// encode is the reflection path: compact JSON from encoding/json without
-// HTML escaping, indented by 2 spaces, with a trailing newline. The tests
-// hold planWriter to it.
-func encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encoding plan: %w", err)
-	}
-	compact := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	return append(appendIndented(make([]byte, 0, len(compact)+len(compact)/2), compact, 0), '\n'), nil
-}
-
 // appendIndented appends compact JSON (as encoding/json writes it: no
 // whitespace outside strings) laid out exactly as json.Indent(dst, src,
 // prefix, "  ") would with prefix the indentation of depth levels: empty

@@ -3,6 +3,7 @@ package planner
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -178,4 +179,18 @@ func TestMarshalInChunks(t *testing.T) {
 	if _, err := Parse(got); err != nil {
 		t.Error(err)
 	}
+}
+
+// encode is the reflection path: compact JSON from encoding/json without
+// HTML escaping, indented by 2 spaces, with a trailing newline. The tests
+// hold planWriter to it.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding plan: %w", err)
+	}
+	compact := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return append(appendIndented(make([]byte, 0, len(compact)+len(compact)/2), compact, 0), '\n'), nil
 }

@@ -125,7 +125,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	fmt.Fprintf(bw, "deployment  %s\n", v.Deployment)
 	fmt.Fprintf(bw, "action      %s\n", action)
 	fmt.Fprintf(bw, "mode        %s\n", modeText(v.Mode))
-	fmt.Fprintf(bw, "spec        %s (%s)\n", v.SpecPath, plural(len(p.Spec.Files), "file"))
+	fmt.Fprintf(bw, "spec        %s (%s)\n", v.SpecPath, Plural(len(p.Spec.Files), "file"))
 	names := sortedKeys(v.Variables)
 	for i, n := range names {
 		label := ""
@@ -137,7 +137,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(bw, "digests     spec %s  plan %s\n", short(v.SpecDigest), short(v.PlanDigest))
 	t := v.Totals
-	fmt.Fprintf(bw, "totals      %s in %s, %s, %d run alone\n", plural(t.Operations, "operation"), plural(t.Phases, "phase"), plural(t.Batches, "batch"), t.Alone)
+	fmt.Fprintf(bw, "totals      %s in %s, %s, %d run alone\n", Plural(t.Operations, "operation"), Plural(t.Phases, "phase"), Plural(t.Batches, "batch"), t.Alone)
 	fmt.Fprintf(bw, "time        critical path %s, lower bound %s (p50, before throttling)\n", FormatSeconds(t.CriticalPath), FormatSeconds(t.LowerBound))
 	for _, ph := range v.Phases {
 		first, last := ph.Batches[0].Index, ph.Batches[len(ph.Batches)-1].Index
@@ -153,9 +153,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if ph.Phase == "" {
 			name = "mixed phases"
 		}
-		fmt.Fprintf(bw, "\n%s (%s, %s)\n", name, rng, plural(n, "operation"))
+		fmt.Fprintf(bw, "\n%s (%s, %s)\n", name, rng, Plural(n, "operation"))
 		for _, b := range ph.Batches {
-			head := fmt.Sprintf("  batch %d: %s", b.Index, plural(len(b.Operations), "operation"))
+			head := fmt.Sprintf("  batch %d: %s", b.Index, Plural(len(b.Operations), "operation"))
 			if b.Alone != "" {
 				head += ", runs alone: " + b.Alone
 			}
@@ -210,7 +210,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func plural(n int, word string) string {
+// Plural is "1 batch", "3 batches".
+func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
@@ -267,16 +268,12 @@ func wrap(s string, width, indent int) string {
 	return b.String()
 }
 
-// CompressIDs writes a sorted ID list compactly and completely: runs of
-// one component become component/{a,b}/{0,1} when they are the full
-// region x replica product, else component/{a/0,b/1}; each run > 1 ends
-// with its count. ops gives each ID's component, region and replica; IDs
-// it does not know are written as they are.
-func CompressIDs(ids []string, ops map[string]*Operation) string {
-	return strings.ReplaceAll(compressIDs(ids, ops), brk, "")
-}
-
-// compressIDs is CompressIDs with line-break marks.
+// compressIDs writes a sorted ID list compactly and completely, with
+// line-break marks (brk) for wrap: runs of one component become
+// component/{a,b}/{0,1} when they are the full region x replica product,
+// else component/{a/0,b/1}; each run > 1 ends with its count. ops gives each
+// ID's component, region and replica; IDs it does not know are written as
+// they are.
 func compressIDs(ids []string, ops map[string]*Operation) string {
 	var out []string
 	for i := 0; i < len(ids); {

@@ -349,25 +349,6 @@ func (m *model) bucketOf(a int32, region int32) int32 {
 	return ad.bucket0 + region
 }
 
-// bucketName names a bucket for people: the api, and its region when
-// region-scoped.
-func (m *model) bucketName(b int32) string {
-	for i := len(m.apis) - 1; i >= 0; i-- {
-		ad := &m.apis[i]
-		if b >= ad.bucket0 {
-			if !ad.regional {
-				return ad.name
-			}
-			r := int(b - ad.bucket0)
-			if r < len(m.regions) {
-				return ad.name + "/" + m.regions[r]
-			}
-			return ad.name + " (non-regional)"
-		}
-	}
-	return "?"
-}
-
 func (m *model) checkAcyclic() error {
 	indeg := make([]int, len(m.ops))
 	for i := range m.ops {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
@@ -87,7 +86,7 @@ func runCompile(ctx context.Context, args []string) error {
 	}
 	// Not plan.View(): its lower bound costs a tenth of a 100k compile.
 	fmt.Fprintf(plannerStdout, "wrote %s: %s %s, mode %s, %s in %s, critical path %s (p50)\n",
-		*out, plan.Deployment, plan.Action, plan.Mode.Name, countOf(len(plan.Operations), "operation"), countOf(len(plan.Batches), "batch"), planner.FormatSeconds(plan.CriticalPath()))
+		*out, plan.Deployment, plan.Action, plan.Mode.Name, planner.Plural(len(plan.Operations), "operation"), planner.Plural(len(plan.Batches), "batch"), planner.FormatSeconds(plan.CriticalPath()))
 	return nil
 }
 
@@ -133,15 +132,4 @@ func compileSpec(spec *lang.Spec, opts planner.Options, asJSON bool) (*planner.P
 		return nil, errReported
 	}
 	return plan, nil
-}
-
-// countOf is "1 batch", "3 batches".
-func countOf(n int, word string) string {
-	if n != 1 {
-		if strings.HasSuffix(word, "ch") {
-			word += "e"
-		}
-		word += "s"
-	}
-	return fmt.Sprintf("%d %s", n, word)
 }
