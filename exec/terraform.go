@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -465,7 +467,7 @@ func (e *tfEvents) attribute() *StepError {
 			se.Failed[o.ID] = &OpError{Err: err}
 			blamed = true
 		default:
-			for _, addr := range sortedKeys(e.planned) {
+			for _, addr := range slices.Sorted(maps.Keys(e.planned)) {
 				if targetCovers(t, addr) && !e.completed[addr] {
 					se.Failed[o.ID] = &OpError{Blameless: true,
 						Err: fmt.Errorf("terraform: %s was not applied: the apply stopped on another instance's error", addr)}
@@ -481,21 +483,12 @@ func (e *tfEvents) attribute() *StepError {
 }
 
 func firstCovered(set map[string]bool, t string) string {
-	for _, addr := range sortedKeys(set) {
+	for _, addr := range slices.Sorted(maps.Keys(set)) {
 		if targetCovers(t, addr) {
 			return addr
 		}
 	}
 	return ""
-}
-
-func sortedKeys(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // stderrWriter keeps terraform's stderr in the log and in the text searched

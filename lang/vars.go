@@ -2,7 +2,9 @@ package lang
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -458,10 +460,10 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 		switch root {
 		case "var":
 			if _, ok := l.varVals[attr]; !ok {
-				add(rng, "Reference to undeclared input variable", "No variable named %q is declared.%s", attr, didYouMean(attr, keys(l.varVals)))
+				add(rng, "Reference to undeclared input variable", "No variable named %q is declared.%s", attr, didYouMean(attr, slices.Sorted(maps.Keys(l.varVals))))
 			}
 		case "local":
-			names := keys(l.localVals)
+			names := slices.Sorted(maps.Keys(l.localVals))
 			_, ok := l.localVals[attr]
 			if sc.locals != nil {
 				_, ok = sc.locals[attr]
@@ -492,15 +494,6 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 		}
 	}
 	return diags
-}
-
-func keys(m map[string]cty.Value) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // eval checks the references of expr, then evaluates it.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -216,7 +218,7 @@ func compareFlat(a, b map[string]string) []FieldChange {
 		keys[k] = true
 	}
 	var out []FieldChange
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if a[k] == b[k] {
 			continue
 		}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,7 +128,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	fmt.Fprintf(bw, "action      %s\n", action)
 	fmt.Fprintf(bw, "mode        %s\n", modeText(v.Mode))
 	fmt.Fprintf(bw, "spec        %s (%s)\n", v.SpecPath, Plural(len(p.Spec.Files), "file"))
-	names := sortedKeys(v.Variables)
+	names := slices.Sorted(maps.Keys(v.Variables))
 	for i, n := range names {
 		label := ""
 		if i == 0 {
@@ -192,22 +194,13 @@ func modeText(m Mode) string {
 	caps("max_parallel", m.MaxParallel)
 	caps("region_parallel", m.RegionParallel)
 	caps("terraform_parallelism", m.TerraformParallelism)
-	for _, k := range sortedKeys(m.ComponentParallel) {
+	for _, k := range slices.Sorted(maps.Keys(m.ComponentParallel)) {
 		caps("component_parallel."+k, m.ComponentParallel[k])
 	}
 	if len(parts) == 1 {
 		parts = append(parts, "no caps")
 	}
 	return strings.Join(parts, " ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // Plural is "1 batch", "3 batches".
