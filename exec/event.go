@@ -12,6 +12,7 @@ type Event struct {
 	Op       string   `json:"op,omitempty"`
 	Ops      []string `json:"ops,omitempty"` // a coalesced step's ops
 	Attempt  int      `json:"attempt,omitempty"`
+	Step     int      `json:"step,omitempty"`     // op_start: the step's number in the run (coalesced instances share it)
 	Outcome  string   `json:"outcome,omitempty"`  // succeeded, failed, skipped, cancelled
 	Duration float64  `json:"duration,omitempty"` // seconds
 	Log      string   `json:"log,omitempty"`

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sched"
 )
 
 // Outcomes of an operation.
@@ -63,6 +63,13 @@ type Options struct {
 	OnResumed func(ids []string)
 	// Seed seeds the backoff jitter.
 	Seed uint64
+	// drive, when set, replaces the drivers (tests: a fake driver).
+	drive func(ctx context.Context, s Step) error
+	// settle, when set, is called after the loop wakes and before it
+	// takes what ended: a test on a fake clock waits there until every
+	// step that ends at this instant has reported (synctest.Wait).
+	settle func()
+
 	// Secrets are the sensitive values (from sensitive variables, and what
 	// the spec derives from them): each is masked as "(sensitive)" in every
 	// log file, journal record, event and the Result. The drivers still get
@@ -200,36 +207,14 @@ func RunDir(stateDir string, p *planner.Plan) string {
 	return filepath.Join(stateDir, "runs", d)
 }
 
-type opStatus int8
-
-const (
-	stPending opStatus = iota
-	stRunning
-	stSucceeded
-	stFailed
-	stSkipped
-)
-
 type opState struct {
-	op         *planner.Operation
-	idx        int
-	deps       []int
-	dependents []int
-	phase      int
-	batch      int
-	status     opStatus
-	waitDeps   int       // dependencies not yet satisfied
-	inReady    bool      // in the ready list
-	attempt    int       // attempts started (journal numbering)
-	charged    int       // failed attempts counted against retries
-	throttles  int       // throttled attempts
-	notBefore  time.Time // backoff before the next attempt
-	solo       bool      // a coalesced attempt failed: run on its own
-	lockWaits  int       // tries that found the locks held elsewhere
-	lastLog    string
-	lastErr    string // the last failed attempt's error, this run
-	cancelled  bool   // running when running work was cancelled
-	started    time.Time
+	op        *planner.Operation
+	idx       int   // in the plan's Operations
+	rank      int32 // in the policy
+	lockWaits int   // tries that found the locks held elsewhere
+	lastLog   string
+	lastErr   string // the last failed attempt's error, this run
+	cancelled bool   // running when running work was cancelled
 }
 
 // stepDone is what a step's goroutine reports to the central loop.
@@ -245,51 +230,50 @@ type stepDone struct {
 }
 
 type stepRun struct {
+	seq      int // the policy's step number
+	members  []int32
 	ops      []*opState
 	key      string // terraform state key ("" otherwise)
-	region   map[string]int
 	started  time.Time
 	attempts []int
 }
 
-// runner is one Run: the walk (dependencies, barriers, retries) lives in
-// the central loop; the concurrency limits are counters it checks before
-// starting a step; each running step is one goroutine.
+// runner is one Run: the scheduling policy (package sched) decides what
+// starts when; the central loop feeds it what happened on the real clock,
+// and each running step is one goroutine.
 type runner struct {
 	plan    *planner.Plan
 	opts    Options
-	ops     []*opState
+	pol     *sched.Policy
+	sch     *sched.State
+	ops     []*opState // by plan index
+	byRank  []*opState
 	byID    map[string]*opState
-	ready   []*opState // sorted by priority desc, then ID
 	journal *journal
 	runDir  string
 	logDir  string
 	owner   string
 	locks   LockStore
-	rng     *rand.Rand
 	emit    func(Event)
 	runLock *os.File  // flocked: one apply of a plan at a time per state dir
 	red     *redactor // masks Options.Secrets; nil when there are none
 
-	// in flight
-	running      int // operations in running steps
-	steps        int // running steps
-	alone        bool
-	regions      map[string]int
-	components   map[string]int
-	keys         map[string]bool
-	phaseLeft    []int
-	batchLeft    []int
+	start        time.Time // the policy's clock counts from here
 	stopping     bool
-	batchHeld    int // batch whose lock set is held (batch_barrier), -1 none
 	batchRelease func() error
-	batchWaiting bool
 
-	aimd *aimd
-	res  *Result
+	res *Result
 
 	stopCtx    context.Context // done once the run stops starting work
 	stopCancel context.CancelFunc
+}
+
+// clock is t on the policy's clock: microseconds since the run started.
+func (r *runner) clock(t time.Time) int64 { return t.Sub(r.start).Microseconds() }
+
+// wallTime is the real time of a policy clock reading.
+func (r *runner) wallTime(us int64) time.Time {
+	return r.start.Add(time.Duration(us) * time.Microsecond)
 }
 
 // Run executes a plan: it journals every step durably, takes the plan's
@@ -330,14 +314,9 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 	}
 	r := &runner{
 		plan: p, opts: opts,
-		byID:       make(map[string]*opState, len(p.Operations)),
-		regions:    map[string]int{},
-		components: map[string]int{},
-		keys:       map[string]bool{},
-		batchHeld:  -1,
-		rng:        rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
-		res:        &Result{},
-		red:        newRedactor(opts.Secrets),
+		byID: make(map[string]*opState, len(p.Operations)),
+		res:  &Result{},
+		red:  newRedactor(opts.Secrets),
 	}
 	var emitMu sync.Mutex
 	r.emit = func(e Event) {
@@ -351,61 +330,49 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 			emitMu.Unlock()
 		}
 	}
-	phaseIdx := map[string]int{}
-	for i, ph := range p.Phases {
-		phaseIdx[ph.Name] = i
-	}
-	r.ops = make([]*opState, len(p.Operations))
-	for i := range p.Operations {
-		op := &p.Operations[i]
-		ph, ok := phaseIdx[op.Phase]
-		if !ok {
-			ph = len(p.Phases) // unknown phase: last, rather than refuse
-		}
-		s := &opState{op: op, idx: i, phase: ph, batch: -1}
-		r.ops[i] = s
+	for _, op := range p.Operations {
 		if r.byID[op.ID] != nil {
 			return nil, fmt.Errorf("plan has operation %q twice", op.ID)
 		}
-		r.byID[op.ID] = s
+		r.byID[op.ID] = &opState{}
 	}
-	for _, s := range r.ops {
-		for _, d := range s.op.DependsOn {
-			ds := r.byID[d]
-			if ds == nil {
-				return nil, fmt.Errorf("operation %s depends on unknown %s", s.op.ID, d)
-			}
-			s.deps = append(s.deps, ds.idx)
-			ds.dependents = append(ds.dependents, s.idx)
-		}
-	}
-	r.phaseLeft = make([]int, len(p.Phases)+1)
-	r.batchLeft = make([]int, len(p.Batches))
-	for bi, b := range p.Batches {
+	inBatch := map[string]bool{}
+	for _, b := range p.Batches {
 		for _, id := range b.Operations {
-			if s := r.byID[id]; s != nil {
-				s.batch = bi
+			inBatch[id] = true
+		}
+	}
+	for i := range p.Operations {
+		op := &p.Operations[i]
+		for _, d := range op.DependsOn {
+			if r.byID[d] == nil {
+				return nil, fmt.Errorf("operation %s depends on unknown %s", op.ID, d)
 			}
 		}
-	}
-	for _, s := range r.ops {
-		if s.batch < 0 {
-			return nil, fmt.Errorf("operation %s is in no batch", s.op.ID)
+		if !inBatch[op.ID] {
+			return nil, fmt.Errorf("operation %s is in no batch", op.ID)
 		}
-		r.phaseLeft[s.phase]++
-		r.batchLeft[s.batch]++
 	}
-	tfp := p.Mode.TerraformParallelism
-	if tfp <= 0 {
-		tfp = 10 // terraform's own default
+	pol, err := sched.Compile(p, sched.Config{
+		Backoff:         opts.Backoff.Microseconds(),
+		MaxBackoff:      opts.MaxBackoff.Microseconds(),
+		ThrottleRetries: opts.ThrottleRetries,
+		Quiet:           opts.QuietPeriod.Microseconds(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
 	}
-	r.aimd = newAIMD(p.Mode.MaxParallel, tfp, opts.QuietPeriod)
-	r.aimd.noTF = true
-	for _, op := range p.Operations {
-		if op.Driver == "terraform" {
-			r.aimd.noTF = false
-			break
-		}
+	r.pol = pol
+	r.sch = sched.New(pol)
+	r.sch.KeepNotes = true
+	r.sch.Reset(opts.Seed, 0x5eed)
+	r.ops = make([]*opState, len(p.Operations))
+	r.byRank = make([]*opState, len(pol.Ops))
+	for rank := range pol.Ops {
+		i := pol.Ops[rank].Index
+		s := &opState{op: &p.Operations[i], idx: i, rank: int32(rank)}
+		r.ops[i], r.byRank[rank] = s, s
+		r.byID[s.op.ID] = s
 	}
 	r.stopCtx, r.stopCancel = context.WithCancel(opts.Hard)
 
@@ -439,9 +406,8 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 				if s == nil {
 					continue
 				}
-				s.attempt = rec.Attempts
+				r.sch.Resume(s.rank, rec.Succeeded, rec.Attempts)
 				if rec.Succeeded {
-					s.status = stSucceeded
 					r.res.Resumed = append(r.res.Resumed, id)
 				}
 			}
@@ -483,40 +449,24 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 func (r *runner) run(ctx context.Context) (*Result, error) {
 	defer r.stopCancel()
 	start := time.Now()
+	r.start = start
 	if dl, ok := r.locks.(*DirLocks); ok && r.opts.Locks == nil {
 		defer dl.Close()
 	}
+	_, tf := r.sch.Parallel()
 	ev := Event{Time: start, Kind: EvRunStart, PlanDigest: r.plan.PlanDigest,
-		Parallel: r.plan.Mode.MaxParallel, Parallelism: r.aimd.tf}
+		Parallel: r.plan.Mode.MaxParallel, Parallelism: tf}
 	if err := r.journal.Append(ev); err != nil {
 		return nil, err
 	}
 	r.emit(ev)
 
-	// Operations done in an earlier run count as finished.
-	for _, s := range r.ops {
-		if s.status == stSucceeded {
-			r.finish(s)
-		}
-	}
 	if r.opts.OnResumed != nil && len(r.res.Resumed) > 0 {
 		ids := append([]string(nil), r.res.Resumed...)
 		sort.Strings(ids)
 		r.opts.OnResumed(ids)
 	}
-	for _, s := range r.ops {
-		if s.status == stPending {
-			s.waitDeps = 0
-			for _, d := range s.deps {
-				if r.ops[d].status != stSucceeded {
-					s.waitDeps++
-				}
-			}
-			if s.waitDeps == 0 {
-				r.pushReady(s)
-			}
-		}
-	}
+	r.sch.Begin()
 
 	done := make(chan stepDone)
 	batchLocked := make(chan batchLock)
@@ -524,47 +474,42 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var journalErr error
+	var ended []stepDone
 	for {
 		now := time.Now()
-		if ch := r.aimd.tick(now); ch != nil {
-			r.emit(*ch)
-			_ = r.journal.AppendAsync(*ch)
-		}
-		wake := time.Time{}
+		wake := sched.Never
+		started := 0
 		if !r.stopping && journalErr == nil {
-			wake = r.schedule(now, done, batchLocked)
+			wake, started = r.schedule(now, done, batchLocked)
 		}
-		if r.steps == 0 && !r.batchWaiting && (r.stopping || len(r.ready) == 0 || journalErr != nil) {
+		if r.sch.Steps() == 0 && !r.sch.BatchWaiting() && (r.stopping || !r.sch.Waiting() || journalErr != nil) {
 			break
 		}
-		if r.steps == 0 && !r.batchWaiting && wake.IsZero() {
+		if r.sch.Steps() == 0 && !r.sch.BatchWaiting() && started == 0 && wake == sched.Never {
 			// Nothing running and nothing can start: a barrier waits on
 			// work that will never finish (should not happen); stop.
 			break
 		}
-		if w := r.aimd.nextWake(); !w.IsZero() && (wake.IsZero() || w.Before(wake)) {
-			wake = w
-		}
 		var tc <-chan time.Time
-		if !wake.IsZero() {
-			d := time.Until(wake)
+		if wake != sched.Never {
+			d := time.Until(r.wallTime(wake))
 			if d < time.Millisecond {
 				d = time.Millisecond
 			}
 			timer.Reset(d)
 			tc = timer.C
 		}
+		ended = ended[:0]
 		select {
 		case d := <-done:
-			if err := r.stepFinished(d); err != nil && journalErr == nil {
-				journalErr = err
-			}
+			ended = append(ended, d)
 		case bl := <-batchLocked:
-			r.batchWaiting = false
 			if bl.err != nil {
-				r.stop(fmt.Sprintf("locks for batch %d: %v", bl.batch, bl.err))
+				r.sch.BatchFailed(r.clock(time.Now()), fmt.Sprintf("locks for batch %d: %v", bl.batch, bl.err))
+				r.notes()
 			} else {
-				r.batchHeld, r.batchRelease = bl.batch, bl.release
+				r.batchRelease = bl.release
+				r.sch.BatchHeld(bl.batch)
 			}
 		case <-softDone:
 			softDone = nil
@@ -577,6 +522,27 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			default:
 			}
 		}
+		// Every step that ended by now is taken before anything new
+		// starts, in the order the steps started: the policy then sees
+		// the same sequence the simulator does.
+		if r.opts.settle != nil {
+			r.opts.settle()
+		}
+	drain:
+		for {
+			select {
+			case d := <-done:
+				ended = append(ended, d)
+			default:
+				break drain
+			}
+		}
+		sort.Slice(ended, func(a, b int) bool { return ended[a].st.seq < ended[b].st.seq })
+		for _, d := range ended {
+			if err := r.stepFinished(d); err != nil && journalErr == nil {
+				journalErr = err
+			}
+		}
 	}
 	if r.batchRelease != nil {
 		_ = r.batchRelease()
@@ -586,16 +552,16 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	// Summary.
 	res := r.res
 	for _, s := range r.ops {
-		switch s.status {
-		case stSucceeded:
-		case stFailed:
+		switch r.sch.Status(s.rank) {
+		case sched.Succeeded:
+		case sched.Failed:
 			res.Failed = append(res.Failed, Failure{Op: s.op.ID, Log: s.lastLog, Error: r.red.String(s.lastErr)})
-		case stSkipped:
+		case sched.Skipped:
 			res.Skipped = append(res.Skipped, s.op.ID)
 		default:
 			// Pending: tell what ran (and has an error and a log to show)
 			// from what never started.
-			f := Failure{Op: s.op.ID, Log: s.lastLog, Error: r.red.String(s.lastErr), Attempts: s.attempt}
+			f := Failure{Op: s.op.ID, Log: s.lastLog, Error: r.red.String(s.lastErr), Attempts: r.sch.Attempts(s.rank)}
 			switch {
 			case s.cancelled:
 				res.Cancelled = append(res.Cancelled, f)
@@ -645,210 +611,73 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// stop stops starting work (Ctrl-C, a journal failure).
 func (r *runner) stop(why string) {
-	if r.stopping {
-		return
-	}
-	r.stopping = true
-	r.stopCancel()
-	r.emit(Event{Time: time.Now(), Kind: EvStopping, Message: why})
+	r.sch.Stop(r.clock(time.Now()), why)
+	r.notes()
 }
 
-// pushReady inserts s into the ready list in priority order.
-func (r *runner) pushReady(s *opState) {
-	if s.inReady {
-		return
-	}
-	s.inReady = true
-	i := sort.Search(len(r.ready), func(i int) bool { return before(s, r.ready[i]) })
-	r.ready = append(r.ready, nil)
-	copy(r.ready[i+1:], r.ready[i:])
-	r.ready[i] = s
-}
-
-// before orders ready operations: higher priority first, then ID.
-func before(a, b *opState) bool {
-	if a.op.Priority != b.op.Priority {
-		return a.op.Priority > b.op.Priority
-	}
-	return a.op.ID < b.op.ID
-}
-
-// finish marks s as no longer pending for the barriers.
-func (r *runner) finish(s *opState) {
-	r.phaseLeft[s.phase]--
-	r.batchLeft[s.batch]--
-}
-
-func (r *runner) currentPhase() int {
-	for i, n := range r.phaseLeft {
-		if n > 0 {
-			return i
+// notes reports what the policy decided since the last call: retries,
+// skips, the stop, AIMD's changes.
+func (r *runner) notes() {
+	for _, n := range r.sch.Notes {
+		t := r.wallTime(n.Time)
+		switch n.Kind {
+		case sched.NoteRetry:
+			s := r.byRank[n.Op]
+			r.emit(Event{Time: t, Kind: EvRetry, Op: s.op.ID, Attempt: n.Attempt,
+				Duration: (time.Duration(n.Delay) * time.Microsecond).Seconds(), Message: shortReason(s.lastErr)})
+		case sched.NoteSkip:
+			s := r.byRank[n.Op]
+			r.emit(Event{Time: t, Kind: EvOpSkip, Op: s.op.ID, Outcome: OutcomeSkipped,
+				Message: "depends on failed " + r.byRank[n.Cause].op.ID})
+		case sched.NoteStop:
+			if !r.stopping {
+				r.stopping = true
+				r.stopCancel()
+				r.emit(Event{Time: t, Kind: EvStopping, Message: n.Message})
+			}
+		case sched.NoteAIMD:
+			ev := Event{Time: t, Kind: EvAIMD, Parallel: n.Parallel, Parallelism: n.TF, Message: n.Message}
+			if n.Throttle {
+				ev.RetryAfter = (time.Duration(n.RetryAfter) * time.Microsecond).Seconds()
+			}
+			r.emit(ev)
+			_ = r.journal.AppendAsync(ev)
 		}
 	}
-	return len(r.phaseLeft)
+	r.sch.Notes = r.sch.Notes[:0]
 }
 
-func (r *runner) currentBatch() int {
-	for i, n := range r.batchLeft {
-		if n > 0 {
-			return i
-		}
-	}
-	return len(r.batchLeft)
-}
-
-// schedule starts every step the caps allow, in priority order, and returns
-// when it next needs to look again for a time-based reason (a retry's
-// backoff or a Retry-After pause), or zero.
-func (r *runner) schedule(now time.Time, done chan<- stepDone, batchLocked chan<- batchLock) time.Time {
-	var wake time.Time
-	addWake := func(t time.Time) {
-		if wake.IsZero() || t.Before(wake) {
-			wake = t
-		}
-	}
-	if len(r.ready) == 0 {
-		return wake
-	}
-	if p := r.aimd.pausedUntil; now.Before(p) {
-		return p // honour Retry-After: nothing new starts until then
-	}
-	mode := r.plan.Mode
-	phase := r.currentPhase()
-	batch := r.currentBatch()
-	if mode.BatchBarrier && r.batchHeld != batch {
+// schedule starts what the policy says starts now; it returns when the
+// policy next wants to be asked (sched.Never: only when something ends)
+// and how many steps it started.
+func (r *runner) schedule(now time.Time, done chan<- stepDone, batchLocked chan<- batchLock) (int64, int) {
+	starts, wake, batch := r.sch.Schedule(r.clock(now))
+	r.notes()
+	if batch >= 0 {
 		// The batch's whole lock set is taken at once before any of its
 		// operations starts, and released when the batch is done.
 		if r.batchRelease != nil {
 			_ = r.batchRelease()
-			r.batchRelease, r.batchHeld = nil, -1
+			r.batchRelease = nil
 		}
-		if !r.batchWaiting && batch < len(r.plan.Batches) {
-			r.batchWaiting = true
-			b := r.plan.Batches[batch]
-			go func() {
-				rel, err := r.locks.Acquire(r.hardCtxUnlessStopping(), r.owner,
-					lockNames(r.plan.Deployment, b.Exclusive), lockNames(r.plan.Deployment, b.Shared))
-				batchLocked <- batchLock{batch: batch, release: rel, err: err}
-			}()
-			r.emit(Event{Time: now, Kind: EvLockWait, Message: fmt.Sprintf("batch %d", batch)})
-		}
-		return wake
+		b := r.plan.Batches[batch]
+		go func() {
+			rel, err := r.locks.Acquire(r.hardCtxUnlessStopping(), r.owner,
+				lockNames(r.plan.Deployment, b.Exclusive), lockNames(r.plan.Deployment, b.Shared))
+			batchLocked <- batchLock{batch: batch, release: rel, err: err}
+		}()
+		r.emit(Event{Time: now, Kind: EvLockWait, Message: fmt.Sprintf("batch %d", batch)})
 	}
-	if r.alone {
-		return wake
+	for i := range starts {
+		r.startStep(&starts[i], done)
 	}
-	maxPar := r.aimd.parallel
-	for i := 0; i < len(r.ready); i++ {
-		if maxPar > 0 && r.running >= maxPar {
-			break
-		}
-		s := r.ready[i]
-		if s.notBefore.After(now) {
-			addWake(s.notBefore)
-			continue
-		}
-		if mode.PhaseBarrier && s.phase > phase {
-			continue
-		}
-		if mode.BatchBarrier && s.batch != batch {
-			continue
-		}
-		if s.op.Alone != "" {
-			if r.steps > 0 {
-				// Let the running work drain so it can go alone; starting
-				// more would starve it.
-				break
-			}
-			r.start(r.takeReady(i, []*opState{s}), done)
-			return wake
-		}
-		if !r.fits(s, nil) {
-			continue
-		}
-		key := s.op.StateKey()
-		if key != "" && r.keys[key] {
-			continue // one process per terraform state
-		}
-		group := []*opState{s}
-		if key != "" && !s.solo {
-			// Coalesce the ready instances sharing this state into one
-			// apply, as many as the caps allow.
-			for j := i + 1; j < len(r.ready); j++ {
-				o := r.ready[j]
-				if maxPar > 0 && r.running+len(group) >= maxPar {
-					break
-				}
-				if o.op.StateKey() != key || o.solo || o.op.Alone != "" || o.notBefore.After(now) ||
-					(mode.PhaseBarrier && o.phase > phase) || (mode.BatchBarrier && o.batch != batch) {
-					continue
-				}
-				if r.fits(o, group) {
-					group = append(group, o)
-				}
-			}
-		}
-		r.start(r.takeReady(i, group), done)
-		i-- // the list shifted under i
-	}
-	return wake
-}
-
-// fits reports whether s can start next to what runs and the group being
-// formed without breaking the region and component caps.
-func (r *runner) fits(s *opState, group []*opState) bool {
-	mode := r.plan.Mode
-	if c := mode.ComponentParallel[s.op.Component]; c > 0 {
-		n := r.components[s.op.Component]
-		for _, g := range group {
-			if g.op.Component == s.op.Component {
-				n++
-			}
-		}
-		if n >= c {
-			return false
-		}
-	}
-	if mode.RegionParallel > 0 && s.op.Region != "" && r.regions[s.op.Region] == 0 {
-		active := len(r.regions)
-		seen := map[string]bool{}
-		for _, g := range group {
-			if g.op.Region != "" && r.regions[g.op.Region] == 0 && !seen[g.op.Region] {
-				seen[g.op.Region] = true
-				active++
-			}
-		}
-		if !seen[s.op.Region] && active >= mode.RegionParallel {
-			return false
-		}
-	}
-	return true
-}
-
-// takeReady removes the group's operations from the ready list.
-func (r *runner) takeReady(i int, group []*opState) []*opState {
-	in := make(map[*opState]bool, len(group))
-	for _, g := range group {
-		in[g] = true
-		g.inReady = false
-	}
-	out := r.ready[:0]
-	for _, s := range r.ready {
-		if !in[s] {
-			out = append(out, s)
-		}
-	}
-	for k := len(out); k < len(r.ready); k++ {
-		r.ready[k] = nil
-	}
-	r.ready = out
-	sort.Slice(group, func(a, b int) bool { return group[a].op.ID < group[b].op.ID })
-	return group
+	return wake, len(starts)
 }
 
 type batchLock struct {
-	batch   int
+	batch   int32
 	release func() error
 	err     error
 }
@@ -860,28 +689,17 @@ func (r *runner) hardCtxUnlessStopping() context.Context { return r.stopCtx }
 // start launches one step: its goroutine takes the locks (unless the batch
 // holds them), journals the start durably, runs the driver and journals the
 // end.
-func (r *runner) start(group []*opState, done chan<- stepDone) {
-	st := &stepRun{ops: group, key: group[0].op.StateKey(), started: time.Now()}
-	for _, s := range group {
-		s.status = stRunning
+func (r *runner) startStep(start *sched.Start, done chan<- stepDone) {
+	st := &stepRun{seq: start.Step, members: append([]int32(nil), start.Members...), started: time.Now()}
+	for _, rank := range st.members {
+		s := r.byRank[rank]
 		s.cancelled = false
-		s.attempt++
-		st.attempts = append(st.attempts, s.attempt)
-		r.running++
-		r.components[s.op.Component]++
-		if s.op.Region != "" {
-			r.regions[s.op.Region]++
-		}
+		st.ops = append(st.ops, s)
+		st.attempts = append(st.attempts, r.sch.Attempts(rank))
 	}
-	if st.key != "" {
-		r.keys[st.key] = true
-	}
-	if group[0].op.Alone != "" {
-		r.alone = true
-	}
-	r.steps++
+	st.key = st.ops[0].op.StateKey()
 	withLocks := !r.plan.Mode.BatchBarrier
-	par := r.aimd.tf
+	par := start.Parallelism
 	go func() {
 		d := r.runStep(st, withLocks, par)
 		done <- d
@@ -933,7 +751,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	now := time.Now()
 	st.started = now
 	for i, s := range st.ops {
-		ev := Event{Time: now, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i]}
+		ev := Event{Time: now, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i], Step: st.seq}
 		if err := r.journal.Append(ev); err != nil {
 			d.started = false
 			d.err = err
@@ -1008,6 +826,9 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 
 // drive dispatches a step to its driver.
 func (r *runner) drive(ctx context.Context, s Step) error {
+	if r.opts.drive != nil {
+		return r.opts.drive(ctx, s)
+	}
 	// The tools' death signal is tied to the thread that forks them (see
 	// runChild); terraform-exec forks on this goroutine too.
 	runtime.LockOSThread()
@@ -1037,45 +858,26 @@ func logName(id string) string {
 // dependents, failures retry with backoff or apply on_error.
 func (r *runner) stepFinished(d stepDone) error {
 	st := d.st
-	r.steps--
-	if st.key != "" {
-		delete(r.keys, st.key)
-	}
-	if st.ops[0].op.Alone != "" {
-		r.alone = false
-	}
 	now := time.Now()
-	for _, s := range st.ops {
-		r.running--
-		r.components[s.op.Component]--
-		if s.op.Region != "" {
-			if r.regions[s.op.Region]--; r.regions[s.op.Region] == 0 {
-				delete(r.regions, s.op.Region)
-			}
-		}
-	}
+	clock := r.clock(now)
 	if d.lockBusy {
 		// Another apply holds the locks: try again soon, and let other
 		// ready operations have the slot meanwhile.
+		waits := 0
 		for _, s := range st.ops {
-			s.attempt--
-			s.status = stPending
 			s.lockWaits++
+			waits = max(waits, s.lockWaits)
 			if s.lockWaits == 1 {
 				r.emit(Event{Time: now, Kind: EvLockWait, Op: s.op.ID, Message: s.op.ID + " (held by another apply)"})
 			}
-			s.notBefore = now.Add(min(5*time.Millisecond<<min(s.lockWaits, 6), 250*time.Millisecond))
-			r.pushReady(s)
 		}
+		delay := min(5*time.Millisecond<<min(waits, 6), 250*time.Millisecond)
+		r.sch.Requeue(st.members, clock+delay.Microseconds())
 		return nil
 	}
 	if !d.started {
 		// Never ran (lock wait cancelled, journal failure): not an attempt.
-		for _, s := range st.ops {
-			s.attempt--
-			s.status = stPending
-			r.pushReady(s)
-		}
+		r.sch.Requeue(st.members, 0)
 		if d.err != nil && r.opts.Hard.Err() == nil && !errors.Is(d.err, context.Canceled) {
 			r.stop(d.err.Error())
 			return d.err
@@ -1086,6 +888,7 @@ func (r *runner) stepFinished(d stepDone) error {
 	if d.errs == nil {
 		d.errs, d.blame = opErrors(st.ops, d.err)
 	}
+	outs := make([]sched.Outcome, len(st.ops))
 	// Operations a coalesced step got through go ahead; only the failed
 	// ones retry, each alone (only its own -target), within its own budget.
 	var failed []int
@@ -1094,15 +897,10 @@ func (r *runner) stepFinished(d stepDone) error {
 			failed = append(failed, i)
 			continue
 		}
-		s.status = stSucceeded
 		s.lastLog = d.logs[i]
 		r.res.Succeeded = append(r.res.Succeeded, s.op.ID)
-		r.finish(s)
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: OutcomeSucceeded,
 			Duration: d.dur.Seconds(), Log: d.logs[i]})
-		for _, di := range s.dependents {
-			r.depDone(r.ops[di])
-		}
 	}
 
 	// One throttle per step, however many of its operations it hit.
@@ -1122,10 +920,6 @@ func (r *runner) stepFinished(d stepDone) error {
 		tev := Event{Time: now, Kind: EvThrottle, Ops: throttledIDs, RetryAfter: te.RetryAfter.Seconds(), Message: te.Msg}
 		_ = r.journal.AppendAsync(tev) // what the simulator's throttling model can be checked against
 		r.emit(tev)
-		if ch := r.aimd.throttled(now, te.RetryAfter, r.running+len(st.ops)); ch != nil {
-			r.emit(*ch)
-			_ = r.journal.AppendAsync(*ch)
-		}
 	}
 	cancelled := r.opts.Hard.Err() != nil
 	for _, i := range failed {
@@ -1137,59 +931,21 @@ func (r *runner) stepFinished(d stepDone) error {
 		}
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: outcome,
 			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr})
-		if cancelled {
-			s.status = stPending // in flight at the cancel: --resume runs it again
-			s.cancelled = true
-			continue
-		}
-		wasSolo := s.solo
-		if len(st.ops) > 1 {
-			s.solo = true
-		}
 		var t *ThrottledError
-		retry := false
-		var delay time.Duration
 		switch {
-		case d.blame[i] && !wasSolo:
-			// Cut short by another instance's error: its own apply
-			// decides, without using up its retries. Once: it is solo now.
-			retry = true
-		case errors.As(d.errs[i], &t) && s.throttles < r.opts.ThrottleRetries:
-			s.throttles++
-			retry = true
-			delay = max(t.RetryAfter, r.backoff(s.throttles))
-		case s.charged < s.op.Retries:
-			s.charged++
-			retry = true
-			delay = r.backoff(s.charged)
-		}
-		if retry && !r.stopping {
-			s.status = stPending
-			s.notBefore = now.Add(delay)
-			r.emit(Event{Time: now, Kind: EvRetry, Op: s.op.ID, Attempt: s.attempt + 1, Duration: delay.Seconds(),
-				Message: shortReason(s.lastErr)})
-			r.pushReady(s)
-			continue
-		}
-		if retry {
-			s.status = stPending // stopping: leave it for --resume
-			continue
-		}
-		s.status = stFailed
-		r.finish(s)
-		switch s.op.OnError {
-		case "continue":
-			// The failure is recorded; dependents go ahead.
-			for _, di := range s.dependents {
-				r.depDone(r.ops[di])
-			}
-		case "skip_dependents":
-			r.skipDependents(s, now)
+		case cancelled:
+			s.cancelled = true
+			outs[i] = sched.Outcome{Kind: sched.Cancelled}
+		case d.blame[i]:
+			outs[i] = sched.Outcome{Kind: sched.Blameless}
+		case errors.As(d.errs[i], &t):
+			outs[i] = sched.Outcome{Kind: sched.Throttled, RetryAfter: t.RetryAfter.Microseconds()}
 		default:
-			r.skipDependents(s, now)
-			r.stop(fmt.Sprintf("%s failed (on_error = stop): running operations finish, nothing new starts", s.op.ID))
+			outs[i] = sched.Outcome{Kind: sched.Fail}
 		}
 	}
+	r.sch.Ended(st.members, outs, clock)
+	r.notes()
 	return nil
 }
 
@@ -1216,49 +972,4 @@ func shortReason(msg string) string {
 		msg = string(r[:maxLen-1]) + "…"
 	}
 	return msg
-}
-
-func (r *runner) depDone(s *opState) {
-	if s.status != stPending {
-		return
-	}
-	if s.waitDeps--; s.waitDeps == 0 {
-		r.pushReady(s)
-	}
-}
-
-// skipDependents marks everything downstream of a failed operation skipped.
-func (r *runner) skipDependents(s *opState, now time.Time) {
-	stack := append([]int(nil), s.dependents...)
-	for len(stack) > 0 {
-		o := r.ops[stack[len(stack)-1]]
-		stack = stack[:len(stack)-1]
-		if o.status != stPending {
-			continue
-		}
-		o.status = stSkipped
-		if o.inReady {
-			o.inReady = false
-			for k, x := range r.ready {
-				if x == o {
-					r.ready = append(r.ready[:k], r.ready[k+1:]...)
-					break
-				}
-			}
-		}
-		r.finish(o)
-		r.emit(Event{Time: now, Kind: EvOpSkip, Op: o.op.ID, Outcome: OutcomeSkipped, Message: "depends on failed " + s.op.ID})
-		stack = append(stack, o.dependents...)
-	}
-}
-
-// backoff is the delay before retry n (1-based): exponential with full
-// jitter in its upper half.
-func (r *runner) backoff(n int) time.Duration {
-	d := r.opts.Backoff
-	for i := 1; i < n && d < r.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, r.opts.MaxBackoff)
-	return d/2 + time.Duration(r.rng.Int64N(int64(d/2)+1))
 }

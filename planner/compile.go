@@ -26,9 +26,18 @@ type Options struct {
 	Strategy string
 }
 
-// defaultTerraformParallelism is terraform's own -parallelism default, used
-// to estimate a terraform instance's duration when the mode sets none.
-const defaultTerraformParallelism = 10
+// DefaultTerraformParallelism is terraform's own -parallelism default: what
+// a mode that sets none runs with, and what the estimates and the scheduler
+// count with.
+const DefaultTerraformParallelism = 10
+
+// TerraformParallelism is the -parallelism a mode runs terraform with.
+func TerraformParallelism(m Mode) int {
+	if m.TerraformParallelism > 0 {
+		return m.TerraformParallelism
+	}
+	return DefaultTerraformParallelism
+}
 
 // Compile expands spec into operations, checks the dependency graph, and
 // builds the batches, locks and priorities of a deploy or destroy plan for

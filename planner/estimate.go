@@ -14,7 +14,7 @@ type Estimate func(*Plan) (p50Seconds float64, ok bool)
 func estimateSeconds(p50 float64, driver string, resources int, resP50 float64, tp int) float64 {
 	if usesResources(driver, resources, resP50) {
 		if tp <= 0 {
-			tp = defaultTerraformParallelism
+			tp = DefaultTerraformParallelism
 		}
 		return math.Ceil(float64(resources)/float64(tp)) * resP50
 	}

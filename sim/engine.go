@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+
+	"github.com/echelonhq/echelon/sched"
 )
 
 // Event kinds, in the order simultaneous events run: a unit's end frees its
@@ -133,10 +135,10 @@ type unit struct {
 	work    int64 // sampled run time without throttling, µs
 	waited  int64 // time spent backing off so far
 	streams []stream
-	retry   int32 // stream whose request waits for a retry, -1: none
-	attempt int32 // throttled attempts of that request
-	alone   bool
-	state   int32
+	retry   int32     // stream whose request waits for a retry, -1: none
+	attempt int32     // throttled attempts of that request
+	tfPar   int       // terraform -parallelism it runs with
+	step    int       // the policy's step number
 	demand  []float64 // nominal requests per second, by api
 	slot    int32     // index in engine.active while in flight
 }
@@ -261,26 +263,21 @@ type engine struct {
 	horizonOK bool
 	events    int64
 
-	indeg       []int32
-	ready       []int32 // ranks, ascending
-	parked      []int32 // dependencies done, held by a barrier
-	opUnit      []int32
-	inFlight    int
-	regionBusy  []int32
-	regionsUsed int
-	compBusy    []int32
-	stateBusy   []bool
-	aloneBusy   bool
-	phaseDone   []int32
-	curPhase    int32
-	batchDone   []int32
-	curBatch    int32
-	done        int
-	groups      [][]int32 // by state: instances admitted in this scheduling pass
-	groupOrder  []int32
-	buckets     []bucket
-	demand      []float64
-	scratchUnit []int32
+	// st is the scheduling policy's state for this trial: every decision
+	// of what starts when is its (the same code exec runs).
+	st      *sched.State
+	wakeAt  int64 // when st next wants to be asked, sched.Never: not
+	outs    []sched.Outcome
+	opUnit  []int32
+	buckets []bucket
+	demand  []float64
+
+	// Outcome, when set, decides each attempt's outcome (tests, failure
+	// models); nil: every attempt succeeds.
+	outcome func(rank int32, attempt int) sched.Outcome
+	// attempts, when recording, gets every attempt of the trial.
+	recording bool
+	attempts  []Attempt
 
 	// Per-trial outputs.
 	start, end []int64 // by rank
@@ -303,16 +300,23 @@ func newEngine(m *model) *engine {
 	e.pcg = rand.NewPCG(0, 0)
 	e.rng = rand.New(e.pcg)
 	n := len(m.ops)
-	e.unitBits = uint(bits.Len(uint(n)))
-	e.indeg = make([]int32, n)
+	// A trial starts one unit per attempt: one per operation when every
+	// attempt succeeds, at most every retry the policy allows otherwise.
+	units := n
+	if m.outcome != nil {
+		most := 0
+		for r := range m.pol.Ops {
+			most = max(most, int(m.pol.Ops[r].Retries))
+		}
+		units = n * (most + m.pol.Cfg.ThrottleRetries + 2)
+	}
+	e.unitBits = uint(bits.Len(uint(units)))
 	e.opUnit = make([]int32, n)
-	e.ready = make([]int32, 0, n)
-	e.regionBusy = make([]int32, len(m.regions))
-	e.compBusy = make([]int32, len(m.comps))
-	e.stateBusy = make([]bool, len(m.states))
-	e.groups = make([][]int32, len(m.states))
-	e.phaseDone = make([]int32, len(m.phases))
-	e.batchDone = make([]int32, m.nBatches)
+	e.st = sched.New(m.pol)
+	if m.outcome != nil {
+		e.outcome = func(r int32, attempt int) sched.Outcome { return m.outcome(m.ops[r].id, attempt) }
+	}
+	e.outs = make([]sched.Outcome, n)
 	e.buckets = make([]bucket, m.nBuckets)
 	e.demand = make([]float64, len(m.apis))
 	e.start = make([]int64, n)
@@ -342,15 +346,9 @@ func (e *engine) run(seed uint64, trial int) error {
 	e.nUnits = 0
 	e.active = e.active[:0]
 	e.horizonOK = false
-	e.ready = e.ready[:0]
-	e.inFlight, e.regionsUsed, e.done = 0, 0, 0
-	e.aloneBusy = false
-	e.curPhase, e.curBatch = 0, 0
-	clear(e.regionBusy)
-	clear(e.compBusy)
-	clear(e.stateBusy)
-	clear(e.phaseDone)
-	clear(e.batchDone)
+	e.st.Reset(schedSeed(seed, trial))
+	e.wakeAt = sched.Never
+	e.attempts = e.attempts[:0]
 	clear(e.demand)
 	clear(e.throttled)
 	clear(e.exhausted)
@@ -363,16 +361,21 @@ func (e *engine) run(seed uint64, trial int) error {
 	}
 	// Per-trial state from the model's templates: copies, not loops.
 	copy(e.opUnit, m.minus1)
-	copy(e.indeg, m.indeg0)
 	copy(e.start, m.minus1L)
 	copy(e.end, m.minus1L)
-	e.parked = e.parked[:0]
-	e.advanceBarriers()
-	for _, r := range m.roots {
-		e.insertReady(r)
-	}
+	e.st.Begin()
 	e.schedule()
-	for len(e.heap) > 0 {
+	for {
+		if len(e.heap) == 0 || (e.wakeAt >= 0 && e.wakeAt < e.heap[0].t()) {
+			// The policy asked to look again (a retry's backoff, a
+			// Retry-After pause, AIMD's quiet period) before any event.
+			if e.wakeAt < 0 {
+				break
+			}
+			e.now, e.wakeAt = e.wakeAt, sched.Never
+			e.schedule()
+			continue
+		}
 		// The event stays at the top while it is handled: the first event
 		// the handler pushes replaces it (one sift instead of a pop and a
 		// push, the common case of a unit queueing its next request).
@@ -396,10 +399,16 @@ func (e *engine) run(seed uint64, trial int) error {
 			e.cur = false
 		}
 	}
-	if e.done != len(m.ops) {
+	if !e.st.Stopping() && e.st.Finished() != len(m.ops) {
 		return errStuck
 	}
 	return nil
+}
+
+// schedSeed seeds trial i's policy (the backoff jitter): trial 0 draws
+// what exec.Run does with Options.Seed = seed.
+func schedSeed(seed uint64, i int) (uint64, uint64) {
+	return seed, 0x5eed + uint64(i)
 }
 
 // unitOf is the unit an event belongs to.
@@ -446,151 +455,21 @@ func (e *engine) peekNext() (event, bool) {
 	return h[1], true
 }
 
-func (e *engine) advanceBarriers() {
-	m := e.m
-	ph, b := e.curPhase, e.curBatch
-	for int(e.curPhase) < len(m.phases) && e.phaseDone[e.curPhase] == m.phaseOps[e.curPhase] {
-		e.curPhase++
-	}
-	for int(e.curBatch) < m.nBatches && e.batchDone[e.curBatch] == m.batchOps[e.curBatch] {
-		e.curBatch++
-	}
-	if (e.curPhase != ph || e.curBatch != b) && len(e.parked) > 0 {
-		// Barriers only move forward: what they now allow joins the
-		// ready list for good.
-		w := 0
-		for _, r := range e.parked {
-			if e.barriersAllow(&m.ops[r]) {
-				e.insertReady(r)
-			} else {
-				e.parked[w] = r
-				w++
-			}
-		}
-		e.parked = e.parked[:w]
-	}
-}
-
-// schedule starts ready operations in rank order (critical path first) as
-// far as the caps, barriers and run-alone rules allow. Terraform instances
-// of one state admitted in this pass start together as one process; while
-// a state's process runs, its newly ready instances wait for the next one.
+// schedule asks the policy what starts now and starts it.
 func (e *engine) schedule() {
-	if e.aloneBusy || len(e.ready) == 0 {
+	for {
+		starts, wake, batch := e.st.Schedule(e.now)
+		for i := range starts {
+			e.startGroup(&starts[i])
+		}
+		if batch >= 0 {
+			// A batch's lock set is free in a simulation: held at once.
+			e.st.BatchHeld(batch)
+			continue
+		}
+		e.wakeAt = wake
 		return
 	}
-	m := e.m
-	plain := e.scratchUnit[:0]
-	for i, r := range e.ready {
-		op := &m.ops[r]
-		if e.opUnit[r] == -2 {
-			continue // already taken into a process
-		}
-		if !e.barriersAllow(op) {
-			continue
-		}
-		if op.alone {
-			// Nothing may overtake a ready run-alone operation: the
-			// executor stops starting work until everything has drained.
-			if e.inFlight == 0 {
-				e.occupy(r)
-				e.aloneBusy = true
-				plain = append(plain, r)
-			}
-			break
-		}
-		if m.maxParallel > 0 && e.inFlight >= m.maxParallel {
-			break
-		}
-		if !e.fits(r) {
-			continue
-		}
-		if op.state < 0 {
-			plain = append(plain, r)
-			e.occupy(r)
-			continue
-		}
-		if e.stateBusy[op.state] {
-			continue // one process per state: the next starts when this one ends
-		}
-		// Coalesce the ready instances of this state, in rank order, as far
-		// as the caps allow (what exec does).
-		e.groupOrder = append(e.groupOrder, op.state)
-		e.groups[op.state] = append(e.groups[op.state], r)
-		e.occupy(r)
-		for _, r2 := range e.ready[i+1:] {
-			if m.maxParallel > 0 && e.inFlight >= m.maxParallel {
-				break
-			}
-			if e.fits(r2) && m.ops[r2].state == op.state && !m.ops[r2].alone {
-				e.groups[op.state] = append(e.groups[op.state], r2)
-				e.occupy(r2)
-			}
-		}
-	}
-	if len(plain) == 0 && len(e.groupOrder) == 0 {
-		e.scratchUnit = plain
-		return
-	}
-	w := 0
-	for _, r := range e.ready {
-		if e.opUnit[r] != -2 {
-			e.ready[w] = r
-			w++
-		}
-	}
-	e.ready = e.ready[:w]
-	var one [1]int32
-	for _, r := range plain {
-		one[0] = r
-		e.startGroup(one[:])
-	}
-	e.scratchUnit = plain
-	for _, s := range e.groupOrder {
-		e.startGroup(e.groups[s])
-		e.groups[s] = e.groups[s][:0]
-	}
-	e.groupOrder = e.groupOrder[:0]
-}
-
-func (e *engine) barriersAllow(op *mop) bool {
-	m := e.m
-	return !(m.phaseBarrier && op.phase > e.curPhase) && !(m.batchBarrier && op.batch > e.curBatch)
-}
-
-// fits reports whether a ready operation passes the barriers and the
-// region and component caps next to what is in flight or admitted.
-func (e *engine) fits(r int32) bool {
-	m := e.m
-	op := &m.ops[r]
-	if e.opUnit[r] == -2 || !e.barriersAllow(op) {
-		return false
-	}
-	if op.region >= 0 && e.regionBusy[op.region] == 0 && m.regionPar > 0 && e.regionsUsed >= m.regionPar {
-		return false
-	}
-	if c := m.compCap[op.comp]; c > 0 && e.compBusy[op.comp] >= c {
-		return false
-	}
-	return true
-}
-
-// occupy takes an admitted operation's slots and marks it (opUnit -2) for
-// the start pass.
-func (e *engine) occupy(r int32) {
-	op := &e.m.ops[r]
-	e.inFlight++
-	if op.region >= 0 {
-		if e.regionBusy[op.region] == 0 {
-			e.regionsUsed++
-		}
-		e.regionBusy[op.region]++
-	}
-	e.compBusy[op.comp]++
-	if op.state >= 0 {
-		e.stateBusy[op.state] = true
-	}
-	e.opUnit[r] = -2
 }
 
 // newUnit returns a cleared unit slot.
@@ -606,7 +485,6 @@ func (e *engine) newUnit() int32 {
 	un.waited = 0
 	un.retry = -1
 	un.attempt = 0
-	un.state = -1
 	if un.demand == nil {
 		un.demand = make([]float64, len(e.m.apis))
 	} else {
@@ -617,14 +495,14 @@ func (e *engine) newUnit() int32 {
 
 // startGroup starts one unit for the given operations (one operation, or
 // the coalesced instances of one terraform state).
-func (e *engine) startGroup(members []int32) {
+func (e *engine) startGroup(st *sched.Start) {
+	members, tfPar := st.Members, st.Parallelism
 	m := e.m
 	ui := e.newUnit()
 	u := &e.units[ui]
 	u.members = append(u.members, members...)
 	u.start = e.now
-	u.alone = m.ops[members[0]].alone
-	u.state = m.ops[members[0]].state
+	u.tfPar, u.step = tfPar, st.Step
 
 	// Work: terraform applies the union of the members' resources with
 	// -parallelism P: ceil(sum/P) rounds, each taking one draw of the
@@ -645,7 +523,7 @@ func (e *engine) startGroup(members []int32) {
 		}
 	}
 	if res > 0 {
-		rounds := (res + int64(m.tfPar) - 1) / int64(m.tfPar)
+		rounds := (res + int64(tfPar) - 1) / int64(tfPar)
 		rd := dist{median: wMed / float64(res), sigma: wSig / float64(res)}
 		var w int64
 		for i := int64(0); i < rounds; i++ {
@@ -657,7 +535,9 @@ func (e *engine) startGroup(members []int32) {
 
 	for _, r := range members {
 		e.opUnit[r] = ui
-		e.start[r] = e.now
+		if e.start[r] < 0 {
+			e.start[r] = e.now // its first attempt
+		}
 	}
 	if len(members) == 1 {
 		// One operation: its streams are ready-made in the model.
@@ -752,15 +632,11 @@ func (e *engine) pushNext(ui int32) {
 // finish ends a unit: its operations are done, their dependents may become
 // ready.
 func (e *engine) finish(ui int32) {
-	m := e.m
 	u := &e.units[ui]
 	for a, d := range u.demand {
 		if d != 0 {
 			e.demand[a] -= d
 		}
-	}
-	if u.alone {
-		e.aloneBusy = false
 	}
 	e.horizonOK = false
 	// Swap-remove from active (its order matters to no one).
@@ -768,61 +644,28 @@ func (e *engine) finish(ui int32) {
 	e.active[u.slot] = last
 	e.units[last].slot = u.slot
 	e.active = e.active[:len(e.active)-1]
-	if u.state >= 0 {
-		e.stateBusy[u.state] = false
-	}
-	for _, r := range u.members {
-		op := &m.ops[r]
+	outs := e.outs[:len(u.members)]
+	for i, r := range u.members {
 		e.end[r] = e.now
-		e.inFlight--
-		if op.region >= 0 {
-			e.regionBusy[op.region]--
-			if e.regionBusy[op.region] == 0 {
-				e.regionsUsed--
-			}
+		if e.outcome != nil { // else outs stays all OK
+			outs[i] = e.outcome(r, e.st.Attempts(r))
 		}
-		e.compBusy[op.comp]--
-		e.phaseDone[op.phase]++
-		if op.batch >= 0 {
-			e.batchDone[op.batch]++
-		}
-		e.done++
-		for _, d := range op.dependent {
-			e.indeg[d]--
-			if e.indeg[d] == 0 {
-				e.insertReady(d)
-			}
+		if e.recording {
+			e.attempts = append(e.attempts, Attempt{Rank: r, Attempt: e.st.Attempts(r), Step: u.step,
+				Start: u.start, End: e.now, Outcome: outs[i].Kind, Parallelism: u.tfPar})
 		}
 	}
-	e.advanceBarriers()
+	e.st.Ended(u.members, outs, e.now)
 }
 
-// insertReady adds an operation whose dependencies are done: to the ready
-// list in rank order, or, while a barrier holds it, to the parked ones.
-// schedule would skip a barred operation at every pass anyway (it can
-// neither start nor hold others back), so parking it changes nothing but
-// the length of those passes.
-func (e *engine) insertReady(r int32) {
-	e.opUnit[r] = -1
-	if !e.barriersAllow(&e.m.ops[r]) {
-		e.parked = append(e.parked, r)
-		return
-	}
-	// Binary search for the first rank above r (sort.Search's closure
-	// costs more than the search here).
-	i, j := 0, len(e.ready)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if e.ready[h] > r {
-			j = h
-		} else {
-			i = h + 1
-		}
-	}
-	e.ready = append(e.ready, 0)
-	copy(e.ready[i+1:], e.ready[i:])
-	e.ready[i] = r
-	e.opUnit[r] = -1
+// Attempt is one simulated attempt of one operation, for a trace.
+type Attempt struct {
+	Rank        int32
+	Attempt     int // 1-based
+	Step        int // the policy's step number (coalesced instances share it)
+	Start, End  int64
+	Outcome     sched.Kind
+	Parallelism int
 }
 
 // refill brings a bucket up to time t.

@@ -6,9 +6,11 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sched"
 )
 
 // Span is one operation of a traced run, seconds from the start.
@@ -35,20 +37,53 @@ type Run struct {
 	Makespan float64
 	Phases   []string
 	Spans    []Span // by start, then ID
+	// Attempts are every attempt in start order (by step; a step's
+	// coalesced instances in the order the policy ranks them).
+	Attempts []AttemptSpan
+}
+
+// AttemptSpan is one attempt of one operation: Start and End in
+// microseconds from the run's start.
+type AttemptSpan struct {
+	Op          string
+	Attempt     int
+	Step        int
+	Start, End  int64
+	Outcome     sched.Kind
+	Parallelism int
 }
 
 // Trace re-runs one trial of the plan and records every operation.
 func Trace(p *planner.Plan, seed uint64, trial int) (*Run, error) {
-	m, err := newModel(p)
+	return TraceTrial(p, Options{Seed: seed}, trial)
+}
+
+// TraceTrial re-runs trial `trial` of a simulation with opts (its Seed,
+// Policy and Outcome) and records every operation and every attempt.
+func TraceTrial(p *planner.Plan, opts Options, trial int) (*Run, error) {
+	m, err := newModelWith(p, opts.Policy)
 	if err != nil {
 		return nil, err
 	}
+	m.outcome = opts.Outcome
 	e := newEngine(m)
 	e.trace = true
-	if err := e.run(seed, trial); err != nil {
+	e.recording = true
+	if err := e.run(opts.Seed, trial); err != nil {
 		return nil, err
 	}
 	run := &Run{Mode: p.Mode.Name, Trial: trial, Phases: m.phases}
+	for _, a := range e.attempts {
+		run.Attempts = append(run.Attempts, AttemptSpan{Op: m.ops[a.Rank].id, Attempt: a.Attempt, Step: a.Step,
+			Start: a.Start, End: a.End, Outcome: a.Outcome, Parallelism: a.Parallelism})
+	}
+	sort.SliceStable(run.Attempts, func(i, j int) bool {
+		ai, aj := &run.Attempts[i], &run.Attempts[j]
+		if ai.Step != aj.Step {
+			return ai.Step < aj.Step
+		}
+		return m.pol.Rank[ai.Op] < m.pol.Rank[aj.Op]
+	})
 	for r := range m.ops {
 		op := &m.ops[r]
 		sp := Span{ID: op.id, Phase: m.phases[op.phase], Start: float64(e.start[r]) / usPerSecond, End: float64(e.end[r]) / usPerSecond}
@@ -62,6 +97,8 @@ func Trace(p *planner.Plan, seed uint64, trial int) (*Run, error) {
 		sp := &run.Spans[mk.Op]
 		sp.Waits = append(sp.Waits, Wait{At: float64(mk.At) / usPerSecond, For: float64(mk.Wait) / usPerSecond, API: m.apis[mk.API].name})
 	}
+	// Operations that never started (the run stopped) have no span.
+	run.Spans = slices.DeleteFunc(run.Spans, func(sp Span) bool { return sp.Start < 0 })
 	sort.SliceStable(run.Spans, func(i, j int) bool {
 		if run.Spans[i].Start != run.Spans[j].Start {
 			return run.Spans[i].Start < run.Spans[j].Start

@@ -7,14 +7,12 @@ import (
 	"sort"
 
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sched"
 )
 
 // z90 is the standard normal's 90th percentile: a lognormal through p50 and
 // p90 has sigma = ln(p90/p50) / z90.
 const z90 = 1.2815515655446004
-
-// defaultTerraformParallelism is terraform's own -parallelism default.
-const defaultTerraformParallelism = 10
 
 // usPerSecond converts the plan's seconds to the simulator's integer clock.
 const usPerSecond = 1e6
@@ -105,6 +103,8 @@ type apiDef struct {
 // model is a plan compiled for simulation: flat slices indexed by rank.
 type model struct {
 	plan         *planner.Plan
+	pol          *sched.Policy
+	outcome      func(op string, attempt int) sched.Outcome // nil: all succeed
 	ops          []mop
 	phases       []string
 	regions      []string
@@ -123,7 +123,6 @@ type model struct {
 	batchOps     []int32 // operations per batch
 
 	// Templates a trial starts from, by rank.
-	indeg0  []int32 // dependencies
 	roots   []int32 // ranks without dependencies, ascending
 	minus1  []int32 // all -1
 	minus1L []int64 // all -1
@@ -132,62 +131,34 @@ type model struct {
 // newModel flattens a plan. It checks what the simulation relies on (known
 // dependencies, phases, apis; no cycle) and reports the first problem.
 func newModel(p *planner.Plan) (*model, error) {
+	return newModelWith(p, sched.Config{})
+}
+
+// newModelWith flattens a plan for a policy configuration (retry backoff,
+// AIMD quiet period) other than the defaults.
+func newModelWith(p *planner.Plan, cfg sched.Config) (*model, error) {
+	pol, err := sched.Compile(p, cfg)
+	if err != nil {
+		return nil, err
+	}
 	m := &model{
 		plan:         p,
-		phaseBarrier: p.Mode.PhaseBarrier,
-		batchBarrier: p.Mode.BatchBarrier,
-		maxParallel:  p.Mode.MaxParallel,
-		regionPar:    p.Mode.RegionParallel,
-		tfPar:        p.Mode.TerraformParallelism,
+		pol:          pol,
+		phaseBarrier: pol.PhaseBarrier,
+		batchBarrier: pol.BatchBarrier,
+		maxParallel:  pol.MaxParallel,
+		regionPar:    pol.RegionParallel,
+		tfPar:        pol.TFParallelism,
+		phases:       pol.Phases,
+		regions:      pol.Regions,
+		comps:        pol.Comps,
+		states:       pol.States,
+		nBatches:     pol.NBatches,
+		compCap:      pol.CompCap,
+		phaseOps:     pol.PhaseOps,
+		batchOps:     pol.BatchOps,
+		roots:        pol.Roots,
 	}
-	if m.tfPar <= 0 {
-		m.tfPar = defaultTerraformParallelism
-	}
-	phaseIdx := map[string]int32{}
-	for _, ph := range p.Phases {
-		phaseIdx[ph.Name] = int32(len(m.phases))
-		m.phases = append(m.phases, ph.Name)
-	}
-	// Operations may name phases the plan's phase list lacks (hand-made
-	// plans): append them in first-seen order.
-	for _, o := range p.Operations {
-		if _, ok := phaseIdx[o.Phase]; !ok {
-			phaseIdx[o.Phase] = int32(len(m.phases))
-			m.phases = append(m.phases, o.Phase)
-		}
-	}
-
-	order := make([]int, len(p.Operations))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		oa, ob := &p.Operations[order[a]], &p.Operations[order[b]]
-		if oa.Priority != ob.Priority {
-			return oa.Priority > ob.Priority
-		}
-		return oa.ID < ob.ID
-	})
-	rank := make(map[string]int32, len(order))
-	for r, i := range order {
-		id := p.Operations[i].ID
-		if _, dup := rank[id]; dup {
-			return nil, fmt.Errorf("operation %q appears twice", id)
-		}
-		rank[id] = int32(r)
-	}
-
-	batchOf := map[string]int32{}
-	for bi, b := range p.Batches {
-		for _, id := range b.Operations {
-			batchOf[id] = int32(bi)
-		}
-	}
-	m.nBatches = len(p.Batches)
-
-	regionIdx := map[string]int32{}
-	compIdx := map[string]int32{}
-	stateIdx := map[string]int32{}
 	apiIdx := map[string]int32{}
 	for _, a := range p.APIs {
 		apiIdx[a.Name] = int32(len(m.apis))
@@ -207,48 +178,15 @@ func newModel(p *planner.Plan) (*model, error) {
 		m.apis = append(m.apis, ad)
 	}
 
-	m.ops = make([]mop, len(order))
-	for r, i := range order {
-		o := &p.Operations[i]
+	m.ops = make([]mop, len(pol.Ops))
+	for r := range pol.Ops {
+		po := &pol.Ops[r]
+		o := &p.Operations[po.Index]
 		op := &m.ops[r]
 		op.id = o.ID
-		op.phase = phaseIdx[o.Phase]
-		op.region = -1
-		if o.Region != "" {
-			ri, ok := regionIdx[o.Region]
-			if !ok {
-				ri = int32(len(m.regions))
-				regionIdx[o.Region] = ri
-				m.regions = append(m.regions, o.Region)
-			}
-			op.region = ri
-		}
-		ci, ok := compIdx[o.Component]
-		if !ok {
-			ci = int32(len(m.comps))
-			compIdx[o.Component] = ci
-			m.comps = append(m.comps, o.Component)
-		}
-		op.comp = ci
-		op.batch = -1
-		if b, ok := batchOf[o.ID]; ok {
-			op.batch = b
-		} else if m.batchBarrier && len(p.Batches) > 0 {
-			return nil, fmt.Errorf("operation %q is in no batch", o.ID)
-		}
-		// The planner sets Alone for parallel = false, a non-parallel
-		// container and restart = true alike.
-		op.alone = o.Alone != ""
-		op.state = -1
-		if k := o.StateKey(); k != "" {
-			si, ok := stateIdx[k]
-			if !ok {
-				si = int32(len(m.states))
-				stateIdx[k] = si
-				m.states = append(m.states, k)
-			}
-			op.state = si
-		}
+		op.phase, op.region, op.comp, op.batch, op.state = po.Phase, po.Region, po.Comp, po.Batch, po.State
+		op.alone = po.Alone
+		op.deps, op.dependent = po.Deps, po.Dependent
 		op.dur = newDist(o.Duration)
 		// As the planner counts it: a given duration wins; a terraform
 		// instance without one takes its resources' rounds.
@@ -273,30 +211,10 @@ func newModel(p *planner.Plan) (*model, error) {
 			op.calls = append(op.calls, call{api: ai, n: int32(n)})
 			m.apis[ai].requests += int64(n)
 		}
-		for _, d := range o.DependsOn {
-			dr, ok := rank[d]
-			if !ok {
-				return nil, fmt.Errorf("operation %q depends on unknown operation %q", o.ID, d)
-			}
-			op.deps = append(op.deps, dr)
-		}
 	}
-	for r := range m.ops {
-		for _, d := range m.ops[r].deps {
-			m.ops[d].dependent = append(m.ops[d].dependent, int32(r))
-		}
-	}
-	if err := m.checkAcyclic(); err != nil {
-		return nil, err
-	}
-	m.indeg0 = make([]int32, len(m.ops))
 	m.minus1 = make([]int32, len(m.ops))
 	m.minus1L = make([]int64, len(m.ops))
 	for r := range m.ops {
-		m.indeg0[r] = int32(len(m.ops[r].deps))
-		if m.indeg0[r] == 0 {
-			m.roots = append(m.roots, int32(r))
-		}
 		m.minus1[r], m.minus1L[r] = -1, -1
 	}
 
@@ -320,20 +238,6 @@ func newModel(p *planner.Plan) (*model, error) {
 		sortStreams(op.streams)
 	}
 
-	m.compCap = make([]int32, len(m.comps))
-	for c, n := range p.Mode.ComponentParallel {
-		if ci, ok := compIdx[c]; ok && n > 0 {
-			m.compCap[ci] = int32(n)
-		}
-	}
-	m.phaseOps = make([]int32, len(m.phases))
-	m.batchOps = make([]int32, m.nBatches)
-	for i := range m.ops {
-		m.phaseOps[m.ops[i].phase]++
-		if b := m.ops[i].batch; b >= 0 {
-			m.batchOps[b]++
-		}
-	}
 	return m, nil
 }
 
@@ -347,33 +251,4 @@ func (m *model) bucketOf(a int32, region int32) int32 {
 		return ad.bucket0 + int32(len(m.regions))
 	}
 	return ad.bucket0 + region
-}
-
-func (m *model) checkAcyclic() error {
-	indeg := make([]int, len(m.ops))
-	for i := range m.ops {
-		indeg[i] = len(m.ops[i].deps)
-	}
-	queue := make([]int32, 0, len(m.ops))
-	for i := range m.ops {
-		if indeg[i] == 0 {
-			queue = append(queue, int32(i))
-		}
-	}
-	seen := 0
-	for len(queue) > 0 {
-		o := queue[0]
-		queue = queue[1:]
-		seen++
-		for _, d := range m.ops[o].dependent {
-			indeg[d]--
-			if indeg[d] == 0 {
-				queue = append(queue, d)
-			}
-		}
-	}
-	if seen != len(m.ops) {
-		return fmt.Errorf("the plan's dependencies form a cycle")
-	}
-	return nil
 }

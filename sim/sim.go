@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sched"
 )
 
 // Options control a simulation run.
@@ -26,6 +27,14 @@ type Options struct {
 	// recommendation (min(RecommendTrials, Trials) trials per candidate).
 	Recommend       bool
 	RecommendTrials int
+
+	// Policy tunes the scheduling policy as exec.Options does (retry
+	// backoff, AIMD's quiet period); zero values are exec's defaults.
+	Policy sched.Config
+	// Outcome, when set, decides each attempt's outcome (failures,
+	// throttling, by operation ID and 1-based attempt); nil: every attempt
+	// succeeds. It must be a pure function: trials run concurrently.
+	Outcome func(op string, attempt int) sched.Outcome
 }
 
 // DefaultTrials is the number of trials when Options.Trials is 0.
@@ -172,10 +181,11 @@ func Simulate(p *planner.Plan, opts Options) (*Result, error) {
 	if opts.Trials > MaxTrials {
 		return nil, fmt.Errorf("%d trials asked for; at most %d", opts.Trials, MaxTrials)
 	}
-	m, err := newModel(p)
+	m, err := newModelWith(p, opts.Policy)
 	if err != nil {
 		return nil, err
 	}
+	m.outcome = opts.Outcome
 	ts, err := runTrials(m, opts.Trials, opts.Seed, opts.Workers)
 	if err != nil {
 		return nil, err
@@ -263,6 +273,9 @@ func (e *engine) collect(ts *trialSet, i int, tot *totals) {
 		hi = append(hi, -1)
 	}
 	for r := range m.ops {
+		if e.start[r] < 0 {
+			continue // never started (the run stopped)
+		}
 		ph := m.ops[r].phase
 		lo[ph] = min(lo[ph], e.start[r])
 		hi[ph] = max(hi[ph], e.end[r])

@@ -1,0 +1,401 @@
+package sched
+
+import "fmt"
+
+// Never is the wake time that means "no time-based reason to look again".
+const Never int64 = -1
+
+// Schedule decides what starts at now: the steps to start (valid until the
+// next call), when to call again for a time-based reason (a retry's
+// backoff, a Retry-After pause, AIMD's quiet period; Never if none), and
+// the batch whose lock set must be taken first under batch_barrier (-1
+// none: tell BatchHeld when it is held, then call Schedule again).
+//
+// Ready operations start in rank order (critical path first) as far as the
+// caps, barriers and run-alone rules allow. Terraform instances of one
+// state admitted in one pass start together as one step; while a state's
+// step runs, its newly ready instances wait for the next one. The steps of
+// single operations come first, then the coalesced ones, in admission order.
+func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32) {
+	s.aimd.tick(s, now)
+	s.starts = s.starts[:0]
+	wake, needBatch = s.aimd.nextWake(), -1
+	if s.stopping || len(s.ready) == 0 {
+		return s.starts, wake, -1
+	}
+	addWake := func(t int64) {
+		if wake == Never || t < wake {
+			wake = t
+		}
+	}
+	if p := s.aimd.pausedUntil; now < p {
+		addWake(p) // honour Retry-After: nothing new starts until then
+		return s.starts, wake, -1
+	}
+	pol := s.P
+	if pol.BatchBarrier && s.batchHeld != s.curBatch {
+		// The batch's whole lock set is taken at once before any of its
+		// operations starts, and released when the batch is done.
+		if !s.batchWaiting && int(s.curBatch) < pol.NBatches {
+			s.batchWaiting = true
+			return s.starts, wake, s.curBatch
+		}
+		return s.starts, wake, -1
+	}
+	if s.alone {
+		return s.starts, wake, -1
+	}
+	maxPar := s.aimd.parallel
+	plain := s.plain[:0]
+	for i, r := range s.ready {
+		op := &pol.Ops[r]
+		if s.o[r].mark == mAdmitted {
+			continue // already taken into a step
+		}
+		if s.delayed > 0 && s.o[r].notAfter > now {
+			addWake(s.o[r].notAfter)
+			continue
+		}
+		if op.Alone {
+			// Nothing may overtake a ready run-alone operation: no new work
+			// starts until everything has drained, then it runs alone.
+			if s.inFlight == 0 {
+				s.occupy(r)
+				s.alone = true
+				plain = append(plain, r)
+			}
+			break
+		}
+		if maxPar > 0 && s.inFlight >= maxPar {
+			break
+		}
+		if !s.fits(r) {
+			continue
+		}
+		if op.State < 0 {
+			plain = append(plain, r)
+			s.occupy(r)
+			continue
+		}
+		if s.stateBusy[op.State] {
+			continue // one process per state: the next starts when this one ends
+		}
+		s.groupOrder = append(s.groupOrder, op.State)
+		s.groups[op.State] = append(s.groups[op.State], r)
+		s.occupy(r)
+		if s.o[r].solo {
+			continue // a coalesced attempt failed: it runs on its own
+		}
+		// Coalesce the ready instances of this state, in rank order, as far
+		// as the caps allow.
+		for _, r2 := range s.ready[i+1:] {
+			if maxPar > 0 && s.inFlight >= maxPar {
+				break
+			}
+			o2 := &pol.Ops[r2]
+			if o2.State != op.State || o2.Alone || s.o[r2].solo || (s.delayed > 0 && s.o[r2].notAfter > now) {
+				continue
+			}
+			if s.fits(r2) {
+				s.groups[op.State] = append(s.groups[op.State], r2)
+				s.occupy(r2)
+			}
+		}
+	}
+	s.plain = plain
+	if len(plain) == 0 && len(s.groupOrder) == 0 {
+		return s.starts, wake, -1
+	}
+	w := 0
+	for _, r := range s.ready {
+		if s.o[r].mark != mAdmitted {
+			s.ready[w] = r
+			w++
+		}
+	}
+	s.ready = s.ready[:w]
+	s.members = s.members[:0]
+	for _, r := range plain {
+		s.begin(r)
+		s.members = append(s.members, r)
+	}
+	for _, st := range s.groupOrder {
+		for _, r := range s.groups[st] {
+			s.begin(r)
+			s.members = append(s.members, r)
+		}
+	}
+	// Slices of members are cut after it stops growing.
+	k := 0
+	for range plain {
+		s.addStart(s.members[k : k+1 : k+1])
+		k++
+	}
+	for _, st := range s.groupOrder {
+		n := len(s.groups[st])
+		s.addStart(s.members[k : k+n : k+n])
+		k += n
+		s.groups[st] = s.groups[st][:0]
+	}
+	s.groupOrder = s.groupOrder[:0]
+	return s.starts, wake, -1
+}
+
+func (s *State) addStart(m []int32) {
+	s.stepSeq++
+	s.steps++
+	s.starts = append(s.starts, Start{Step: s.stepSeq, Members: m, Parallelism: s.aimd.tf})
+}
+
+// begin turns an admitted operation into a running attempt.
+func (s *State) begin(r int32) {
+	s.o[r].mark = mNone
+	s.o[r].status = Running
+	s.o[r].attempts++
+	if s.o[r].notAfter != 0 {
+		s.o[r].notAfter = 0
+		s.delayed--
+	}
+}
+
+// fits reports whether a ready operation passes the barriers and the
+// region and component caps next to what is in flight or admitted.
+func (s *State) fits(r int32) bool {
+	pol := s.P
+	op := &pol.Ops[r]
+	if s.o[r].mark == mAdmitted || !s.barriersAllow(op) {
+		return false
+	}
+	if op.Region >= 0 && s.regionBusy[op.Region] == 0 && pol.RegionParallel > 0 && s.regionsUsed >= pol.RegionParallel {
+		return false
+	}
+	if c := pol.CompCap[op.Comp]; c > 0 && s.compBusy[op.Comp] >= c {
+		return false
+	}
+	return true
+}
+
+// occupy takes an admitted operation's slots.
+func (s *State) occupy(r int32) {
+	op := &s.P.Ops[r]
+	s.inFlight++
+	if op.Region >= 0 {
+		if s.regionBusy[op.Region] == 0 {
+			s.regionsUsed++
+		}
+		s.regionBusy[op.Region]++
+	}
+	s.compBusy[op.Comp]++
+	if op.State >= 0 {
+		s.stateBusy[op.State] = true
+	}
+	s.o[r].mark = mAdmitted
+}
+
+// release gives back a step's slots.
+func (s *State) release(members []int32) {
+	pol := s.P
+	s.steps--
+	first := &pol.Ops[members[0]]
+	if first.State >= 0 {
+		s.stateBusy[first.State] = false
+	}
+	if first.Alone {
+		s.alone = false
+	}
+	for _, r := range members {
+		op := &pol.Ops[r]
+		s.inFlight--
+		if op.Region >= 0 {
+			s.regionBusy[op.Region]--
+			if s.regionBusy[op.Region] == 0 {
+				s.regionsUsed--
+			}
+		}
+		s.compBusy[op.Comp]--
+	}
+}
+
+// BatchHeld tells that the lock set Schedule asked for is held.
+func (s *State) BatchHeld(b int32) {
+	s.batchWaiting = false
+	s.batchHeld = b
+}
+
+// BatchFailed tells that the lock set Schedule asked for could not be
+// taken: the run stops.
+func (s *State) BatchFailed(now int64, why string) {
+	s.batchWaiting = false
+	s.Stop(now, why)
+}
+
+// Requeue puts back a step that could not start (its locks are held by
+// another run, or it was interrupted before its driver ran): not an
+// attempt. notBefore is when it may try again (0: at once).
+func (s *State) Requeue(members []int32, notBefore int64) {
+	s.release(members)
+	for _, r := range members {
+		s.o[r].attempts--
+		s.o[r].status = Pending
+		s.o[r].notAfter = notBefore
+		s.insertReady(r)
+	}
+}
+
+// Ended reports a step's end at now with each member's outcome (members
+// as Schedule gave them). Successes release their dependents; failures
+// retry with backoff or apply on_error; throttling lowers the caps.
+func (s *State) Ended(members []int32, out []Outcome, now int64) {
+	pol := s.P
+	s.steps--
+	if first := &pol.Ops[members[0]]; first.State >= 0 || first.Alone {
+		if first.State >= 0 {
+			s.stateBusy[first.State] = false
+		}
+		if first.Alone {
+			s.alone = false
+		}
+	}
+	failed := false
+	var retryAfter int64
+	throttled := false
+	for i, r := range members {
+		op := &pol.Ops[r]
+		s.inFlight--
+		if op.Region >= 0 {
+			if s.regionBusy[op.Region]--; s.regionBusy[op.Region] == 0 {
+				s.regionsUsed--
+			}
+		}
+		s.compBusy[op.Comp]--
+		switch out[i].Kind {
+		case OK:
+			s.o[r].status = Succeeded
+			s.succeed(r)
+		case Throttled:
+			throttled = true
+			retryAfter = max(retryAfter, out[i].RetryAfter)
+			failed = true
+		default:
+			failed = true
+		}
+	}
+	if throttled {
+		// One throttle per step, however many of its operations it hit.
+		s.aimd.throttled(s, now, retryAfter, s.inFlight+len(members))
+	}
+	if failed {
+		for i, r := range members {
+			if out[i].Kind != OK {
+				s.fail(r, out[i], len(members) > 1, now)
+			}
+		}
+	}
+	s.advanceBarriers()
+}
+
+// succeed finishes r and releases its dependents.
+func (s *State) succeed(r int32) {
+	s.finished++
+	s.finishBarriers(r)
+	for _, d := range s.P.Ops[r].Dependent {
+		s.depDone(d)
+	}
+}
+
+func (s *State) depDone(d int32) {
+	if s.o[d].status != Pending {
+		return
+	}
+	if s.indeg[d]--; s.indeg[d] == 0 {
+		s.insertReady(d)
+	}
+}
+
+func (s *State) fail(r int32, o Outcome, coalesced bool, now int64) {
+	op := &s.P.Ops[r]
+	if o.Kind == Cancelled {
+		s.o[r].status = Pending // in flight at the cancel: --resume runs it again
+		return
+	}
+	wasSolo := s.o[r].solo
+	if coalesced {
+		s.o[r].solo = true
+	}
+	retry := false
+	var delay int64
+	switch {
+	case o.Kind == Blameless && !wasSolo:
+		// Cut short by another instance's error: its own apply decides,
+		// without using up its retries. Once: it is solo now.
+		retry = true
+	case o.Kind == Throttled && int(s.o[r].throttle) < s.P.Cfg.ThrottleRetries:
+		s.o[r].throttle++
+		retry = true
+		delay = max(o.RetryAfter, s.backoff(int(s.o[r].throttle)))
+	case s.o[r].charged < op.Retries:
+		s.o[r].charged++
+		retry = true
+		delay = s.backoff(int(s.o[r].charged))
+	}
+	if retry {
+		s.o[r].status = Pending
+		if s.stopping {
+			return // left for --resume
+		}
+		s.o[r].notAfter = now + delay
+		if s.o[r].notAfter == 0 {
+			s.o[r].notAfter = 1 // 0 means "none"; the clock starts at 0
+		}
+		s.note(Note{Kind: NoteRetry, Time: now, Op: r, Cause: -1, Attempt: int(s.o[r].attempts) + 1, Delay: delay})
+		s.insertReady(r)
+		return
+	}
+	s.o[r].status = Failed
+	s.finished++
+	s.finishBarriers(r)
+	switch op.OnError {
+	case OnErrorContinue:
+		// The failure is recorded; dependents go ahead.
+		for _, d := range op.Dependent {
+			s.depDone(d)
+		}
+	case OnErrorSkipDependents:
+		s.skipDependents(r, now)
+	default:
+		s.skipDependents(r, now)
+		s.Stop(now, fmt.Sprintf("%s failed (on_error = stop): running operations finish, nothing new starts", op.ID))
+	}
+}
+
+// skipDependents marks everything downstream of a failed operation skipped.
+func (s *State) skipDependents(r int32, now int64) {
+	stack := append([]int32(nil), s.P.Ops[r].Dependent...)
+	for len(stack) > 0 {
+		o := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if s.o[o].status != Pending {
+			continue
+		}
+		s.o[o].status = Skipped
+		if s.o[o].mark == mReady || s.o[o].mark == mParked {
+			s.removeWaiting(o)
+		}
+		s.finished++
+		s.finishBarriers(o)
+		s.note(Note{Kind: NoteSkip, Time: now, Op: o, Cause: r})
+		stack = append(stack, s.P.Ops[o].Dependent...)
+	}
+}
+
+// backoff is the delay before retry n (1-based): exponential with full
+// jitter in its upper half.
+func (s *State) backoff(n int) int64 {
+	c := s.P.Cfg
+	d := c.Backoff
+	for i := 1; i < n && d < c.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.MaxBackoff)
+	return d/2 + s.rng.Int64N(d/2+1)
+}

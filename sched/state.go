@@ -1,0 +1,345 @@
+package sched
+
+import (
+	"math/rand/v2"
+)
+
+// Status is an operation's state in a run.
+type Status int8
+
+const (
+	Pending Status = iota
+	Running
+	Succeeded
+	Failed
+	Skipped
+)
+
+// Kind is what happened to one operation of an ended step.
+type Kind int8
+
+const (
+	OK        Kind = iota
+	Fail           // its own failure: uses up retries
+	Throttled      // the api said slow down: throttle retries, AIMD
+	Blameless      // cut short by another instance's error in its step
+	Cancelled      // killed by a hard stop: pending for --resume
+)
+
+// Outcome is one operation's result in an ended step.
+type Outcome struct {
+	Kind       Kind
+	RetryAfter int64 // Throttled: the api's Retry-After, microseconds
+}
+
+// Start is one step to start: one operation, or the coalesced instances of
+// one terraform state, applied by one process with -parallelism Parallelism.
+type Start struct {
+	Step        int     // sequence number of the step in the run, from 1
+	Members     []int32 // ranks, ascending; valid until the next Schedule
+	Parallelism int
+}
+
+// NoteKind says what a Note tells.
+type NoteKind int8
+
+const (
+	NoteRetry NoteKind = iota // Op runs again at Time+Delay (attempt Attempt)
+	NoteSkip                  // Op is skipped: it depends on failed Cause
+	NoteStop                  // the run stops starting work: Message
+	NoteAIMD                  // the effective caps changed: Parallel, TF, Message
+)
+
+// Note is a decision a driver may report (exec journals and shows them;
+// sim ignores them). Notes pile up in State.Notes until the driver clears
+// them.
+type Note struct {
+	Kind       NoteKind
+	Time       int64
+	Op, Cause  int32
+	Attempt    int
+	Delay      int64
+	Parallel   int
+	TF         int
+	RetryAfter int64
+	Throttle   bool // NoteAIMD: lowered by a throttle (else raised after quiet)
+	Message    string
+}
+
+// marks of an operation in the ready machinery.
+const (
+	mNone     int8 = iota
+	mReady         // in the ready list
+	mParked        // dependencies done, held by a barrier
+	mAdmitted      // taken into a step in this scheduling pass
+)
+
+// opRun is one operation's part of a State.
+type opRun struct {
+	notAfter int64 // notBefore: backoff before the next attempt (0: none)
+	attempts int32 // attempts started
+	charged  int32 // failed attempts counted against retries
+	throttle int32 // throttled attempts
+	status   Status
+	mark     int8
+	solo     bool // a coalesced attempt failed: runs on its own
+}
+
+// State is one run (or one simulated trial) of a Policy.
+type State struct {
+	P *Policy
+	// Notes are the decisions made since the driver last cleared them
+	// (only rare ones: retries, skips, stops, AIMD changes).
+	Notes []Note
+	// KeepNotes turns Notes on (sim leaves it off).
+	KeepNotes bool
+
+	rng *rand.Rand
+	pcg *rand.PCG
+
+	o       []opRun // by rank
+	indeg   []int32
+	delayed int  // ready operations with a notBefore set
+	resumed bool // Resume was called since Reset
+
+	ready  []int32 // ranks, ascending
+	parked []int32
+
+	inFlight    int // operations in running steps
+	steps       int // running steps
+	regionBusy  []int32
+	regionsUsed int
+	compBusy    []int32
+	stateBusy   []bool
+	alone       bool
+	phaseDone   []int32
+	curPhase    int32
+	batchDone   []int32
+	curBatch    int32
+	finished    int // succeeded, failed or skipped
+	stopping    bool
+	stepSeq     int
+
+	batchHeld    int32 // batch_barrier: batch whose lock set is held, -1 none
+	batchWaiting bool
+
+	aimd aimd
+
+	groups     [][]int32 // by state: instances admitted in this pass
+	groupOrder []int32
+	plain      []int32
+	starts     []Start
+	members    []int32
+}
+
+// New returns a State for pol; call Reset before use.
+func New(pol *Policy) *State {
+	n := len(pol.Ops)
+	s := &State{P: pol}
+	s.pcg = rand.NewPCG(0, 0)
+	s.rng = rand.New(s.pcg)
+	s.o = make([]opRun, n)
+	s.indeg = make([]int32, n)
+	s.ready = make([]int32, 0, n)
+	s.regionBusy = make([]int32, len(pol.Regions))
+	s.compBusy = make([]int32, len(pol.Comps))
+	s.stateBusy = make([]bool, len(pol.States))
+	s.groups = make([][]int32, len(pol.States))
+	s.phaseDone = make([]int32, len(pol.Phases))
+	s.batchDone = make([]int32, pol.NBatches)
+	return s
+}
+
+// Reset starts a new run: everything pending, the backoff jitter seeded
+// with (seed1, seed2).
+func (s *State) Reset(seed1, seed2 uint64) {
+	pol := s.P
+	s.pcg.Seed(seed1, seed2)
+	clear(s.o)
+	copy(s.indeg, pol.indeg0)
+	s.delayed, s.resumed = 0, false
+	s.ready = s.ready[:0]
+	s.parked = s.parked[:0]
+	s.inFlight, s.steps, s.regionsUsed, s.finished, s.stepSeq = 0, 0, 0, 0, 0
+	clear(s.regionBusy)
+	clear(s.compBusy)
+	clear(s.stateBusy)
+	clear(s.phaseDone)
+	clear(s.batchDone)
+	s.alone, s.stopping, s.batchWaiting = false, false, false
+	s.curPhase, s.curBatch, s.batchHeld = 0, 0, -1
+	s.aimd = newAIMD(pol.MaxParallel, pol.TFParallelism, pol.Cfg.Quiet, pol.NoTF)
+	s.Notes = s.Notes[:0]
+}
+
+// Resume marks operations that succeeded in an earlier run (and the
+// attempts they and others made then) before Begin.
+func (s *State) Resume(r int32, succeeded bool, attempts int) {
+	s.resumed = true
+	s.o[r].attempts = int32(attempts)
+	if succeeded && s.o[r].status != Succeeded {
+		s.o[r].status = Succeeded
+		s.finishBarriers(r)
+		s.finished++
+	}
+}
+
+// Begin puts the operations whose dependencies are done on the ready list.
+func (s *State) Begin() {
+	pol := s.P
+	if !s.resumed {
+		s.advanceBarriers()
+		for _, r := range pol.Roots {
+			s.insertReady(r)
+		}
+		return
+	}
+	for r := range pol.Ops {
+		if s.o[r].status != Pending {
+			continue
+		}
+		n := int32(0)
+		for _, d := range pol.Ops[r].Deps {
+			if s.o[d].status != Succeeded {
+				n++
+			}
+		}
+		s.indeg[r] = n
+	}
+	s.advanceBarriers()
+	for r := range pol.Ops {
+		if s.o[r].status == Pending && s.indeg[r] == 0 {
+			s.insertReady(int32(r))
+		}
+	}
+}
+
+// Status is operation r's state.
+func (s *State) Status(r int32) Status { return s.o[r].status }
+
+// Attempts is how many attempts of operation r have started.
+func (s *State) Attempts(r int32) int { return int(s.o[r].attempts) }
+
+// Stopping reports whether the run has stopped starting work.
+func (s *State) Stopping() bool { return s.stopping }
+
+// Steps is the number of running steps.
+func (s *State) Steps() int { return s.steps }
+
+// Finished is the number of operations that succeeded, failed or were
+// skipped.
+func (s *State) Finished() int { return s.finished }
+
+// Waiting reports whether operations wait to start (ready or behind a
+// barrier).
+func (s *State) Waiting() bool { return len(s.ready) > 0 || len(s.parked) > 0 }
+
+// BatchWaiting reports whether a batch lock set was asked for and not yet
+// granted.
+func (s *State) BatchWaiting() bool { return s.batchWaiting }
+
+// Done reports whether the run is over: nothing runs, no batch lock is
+// awaited, and nothing is left to start (or the run stopped).
+func (s *State) Done() bool {
+	return s.steps == 0 && !s.batchWaiting && (s.stopping || !s.Waiting())
+}
+
+// Stop stops starting work (on_error = stop, Ctrl-C); running steps finish.
+func (s *State) Stop(now int64, why string) {
+	if s.stopping {
+		return
+	}
+	s.stopping = true
+	s.note(Note{Kind: NoteStop, Time: now, Op: -1, Cause: -1, Message: why})
+}
+
+func (s *State) note(n Note) {
+	if s.KeepNotes {
+		s.Notes = append(s.Notes, n)
+	}
+}
+
+func (s *State) finishBarriers(r int32) {
+	op := &s.P.Ops[r]
+	s.phaseDone[op.Phase]++
+	if op.Batch >= 0 {
+		s.batchDone[op.Batch]++
+	}
+}
+
+func (s *State) barriersAllow(op *Op) bool {
+	pol := s.P
+	return !(pol.PhaseBarrier && op.Phase > s.curPhase) && !(pol.BatchBarrier && op.Batch > s.curBatch)
+}
+
+func (s *State) advanceBarriers() {
+	pol := s.P
+	ph, b := s.curPhase, s.curBatch
+	for int(s.curPhase) < len(pol.Phases) && s.phaseDone[s.curPhase] == pol.PhaseOps[s.curPhase] {
+		s.curPhase++
+	}
+	for int(s.curBatch) < pol.NBatches && s.batchDone[s.curBatch] == pol.BatchOps[s.curBatch] {
+		s.curBatch++
+	}
+	if (s.curPhase != ph || s.curBatch != b) && len(s.parked) > 0 {
+		// Barriers only move forward: what they now allow joins the ready
+		// list for good.
+		w := 0
+		for _, r := range s.parked {
+			if s.barriersAllow(&pol.Ops[r]) {
+				s.insertReady(r)
+			} else {
+				s.parked[w] = r
+				w++
+			}
+		}
+		s.parked = s.parked[:w]
+	}
+}
+
+// insertReady adds an operation whose dependencies are done: to the ready
+// list in rank order or, while a barrier holds it, to the parked ones.
+// Scheduling would skip a barred operation at every pass anyway (it can
+// neither start nor hold others back), so parking it changes nothing but
+// the length of those passes.
+func (s *State) insertReady(r int32) {
+	if s.o[r].notAfter != 0 {
+		s.delayed++
+	}
+	if !s.barriersAllow(&s.P.Ops[r]) {
+		s.o[r].mark = mParked
+		s.parked = append(s.parked, r)
+		return
+	}
+	s.o[r].mark = mReady
+	i, j := 0, len(s.ready)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if s.ready[h] > r {
+			j = h
+		} else {
+			i = h + 1
+		}
+	}
+	s.ready = append(s.ready, 0)
+	copy(s.ready[i+1:], s.ready[i:])
+	s.ready[i] = r
+}
+
+// removeWaiting takes r off the ready or parked list (a skip).
+func (s *State) removeWaiting(r int32) {
+	list := &s.ready
+	if s.o[r].mark == mParked {
+		list = &s.parked
+	}
+	for k, x := range *list {
+		if x == r {
+			*list = append((*list)[:k], (*list)[k+1:]...)
+			break
+		}
+	}
+	if s.o[r].notAfter != 0 {
+		s.delayed--
+	}
+	s.o[r].mark = mNone
+}
