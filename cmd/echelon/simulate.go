@@ -17,7 +17,7 @@ import (
 // simulateStdout is where simulate writes its view; tests swap it.
 var simulateStdout io.Writer = os.Stdout
 
-const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--var k=v]...
+const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--trace F.jsonl] [--var k=v]...
 
 Predicts the wall-clock time of a plan under its mode's caps with a
 discrete-event simulation (lognormal durations through p50/p90, terraform
@@ -33,7 +33,10 @@ Recommended caps: ` + sim.RecommendRule + `.
 
 --check holds the predictions to the spec's budget blocks and exits 1 naming
 each broken one. --gantt draws the median trial of each mode as SVG (with
-several modes, F-MODE.svg).`
+several modes, F-MODE.svg). --trace writes the same run as JSON lines in the
+journal's record shape (op_start, op_end with attempt, step, outcome,
+duration; "at" is seconds from the start), to lay beside a real run's
+journal: with --trials 1 it is the only trial.`
 
 // runSimulate predicts the run of a spec's modes or of one plan.
 func runSimulate(ctx context.Context, args []string) error {
@@ -45,6 +48,7 @@ func runSimulate(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print the prediction as JSON")
 	check := fs.Bool("check", false, "exit 1 when a prediction breaks a budget, naming each")
 	gantt := fs.String("gantt", "", "write the median run as an SVG Gantt chart to `FILE`")
+	trace := fs.String("trace", "", "write the median run's predicted starts and ends as JSON lines to `FILE`")
 	workers := fs.Int("workers", 0, "goroutines trials are spread over (default: the number of CPUs)")
 	recTrials := fs.Int("recommend-trials", sim.DefaultRecommendTrials, "trials per candidate cap when searching the recommendation")
 	_ = fs.MarkHidden("workers")
@@ -114,8 +118,42 @@ func runSimulate(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	if *trace != "" {
+		for i, r := range results {
+			file := *trace
+			if len(results) > 1 {
+				ext := filepath.Ext(file)
+				file = strings.TrimSuffix(file, ext) + "-" + r.Mode + ext
+			}
+			if err := writeTrace(file, plans[i], r, *seed); err != nil {
+				return err
+			}
+			if !*asJSON {
+				fmt.Fprintf(out, "\ntrace: %s (mode %s, trial %d)\n", file, r.Mode, r.MedianTrial)
+			}
+		}
+	}
 	if broken {
 		return errReported
+	}
+	return nil
+}
+
+func writeTrace(file string, p *planner.Plan, r *sim.Result, seed uint64) error {
+	run, err := sim.Trace(p, seed, r.MedianTrial)
+	if err != nil {
+		return fmt.Errorf("trace mode %s: %w", p.Mode.Name, err)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	if err := sim.WriteTrace(f, p, run); err != nil {
+		f.Close()
+		return fmt.Errorf("trace %s: %w", file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("trace: %w", err)
 	}
 	return nil
 }
