@@ -13,6 +13,8 @@ import (
 	"github.com/echelonhq/echelon/planner"
 )
 
+func init() { RegisterDriver("command", DriverFunc(commandRun)) }
+
 // commandRun runs a command operation: argv exactly as given (never through
 // a shell), in dir (relative to the spec directory), with the executor's
 // environment plus env, ECHELON_OP, ECHELON_REGION and ECHELON_ACTION. The

@@ -35,9 +35,50 @@ type Step struct {
 	Started func(pgid int)
 }
 
-// driverFunc runs one step to completion. A throttled failure comes back as
-// an error wrapping *ThrottledError.
-type driverFunc func(ctx context.Context, s Step) error
+// Driver runs one kind of operation (the plan's Operation.Driver). A new
+// driver is its own file (its Run, how it reads its tool's output for
+// throttling and progress) and one RegisterDriver call in that file; lang
+// decodes its block and planner carries its settings.
+type Driver interface {
+	// Run applies the step, or destroys it when s.Action is
+	// planner.ActionDestroy, to completion. A throttled failure comes back
+	// as an error wrapping *ThrottledError (see detectThrottle); a step of
+	// several operations that fails for some of them returns *StepError.
+	// Progress goes to s.Events, the tool's output to s.Log.
+	Run(ctx context.Context, s Step) error
+}
+
+// ToolDriver is a Driver whose tool forks children that may outlive a
+// killed apply (terraform's providers): their process groups are watched
+// and recorded with the step's locks.
+type ToolDriver interface {
+	Driver
+	// Tool is the environment override and default name of the binary.
+	Tool() (envKey, name string)
+}
+
+// DriverFunc adapts a function to Driver.
+type DriverFunc func(ctx context.Context, s Step) error
+
+// Run calls f.
+func (f DriverFunc) Run(ctx context.Context, s Step) error { return f(ctx, s) }
+
+var drivers = map[string]Driver{}
+
+// RegisterDriver makes a driver available under name; drivers register in
+// their file's init. Registering a name twice panics (a programming error).
+func RegisterDriver(name string, d Driver) {
+	if _, dup := drivers[name]; dup {
+		panic("exec: driver " + name + " registered twice")
+	}
+	drivers[name] = d
+}
+
+// LookupDriver is the driver registered under name.
+func LookupDriver(name string) (Driver, bool) {
+	d, ok := drivers[name]
+	return d, ok
+}
 
 // ThrottledError is a step failure the tool or API reported as throttling
 // (an HTTP 429 status, TooManyRequests, ThrottlingException, "Rate

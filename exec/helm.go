@@ -11,6 +11,8 @@ import (
 	"github.com/echelonhq/echelon/planner"
 )
 
+func init() { RegisterDriver("helm", DriverFunc(helmRun)) }
+
 // helmRun runs the helm operations of a step (usually one): deploy is
 // `helm upgrade --install RELEASE CHART` with the spec's values in a
 // temporary file, destroy `helm uninstall --ignore-not-found RELEASE`.

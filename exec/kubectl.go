@@ -13,6 +13,8 @@ import (
 	"github.com/echelonhq/echelon/planner"
 )
 
+func init() { RegisterDriver("kubectl", DriverFunc(kubectlRun)) }
+
 // kubectlRun runs the kubectl operations of a step (usually one): deploy is
 // `kubectl apply -f MANIFEST...`, destroy `kubectl delete --ignore-not-found
 // -f MANIFEST...` with the manifests in reverse order, so what was applied

@@ -833,21 +833,15 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	// runChild); terraform-exec forks on this goroutine too.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if s.Ops[0].Driver == "terraform" {
-		defer watchToolGroups(s, toolPath(s.Env, "ECHELON_TERRAFORM", "terraform"))()
-	}
-	switch s.Ops[0].Driver {
-	case "command":
-		return commandRun(ctx, s)
-	case "terraform":
-		return terraformRun(ctx, s)
-	case "kubectl":
-		return kubectlRun(ctx, s)
-	case "helm":
-		return helmRun(ctx, s)
-	default:
+	d, ok := LookupDriver(s.Ops[0].Driver)
+	if !ok {
 		return fmt.Errorf("%s: unknown driver %q", s.Ops[0].ID, s.Ops[0].Driver)
 	}
+	if td, ok := d.(ToolDriver); ok {
+		key, name := td.Tool()
+		defer watchToolGroups(s, toolPath(s.Env, key, name))()
+	}
+	return d.Run(ctx, s)
 }
 
 func logName(id string) string {

@@ -35,6 +35,15 @@ var tfWorks sync.Map // "bin\x00absdir\x00workspace" -> *tfWork
 // have data directories of their own, but share .terraform.lock.hcl.
 var tfInitLocks sync.Map // absdir -> *sync.Mutex
 
+func init() { RegisterDriver("terraform", terraformDriver{}) }
+
+// terraformDriver runs terraform; its providers are watched (ToolDriver).
+type terraformDriver struct{}
+
+func (terraformDriver) Run(ctx context.Context, s Step) error { return terraformRun(ctx, s) }
+
+func (terraformDriver) Tool() (string, string) { return "ECHELON_TERRAFORM", "terraform" }
+
 // terraformRun applies (or destroys) a step's instances with one terraform
 // process: a -target per instance, -parallelism from the step, the vars of
 // the instances, the -json event stream turned into log lines and events.
