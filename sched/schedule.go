@@ -19,18 +19,12 @@ const Never int64 = -1
 func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32) {
 	s.aimd.tick(s, now)
 	s.starts = s.starts[:0]
-	wake, needBatch = s.aimd.nextWake(), -1
+	wake = s.aimd.nextWake()
 	if s.stopping || len(s.ready) == 0 {
 		return s.starts, wake, -1
 	}
-	addWake := func(t int64) {
-		if wake == Never || t < wake {
-			wake = t
-		}
-	}
 	if p := s.aimd.pausedUntil; now < p {
-		addWake(p) // honour Retry-After: nothing new starts until then
-		return s.starts, wake, -1
+		return s.starts, earliest(wake, p), -1 // honour Retry-After: nothing new starts until then
 	}
 	pol := s.P
 	if pol.BatchBarrier && s.batchHeld != s.curBatch {
@@ -45,15 +39,36 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 	if s.alone {
 		return s.starts, wake, -1
 	}
+	wake = s.admit(now, wake)
+	if len(s.plain) > 0 || len(s.groupOrder) > 0 {
+		s.startAdmitted()
+	}
+	return s.starts, wake, -1
+}
+
+// earliest is the earlier of two wake times (Never: none).
+func earliest(a, b int64) int64 {
+	if a == Never || (b != Never && b < a) {
+		return b
+	}
+	return a
+}
+
+// admit walks the ready list in rank order and admits what may start now:
+// single operations to s.plain, coalesced terraform instances to s.groups
+// by state (s.groupOrder). It returns wake lowered to the earliest backoff
+// that held an operation back.
+func (s *State) admit(now, wake int64) int64 {
+	pol := s.P
 	maxPar := s.aimd.parallel
-	plain := s.plain[:0]
+	s.plain = s.plain[:0]
 	for i, r := range s.ready {
 		op := &pol.Ops[r]
 		if s.o[r].mark == mAdmitted {
 			continue // already taken into a step
 		}
 		if s.delayed > 0 && s.o[r].notAfter > now {
-			addWake(s.o[r].notAfter)
+			wake = earliest(wake, s.o[r].notAfter)
 			continue
 		}
 		if op.Alone {
@@ -62,18 +77,18 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 			if s.inFlight == 0 {
 				s.occupy(r)
 				s.alone = true
-				plain = append(plain, r)
+				s.plain = append(s.plain, r)
 			}
-			break
+			return wake
 		}
 		if maxPar > 0 && s.inFlight >= maxPar {
-			break
+			return wake
 		}
 		if !s.fits(r) {
 			continue
 		}
 		if op.State < 0 {
-			plain = append(plain, r)
+			s.plain = append(s.plain, r)
 			s.occupy(r)
 			continue
 		}
@@ -83,29 +98,36 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 		s.groupOrder = append(s.groupOrder, op.State)
 		s.groups[op.State] = append(s.groups[op.State], r)
 		s.occupy(r)
-		if s.o[r].solo {
-			continue // a coalesced attempt failed: it runs on its own
-		}
-		// Coalesce the ready instances of this state, in rank order, as far
-		// as the caps allow.
-		for _, r2 := range s.ready[i+1:] {
-			if maxPar > 0 && s.inFlight >= maxPar {
-				break
-			}
-			o2 := &pol.Ops[r2]
-			if o2.State != op.State || o2.Alone || s.o[r2].solo || (s.delayed > 0 && s.o[r2].notAfter > now) {
-				continue
-			}
-			if s.fits(r2) {
-				s.groups[op.State] = append(s.groups[op.State], r2)
-				s.occupy(r2)
-			}
+		if !s.o[r].solo { // a coalesced attempt failed: it runs on its own
+			s.coalesce(op.State, s.ready[i+1:], now)
 		}
 	}
-	s.plain = plain
-	if len(plain) == 0 && len(s.groupOrder) == 0 {
-		return s.starts, wake, -1
+	return wake
+}
+
+// coalesce adds the ready instances of state st, in rank order, to its
+// group as far as the caps allow.
+func (s *State) coalesce(st int32, rest []int32, now int64) {
+	pol := s.P
+	maxPar := s.aimd.parallel
+	for _, r2 := range rest {
+		if maxPar > 0 && s.inFlight >= maxPar {
+			return
+		}
+		o2 := &pol.Ops[r2]
+		if o2.State != st || o2.Alone || s.o[r2].solo || (s.delayed > 0 && s.o[r2].notAfter > now) {
+			continue
+		}
+		if s.fits(r2) {
+			s.groups[st] = append(s.groups[st], r2)
+			s.occupy(r2)
+		}
 	}
+}
+
+// startAdmitted turns what admit took into steps: the single operations
+// first, then the coalesced groups, in admission order.
+func (s *State) startAdmitted() {
 	w := 0
 	for _, r := range s.ready {
 		if s.o[r].mark != mAdmitted {
@@ -115,7 +137,7 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 	}
 	s.ready = s.ready[:w]
 	s.members = s.members[:0]
-	for _, r := range plain {
+	for _, r := range s.plain {
 		s.begin(r)
 		s.members = append(s.members, r)
 	}
@@ -127,7 +149,7 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 	}
 	// Slices of members are cut after it stops growing.
 	k := 0
-	for range plain {
+	for range s.plain {
 		s.addStart(s.members[k : k+1 : k+1])
 		k++
 	}
@@ -138,7 +160,6 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 		s.groups[st] = s.groups[st][:0]
 	}
 	s.groupOrder = s.groupOrder[:0]
-	return s.starts, wake, -1
 }
 
 func (s *State) addStart(m []int32) {

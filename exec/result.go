@@ -1,0 +1,81 @@
+package exec
+
+import (
+	"sort"
+
+	"github.com/echelonhq/echelon/sched"
+)
+
+// Failure is one operation that failed for good, or that the run stopped
+// short of finishing (Result.Cancelled, Result.RetryPending): its last
+// attempt's error and log.
+type Failure struct {
+	Op       string `json:"op"`
+	Log      string `json:"log"`
+	Error    string `json:"error"`
+	Attempts int    `json:"attempts,omitempty"` // attempts so far, earlier runs included
+}
+
+// Result summarises a run.
+type Result struct {
+	RunDir    string    `json:"run_dir"`
+	Journal   string    `json:"journal"`
+	Succeeded []string  `json:"succeeded"`
+	Resumed   []string  `json:"resumed"` // succeeded in an earlier run
+	Failed    []Failure `json:"failed"`
+	Skipped   []string  `json:"skipped"`
+	NotRun    []string  `json:"not_run"`   // never started: the run stopped first
+	Throttled int       `json:"throttled"` // throttled attempts
+	Duration  float64   `json:"duration"`  // seconds
+	// Cancelled were running when running work was cancelled (the second
+	// Ctrl-C); RetryPending failed an attempt and were due another when the
+	// run stopped. --resume runs both again.
+	Cancelled    []Failure `json:"cancelled"`
+	RetryPending []Failure `json:"retry_pending"`
+}
+
+// OK reports whether every operation succeeded.
+func (r *Result) OK() bool {
+	return len(r.Failed) == 0 && len(r.Skipped) == 0 && len(r.NotRun) == 0 &&
+		len(r.Cancelled) == 0 && len(r.RetryPending) == 0
+}
+
+// summarize fills the Result from every operation's final state: what
+// failed, was skipped, was cut short or never started. Lists are never nil.
+func (r *runner) summarize() *Result {
+	res := r.res
+	for _, s := range r.ops {
+		switch r.sch.Status(s.rank) {
+		case sched.Succeeded:
+		case sched.Failed:
+			res.Failed = append(res.Failed, Failure{Op: s.op.ID, Log: s.lastLog, Error: r.red.String(s.lastErr)})
+		case sched.Skipped:
+			res.Skipped = append(res.Skipped, s.op.ID)
+		default:
+			// Pending: tell what ran (and has an error and a log to show)
+			// from what never started.
+			f := Failure{Op: s.op.ID, Log: s.lastLog, Error: r.red.String(s.lastErr), Attempts: r.sch.Attempts(s.rank)}
+			switch {
+			case s.cancelled:
+				res.Cancelled = append(res.Cancelled, f)
+			case s.lastErr != "":
+				res.RetryPending = append(res.RetryPending, f)
+			default:
+				res.NotRun = append(res.NotRun, s.op.ID)
+			}
+		}
+	}
+	sort.Strings(res.Resumed)
+	sort.Strings(res.Succeeded)
+	for _, l := range []*[]string{&res.Succeeded, &res.Resumed, &res.Skipped, &res.NotRun} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	for _, l := range []*[]Failure{&res.Failed, &res.Cancelled, &res.RetryPending} {
+		if *l == nil {
+			*l = []Failure{}
+		}
+	}
+	return res
+}

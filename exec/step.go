@@ -1,0 +1,280 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sched"
+)
+
+// One step: the locks, the journal records and the log files of one
+// attempt of one operation (or of coalesced terraform instances), and the
+// driver that runs it.
+
+// StepError is a step's failure told apart per operation: a driver that
+// can say which of a coalesced step's operations failed (terraform's -json
+// stream names the failed resources) returns it. Operations not in Failed
+// succeeded.
+type StepError struct {
+	Failed map[string]*OpError // by operation ID
+}
+
+// OpError is one operation's part in a StepError.
+type OpError struct {
+	Err error
+	// Blameless: the operation did not fail itself; the step stopped on
+	// another operation's error before its changes were applied.
+	Blameless bool
+}
+
+func (e *StepError) Error() string {
+	ids := make([]string, 0, len(e.Failed))
+	for id := range e.Failed {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id + ": " + e.Failed[id].Err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// opErrors splits a step's error into one per operation (nil: succeeded).
+func opErrors(ops []*opState, err error) ([]error, []bool) {
+	errs := make([]error, len(ops))
+	blameless := make([]bool, len(ops))
+	var se *StepError
+	if err == nil {
+		return errs, blameless
+	}
+	if !errors.As(err, &se) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, blameless
+	}
+	for i, s := range ops {
+		if oe := se.Failed[s.op.ID]; oe != nil {
+			errs[i], blameless[i] = oe.Err, oe.Blameless
+		}
+	}
+	return errs, blameless
+}
+
+// stepDone is what a step's goroutine reports to the central loop.
+type stepDone struct {
+	st       *stepRun
+	started  bool // locks were taken and the driver ran
+	lockBusy bool // another apply holds part of the lock set
+	err      error
+	errs     []error // per operation of st.ops (nil: succeeded), when err != nil
+	blame    []bool  // per operation: failed only because the step stopped
+	logs     []string
+	dur      time.Duration
+}
+
+type stepRun struct {
+	seq      int // the policy's step number
+	members  []int32
+	ops      []*opState
+	key      string // terraform state key ("" otherwise)
+	started  time.Time
+	attempts []int
+}
+
+// start launches one step: its goroutine takes the locks (unless the batch
+// holds them), journals the start durably, runs the driver and journals the
+// end.
+func (r *runner) startStep(start *sched.Start, done chan<- stepDone) {
+	st := &stepRun{seq: start.Step, members: append([]int32(nil), start.Members...), started: time.Now()}
+	for _, rank := range st.members {
+		s := r.byRank[rank]
+		s.cancelled = false
+		st.ops = append(st.ops, s)
+		st.attempts = append(st.attempts, r.sch.Attempts(rank))
+	}
+	st.key = st.ops[0].op.StateKey()
+	withLocks := !r.plan.Mode.BatchBarrier
+	par := start.Parallelism
+	go func() {
+		d := r.runStep(st, withLocks, par)
+		done <- d
+	}()
+}
+
+func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone {
+	d := stepDone{st: st}
+	// The lock holder's name: the child process groups the step starts
+	// are recorded under it (see GroupRecorder).
+	owner := r.owner
+	if withLocks {
+		owner = r.owner + "#" + st.ops[0].op.ID
+		var excl, shared []string
+		inStep := map[string]bool{}
+		for _, s := range st.ops {
+			excl = append(excl, s.op.ID)
+			inStep[s.op.ID] = true
+		}
+		seen := map[string]bool{}
+		for _, s := range st.ops {
+			for _, dep := range s.op.DependsOn {
+				if !inStep[dep] && !seen[dep] {
+					seen[dep] = true
+					shared = append(shared, dep)
+				}
+			}
+		}
+		exclN, sharedN := lockNames(r.plan.Deployment, excl), lockNames(r.plan.Deployment, shared)
+		var rel func() error
+		var err error
+		if tl, ok := r.locks.(TryLocker); ok {
+			var got bool
+			rel, got, err = tl.TryAcquire(owner, exclN, sharedN)
+			if err == nil && !got {
+				d.lockBusy = true
+				return d
+			}
+		} else {
+			rel, err = r.locks.Acquire(r.opts.Hard, owner, exclN, sharedN)
+		}
+		if err != nil {
+			d.err = fmt.Errorf("locks: %w", err)
+			return d
+		}
+		defer rel()
+	}
+	d.started = true
+	now := time.Now()
+	st.started = now
+	for i, s := range st.ops {
+		ev := Event{Time: now, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i], Step: st.seq}
+		if err := r.journal.Append(ev); err != nil {
+			d.started = false
+			d.err = err
+			return d
+		}
+		r.emit(ev)
+	}
+	// One log file per operation and attempt; a coalesced step's output
+	// goes to each of its operations' files.
+	var ws []io.Writer
+	var files []*os.File
+	for i, s := range st.ops {
+		p := filepath.Join(r.logDir, fmt.Sprintf("%s.%d.log", logName(s.op.ID), st.attempts[i]))
+		f, err := os.Create(p)
+		if err != nil {
+			d.err = fmt.Errorf("log: %w", err)
+			return d
+		}
+		files = append(files, f)
+		ws = append(ws, f)
+		d.logs = append(d.logs, p)
+	}
+	var log io.Writer = ws[0]
+	if len(ws) > 1 {
+		log = io.MultiWriter(ws...)
+	}
+	// Tools' output is masked on its way to the files (a command then
+	// writes through a pipe rather than to its file directly).
+	log = newRedactWriter(log, r.red)
+	ops := make([]*planner.Operation, len(st.ops))
+	for i, s := range st.ops {
+		ops[i] = s.op
+	}
+	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
+		Log: log, Env: r.opts.Env, Vars: r.opts.Vars, Events: r.emit}
+	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
+	d.err = r.drive(r.opts.Hard, step)
+	d.dur = time.Since(now)
+	if rw, ok := log.(*redactWriter); ok {
+		if err := rw.Flush(); err != nil && d.err == nil {
+			d.err = fmt.Errorf("log: %w", err)
+		}
+	}
+	for _, f := range files {
+		if err := f.Close(); err != nil && d.err == nil {
+			d.err = fmt.Errorf("log: %w", err)
+		}
+	}
+	d.errs, d.blame = opErrors(st.ops, d.err)
+	end := time.Now()
+	var journalErr error
+	cancelled := r.opts.Hard.Err() != nil
+	for i, s := range st.ops {
+		outcome, msg := OutcomeSucceeded, ""
+		if e := d.errs[i]; e != nil {
+			outcome, msg = OutcomeFailed, opMessage(d.err, e, d.blame[i], len(st.ops), cancelled)
+			if cancelled {
+				outcome = OutcomeCancelled
+			}
+		}
+		if err := r.journal.AppendAsync(Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
+			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}); err != nil && journalErr == nil {
+			journalErr = err
+		}
+	}
+	if journalErr != nil && d.err == nil {
+		d.err = journalErr
+		d.errs, d.blame = opErrors(st.ops, d.err)
+	}
+	return d
+}
+
+// drive dispatches a step to its driver.
+func (r *runner) drive(ctx context.Context, s Step) error {
+	if r.opts.drive != nil {
+		return r.opts.drive(ctx, s)
+	}
+	// The tools' death signal is tied to the thread that forks them (see
+	// runChild); terraform-exec forks on this goroutine too.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	d, ok := LookupDriver(s.Ops[0].Driver)
+	if !ok {
+		return fmt.Errorf("%s: unknown driver %q", s.Ops[0].ID, s.Ops[0].Driver)
+	}
+	if td, ok := d.(ToolDriver); ok {
+		key, name := td.Tool()
+		defer watchToolGroups(s, toolPath(s.Env, key, name))()
+	}
+	return d.Run(ctx, s)
+}
+
+func logName(id string) string {
+	return strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(id)
+}
+
+// opMessage is the error an operation's failed attempt reports. Once
+// running work is cancelled, an operation whose error is not its own (a
+// coalesced step's one error given to all, or a blameless cut-short) says
+// "cancelled" rather than repeat another instance's error.
+func opMessage(stepErr, err error, blameless bool, n int, cancelled bool) string {
+	if !cancelled || n == 1 {
+		return err.Error()
+	}
+	var se *StepError
+	if errors.As(stepErr, &se) && !blameless {
+		return err.Error()
+	}
+	return OutcomeCancelled
+}
+
+// shortReason is the first line of an error, cut to fit a progress line.
+func shortReason(msg string) string {
+	msg, _, _ = strings.Cut(strings.TrimSpace(msg), "\n")
+	const maxLen = 100
+	if r := []rune(msg); len(r) > maxLen {
+		msg = string(r[:maxLen-1]) + "…"
+	}
+	return msg
+}
