@@ -88,6 +88,18 @@ type Policy struct {
 	Cfg                        Config
 
 	indeg0 []int32
+	// hot is what the scheduling passes read of each operation, packed
+	// (24 bytes) so a pass touches one cache line per few operations;
+	// depOff/depList are the dependents in one slice (CSR).
+	hot     []hot
+	depOff  []int32
+	depList []int32
+}
+
+// hot is an Op's fields the scheduling passes read.
+type hot struct {
+	comp, region, phase, batch, state int32
+	alone                             bool
 }
 
 // Compile flattens a plan for scheduling. It checks what the policy relies
@@ -227,6 +239,14 @@ func Compile(p *planner.Plan, cfg Config) (*Policy, error) {
 		if ci, ok := compIdx[c]; ok && n > 0 {
 			pol.CompCap[ci] = int32(n)
 		}
+	}
+	pol.hot = make([]hot, len(pol.Ops))
+	pol.depOff = make([]int32, len(pol.Ops)+1)
+	for r := range pol.Ops {
+		op := &pol.Ops[r]
+		pol.hot[r] = hot{comp: op.Comp, region: op.Region, phase: op.Phase, batch: op.Batch, state: op.State, alone: op.Alone}
+		pol.depList = append(pol.depList, op.Dependent...)
+		pol.depOff[r+1] = int32(len(pol.depList))
 	}
 	pol.PhaseOps = make([]int32, len(pol.Phases))
 	pol.BatchOps = make([]int32, pol.NBatches)

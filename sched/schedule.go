@@ -1,6 +1,9 @@
 package sched
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Never is the wake time that means "no time-based reason to look again".
 const Never int64 = -1
@@ -17,9 +20,12 @@ const Never int64 = -1
 // step runs, its newly ready instances wait for the next one. The steps of
 // single operations come first, then the coalesced ones, in admission order.
 func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32) {
-	s.aimd.tick(s, now)
 	s.starts = s.starts[:0]
-	wake = s.aimd.nextWake()
+	wake = Never
+	if s.aimd.lastThrottle >= 0 { // AIMD has nothing to raise before a first throttle
+		s.aimd.tick(s, now)
+		wake = s.aimd.nextWake()
+	}
 	if s.stopping || len(s.ready) == 0 {
 		return s.starts, wake, -1
 	}
@@ -63,7 +69,7 @@ func (s *State) admit(now, wake int64) int64 {
 	maxPar := s.aimd.parallel
 	s.plain = s.plain[:0]
 	for i, r := range s.ready {
-		op := &pol.Ops[r]
+		op := &pol.hot[r]
 		if s.o[r].mark == mAdmitted {
 			continue // already taken into a step
 		}
@@ -71,7 +77,7 @@ func (s *State) admit(now, wake int64) int64 {
 			wake = earliest(wake, s.o[r].notAfter)
 			continue
 		}
-		if op.Alone {
+		if op.alone {
 			// Nothing may overtake a ready run-alone operation: no new work
 			// starts until everything has drained, then it runs alone.
 			if s.inFlight == 0 {
@@ -87,19 +93,19 @@ func (s *State) admit(now, wake int64) int64 {
 		if !s.fits(r) {
 			continue
 		}
-		if op.State < 0 {
+		if op.state < 0 {
 			s.plain = append(s.plain, r)
 			s.occupy(r)
 			continue
 		}
-		if s.stateBusy[op.State] {
+		if s.stateBusy[op.state] {
 			continue // one process per state: the next starts when this one ends
 		}
-		s.groupOrder = append(s.groupOrder, op.State)
-		s.groups[op.State] = append(s.groups[op.State], r)
+		s.groupOrder = append(s.groupOrder, op.state)
+		s.groups[op.state] = append(s.groups[op.state], r)
 		s.occupy(r)
 		if !s.o[r].solo { // a coalesced attempt failed: it runs on its own
-			s.coalesce(op.State, s.ready[i+1:], now)
+			s.coalesce(op.state, s.ready[i+1:], now)
 		}
 	}
 	return wake
@@ -114,8 +120,8 @@ func (s *State) coalesce(st int32, rest []int32, now int64) {
 		if maxPar > 0 && s.inFlight >= maxPar {
 			return
 		}
-		o2 := &pol.Ops[r2]
-		if o2.State != st || o2.Alone || s.o[r2].solo || (s.delayed > 0 && s.o[r2].notAfter > now) {
+		o2 := &pol.hot[r2]
+		if o2.state != st || o2.alone || s.o[r2].solo || (s.delayed > 0 && s.o[r2].notAfter > now) {
 			continue
 		}
 		if s.fits(r2) {
@@ -126,38 +132,31 @@ func (s *State) coalesce(st int32, rest []int32, now int64) {
 }
 
 // startAdmitted turns what admit took into steps: the single operations
-// first, then the coalesced groups, in admission order.
+// first, then the coalesced groups, in admission order. The steps' members
+// are s.plain and s.groups themselves, valid until the next Schedule.
 func (s *State) startAdmitted() {
 	w := 0
 	for _, r := range s.ready {
-		if s.o[r].mark != mAdmitted {
+		o := &s.o[r]
+		if o.mark != mAdmitted {
 			s.ready[w] = r
 			w++
+			continue
+		}
+		o.mark = mNone
+		if o.notAfter != 0 {
+			o.notAfter = 0
+			s.delayed--
 		}
 	}
 	s.ready = s.ready[:w]
-	s.members = s.members[:0]
-	for _, r := range s.plain {
-		s.begin(r)
-		s.members = append(s.members, r)
+	for k := range s.plain {
+		s.addStart(s.plain[k : k+1 : k+1])
 	}
 	for _, st := range s.groupOrder {
-		for _, r := range s.groups[st] {
-			s.begin(r)
-			s.members = append(s.members, r)
-		}
-	}
-	// Slices of members are cut after it stops growing.
-	k := 0
-	for range s.plain {
-		s.addStart(s.members[k : k+1 : k+1])
-		k++
-	}
-	for _, st := range s.groupOrder {
-		n := len(s.groups[st])
-		s.addStart(s.members[k : k+n : k+n])
-		k += n
-		s.groups[st] = s.groups[st][:0]
+		g := s.groups[st]
+		s.addStart(g[:len(g):len(g)])
+		s.groups[st] = g[:0]
 	}
 	s.groupOrder = s.groupOrder[:0]
 }
@@ -168,29 +167,18 @@ func (s *State) addStart(m []int32) {
 	s.starts = append(s.starts, Start{Step: s.stepSeq, Members: m, Parallelism: s.aimd.tf})
 }
 
-// begin turns an admitted operation into a running attempt.
-func (s *State) begin(r int32) {
-	s.o[r].mark = mNone
-	s.o[r].status = Running
-	s.o[r].attempts++
-	if s.o[r].notAfter != 0 {
-		s.o[r].notAfter = 0
-		s.delayed--
-	}
-}
-
 // fits reports whether a ready operation passes the barriers and the
 // region and component caps next to what is in flight or admitted.
 func (s *State) fits(r int32) bool {
 	pol := s.P
-	op := &pol.Ops[r]
+	op := &pol.hot[r]
 	if s.o[r].mark == mAdmitted || !s.barriersAllow(op) {
 		return false
 	}
-	if op.Region >= 0 && s.regionBusy[op.Region] == 0 && pol.RegionParallel > 0 && s.regionsUsed >= pol.RegionParallel {
+	if op.region >= 0 && s.regionBusy[op.region] == 0 && pol.RegionParallel > 0 && s.regionsUsed >= pol.RegionParallel {
 		return false
 	}
-	if c := pol.CompCap[op.Comp]; c > 0 && s.compBusy[op.Comp] >= c {
+	if c := pol.CompCap[op.comp]; c > 0 && s.compBusy[op.comp] >= c {
 		return false
 	}
 	return true
@@ -198,19 +186,22 @@ func (s *State) fits(r int32) bool {
 
 // occupy takes an admitted operation's slots.
 func (s *State) occupy(r int32) {
-	op := &s.P.Ops[r]
+	op := &s.P.hot[r]
 	s.inFlight++
-	if op.Region >= 0 {
-		if s.regionBusy[op.Region] == 0 {
+	if op.region >= 0 {
+		if s.regionBusy[op.region] == 0 {
 			s.regionsUsed++
 		}
-		s.regionBusy[op.Region]++
+		s.regionBusy[op.region]++
 	}
-	s.compBusy[op.Comp]++
-	if op.State >= 0 {
-		s.stateBusy[op.State] = true
+	s.compBusy[op.comp]++
+	if op.state >= 0 {
+		s.stateBusy[op.state] = true
 	}
-	s.o[r].mark = mAdmitted
+	o := &s.o[r]
+	o.mark = mAdmitted // startAdmitted clears it
+	o.status = Running
+	o.attempts++
 }
 
 // release gives back a step's slots.
@@ -263,17 +254,54 @@ func (s *State) Requeue(members []int32, notBefore int64) {
 	}
 }
 
+// EndedOK is Ended for a step whose every member succeeded (the
+// simulator's common case, without an outcome per member).
+func (s *State) EndedOK(members []int32, now int64) {
+	pol := s.P
+	s.steps--
+	if first := &pol.hot[members[0]]; first.state >= 0 || first.alone {
+		if first.state >= 0 {
+			s.stateBusy[first.state] = false
+		}
+		if first.alone {
+			s.alone = false
+		}
+	}
+	for _, r := range members {
+		op := &pol.hot[r]
+		s.inFlight--
+		if op.region >= 0 {
+			if s.regionBusy[op.region]--; s.regionBusy[op.region] == 0 {
+				s.regionsUsed--
+			}
+		}
+		s.compBusy[op.comp]--
+		s.o[r].status = Succeeded
+		s.finished++
+		s.phaseDone[op.phase]++
+		if op.batch >= 0 {
+			s.batchDone[op.batch]++
+		}
+		for _, d := range pol.depList[pol.depOff[r]:pol.depOff[r+1]] {
+			if s.indeg[d]--; s.indeg[d] == 0 {
+				s.insertReady(d)
+			}
+		}
+	}
+	s.advanceBarriers()
+}
+
 // Ended reports a step's end at now with each member's outcome (members
 // as Schedule gave them). Successes release their dependents; failures
 // retry with backoff or apply on_error; throttling lowers the caps.
 func (s *State) Ended(members []int32, out []Outcome, now int64) {
 	pol := s.P
 	s.steps--
-	if first := &pol.Ops[members[0]]; first.State >= 0 || first.Alone {
-		if first.State >= 0 {
-			s.stateBusy[first.State] = false
+	if first := &pol.hot[members[0]]; first.state >= 0 || first.alone {
+		if first.state >= 0 {
+			s.stateBusy[first.state] = false
 		}
-		if first.Alone {
+		if first.alone {
 			s.alone = false
 		}
 	}
@@ -281,18 +309,24 @@ func (s *State) Ended(members []int32, out []Outcome, now int64) {
 	var retryAfter int64
 	throttled := false
 	for i, r := range members {
-		op := &pol.Ops[r]
+		op := &pol.hot[r]
 		s.inFlight--
-		if op.Region >= 0 {
-			if s.regionBusy[op.Region]--; s.regionBusy[op.Region] == 0 {
+		if op.region >= 0 {
+			if s.regionBusy[op.region]--; s.regionBusy[op.region] == 0 {
 				s.regionsUsed--
 			}
 		}
-		s.compBusy[op.Comp]--
+		s.compBusy[op.comp]--
 		switch out[i].Kind {
 		case OK:
 			s.o[r].status = Succeeded
-			s.succeed(r)
+			s.finished++
+			s.finishBarriers(r)
+			for _, d := range pol.depList[pol.depOff[r]:pol.depOff[r+1]] {
+				if s.indeg[d]--; s.indeg[d] == 0 {
+					s.insertReady(d)
+				}
+			}
 		case Throttled:
 			throttled = true
 			retryAfter = max(retryAfter, out[i].RetryAfter)
@@ -315,19 +349,10 @@ func (s *State) Ended(members []int32, out []Outcome, now int64) {
 	s.advanceBarriers()
 }
 
-// succeed finishes r and releases its dependents.
-func (s *State) succeed(r int32) {
-	s.finished++
-	s.finishBarriers(r)
-	for _, d := range s.P.Ops[r].Dependent {
-		s.depDone(d)
-	}
-}
-
+// depDone counts one of d's dependencies done (succeeded, or failed with
+// on_error = continue). Each dependency is done once, so d's count reaches
+// zero once; a skipped operation's count never does (skipDependents).
 func (s *State) depDone(d int32) {
-	if s.o[d].status != Pending {
-		return
-	}
 	if s.indeg[d]--; s.indeg[d] == 0 {
 		s.insertReady(d)
 	}
@@ -399,6 +424,7 @@ func (s *State) skipDependents(r int32, now int64) {
 			continue
 		}
 		s.o[o].status = Skipped
+		s.indeg[o] = math.MaxInt32 // never ready, whatever else finishes
 		if s.o[o].mark == mReady || s.o[o].mark == mParked {
 			s.removeWaiting(o)
 		}

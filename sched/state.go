@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"math"
 	"math/rand/v2"
 )
 
@@ -141,6 +142,7 @@ func New(pol *Policy) *State {
 	s.o = make([]opRun, n)
 	s.indeg = make([]int32, n)
 	s.ready = make([]int32, 0, n)
+	s.members = make([]int32, 0, n)
 	s.regionBusy = make([]int32, len(pol.Regions))
 	s.compBusy = make([]int32, len(pol.Comps))
 	s.stateBusy = make([]bool, len(pol.States))
@@ -196,6 +198,7 @@ func (s *State) Begin() {
 	}
 	for r := range pol.Ops {
 		if s.o[r].status != Pending {
+			s.indeg[r] = math.MaxInt32 // done in an earlier run: never ready again
 			continue
 		}
 		n := int32(0)
@@ -260,16 +263,16 @@ func (s *State) note(n Note) {
 }
 
 func (s *State) finishBarriers(r int32) {
-	op := &s.P.Ops[r]
-	s.phaseDone[op.Phase]++
-	if op.Batch >= 0 {
-		s.batchDone[op.Batch]++
+	op := &s.P.hot[r]
+	s.phaseDone[op.phase]++
+	if op.batch >= 0 {
+		s.batchDone[op.batch]++
 	}
 }
 
-func (s *State) barriersAllow(op *Op) bool {
+func (s *State) barriersAllow(op *hot) bool {
 	pol := s.P
-	return !(pol.PhaseBarrier && op.Phase > s.curPhase) && !(pol.BatchBarrier && op.Batch > s.curBatch)
+	return !(pol.PhaseBarrier && op.phase > s.curPhase) && !(pol.BatchBarrier && op.batch > s.curBatch)
 }
 
 func (s *State) advanceBarriers() {
@@ -286,7 +289,7 @@ func (s *State) advanceBarriers() {
 		// list for good.
 		w := 0
 		for _, r := range s.parked {
-			if s.barriersAllow(&pol.Ops[r]) {
+			if s.barriersAllow(&pol.hot[r]) {
 				s.insertReady(r)
 			} else {
 				s.parked[w] = r
@@ -306,7 +309,7 @@ func (s *State) insertReady(r int32) {
 	if s.o[r].notAfter != 0 {
 		s.delayed++
 	}
-	if !s.barriersAllow(&s.P.Ops[r]) {
+	if !s.barriersAllow(&s.P.hot[r]) {
 		s.o[r].mark = mParked
 		s.parked = append(s.parked, r)
 		return

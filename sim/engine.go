@@ -644,6 +644,13 @@ func (e *engine) finish(ui int32) {
 	e.active[u.slot] = last
 	e.units[last].slot = u.slot
 	e.active = e.active[:len(e.active)-1]
+	if e.outcome == nil && !e.recording {
+		for _, r := range u.members {
+			e.end[r] = e.now
+		}
+		e.st.EndedOK(u.members, e.now)
+		return
+	}
 	outs := e.outs[:len(u.members)]
 	for i, r := range u.members {
 		e.end[r] = e.now
