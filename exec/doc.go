@@ -2,15 +2,13 @@
 // terraform-exec, kubectl, helm, plain commands) under the plan's mode caps
 // and locks, journaling every step so a killed run resumes.
 //
-// It shares the scheduling policy with sim (the planner's critical-path
-// priorities and the mode's caps); it does not predict anything.
-//
-// The walk and the limits are kept apart (terraform's internal/dag/walk.go):
-// one central loop owns the state of every operation and decides what
-// starts, in Operation.Priority order, under max_parallel (lowered by AIMD
-// while throttled), region_parallel (operations without a region take no
-// region slot), component_parallel, the phase and batch barriers and
-// run-alone; every running step is one goroutine that reports back. Ready
+// It does not decide what starts when: package sched does, the same
+// policy sim runs (docs/scheduler.md). One central loop (run.go: walk) feeds
+// the policy what happened on the real clock (a step ended, with each
+// operation's outcome; a lock set was granted; the policy's wake time came;
+// Ctrl-C) and starts the steps it returns; every running step is one
+// goroutine that reports back (step.go). Drivers register themselves
+// (driver.go: Driver, RegisterDriver). Ready
 // terraform instances sharing a state (Operation.StateKey) start as one step:
 // one terraform apply with a -target each. When it fails, terraform's -json
 // stream says which instances to blame (errored resources, error

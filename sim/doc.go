@@ -13,14 +13,15 @@
 //     1.2816), a point when p90 <= p50. A draw, and a terraform process's
 //     work, is clamped to 100 years (maxDraw): absurd p90/p50 ratios would
 //     otherwise overflow the integer clock.
-//   - Ready operations start in the planner's priority order (then ID), as
-//     far as max_parallel, region_parallel (a non-regional operation takes no
-//     region slot), component_parallel and the barriers allow: exec's
-//     policy. A ready run-alone operation is never overtaken: nothing else
-//     starts until everything in flight has drained and it has run.
-//   - Terraform instances sharing Operation.StateKey() run as one process:
-//     at the first ready instance of a state, every ready instance of that
-//     state that fits the caps joins it. The process applies the union of
+//   - What starts when is package sched's decision, the same code exec
+//     runs (docs/scheduler.md): ready operations in the planner's priority
+//     order (then ID), as far as max_parallel, region_parallel,
+//     component_parallel, the barriers and run-alone allow, terraform
+//     instances of one state coalesced, retries with backoff, on_error and
+//     AIMD. The engine feeds it the ends of each instant and its wake times;
+//     with Options.Outcome it also feeds it failures and throttles.
+//   - A coalesced terraform step (instances sharing Operation.StateKey())
+//     is one process: it applies the union of
 //     their resources with -parallelism P: ceil(sum / P) rounds, each one
 //     draw of the resource time (median and spread weighted by resources);
 //     instances with a duration instead take that duration and the process
@@ -51,6 +52,8 @@
 //     -parallelism. Efficiency = lower bound / predicted P50.
 //   - Risk and recommended caps: see RiskRule and RecommendRule.
 //
-// Not modelled: failures and operation retries (on_error, retries), exec's
-// adaptive parallelism after 429s, locks held by other runs.
+// Not modelled unless Options.Outcome says so: operation failures, and so
+// retries, on_error and exec's AIMD (the API buckets' own 429s delay a unit,
+// as the tool's client retries them, but do not fail it). Never modelled:
+// locks held by other runs.
 package sim
