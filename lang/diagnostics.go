@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -52,7 +51,8 @@ func (f *fileSource) bytes(name string) []byte {
 	if b, ok := f.read[name]; ok {
 		return b
 	}
-	b, _ := os.ReadFile(name)
+	// Bounded: a diagnostic may be about a file too big or not regular.
+	b, _ := readBounded(name, MaxSpecFileSize, "file")
 	f.read[name] = b
 	return b
 }

@@ -201,9 +201,15 @@ func (l *loader) readFiles() bool {
 	}
 	l.spec.Files = files
 	for _, name := range files {
-		src, err := os.ReadFile(name)
+		src, err := readBounded(name, MaxSpecFileSize, "spec file")
 		if err != nil {
-			l.errorf(nil, "Cannot read spec file", "%s.", err)
+			l.errorf(fileStart(name), "Cannot read spec file", "%s.", err)
+			l.parseFailed = true
+			continue
+		}
+		if d := checkNesting(src, name, syntaxHCL); d != nil {
+			l.diags = append(l.diags, d)
+			l.parseFailed = true
 			continue
 		}
 		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)

@@ -3,7 +3,6 @@ package lang
 import (
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -162,6 +161,11 @@ func (l *loader) setRaw(d *varDecl, raw, source string) {
 	if d.v.Type.IsPrimitiveType() || d.v.Type == cty.DynamicPseudoType {
 		val = cty.StringVal(raw)
 	} else {
+		if checkNesting([]byte(raw), source, syntaxHCL) != nil {
+			l.errorf(nil, "Invalid value for variable", "The value of %s nests more than %d levels deep, the limit echelon reads.", source, MaxNesting)
+			d.failed = true
+			return
+		}
 		expr, diags := hclsyntax.ParseExpression([]byte(raw), source, hcl.InitialPos)
 		if !diags.HasErrors() {
 			val, diags = expr.Value(nil)
@@ -202,14 +206,22 @@ func (l *loader) convertVar(v *Variable, defaults *typeexpr.Defaults, val cty.Va
 // .tfvars.json). It returns false when the file could not be read or
 // parsed, so which variables it sets is unknown.
 func (l *loader) readVarFile(path string, decls map[string]*varDecl, names []string) bool {
-	src, err := os.ReadFile(path)
+	src, err := readBounded(path, MaxSpecFileSize, "variables file")
 	if err != nil {
-		l.errorf(nil, "Cannot read variables file", "%s.", err)
+		l.errorf(fileStart(path), "Cannot read variables file", "%s.", err)
+		return false
+	}
+	syntax := syntaxHCL
+	if strings.HasSuffix(path, ".json") {
+		syntax = syntaxJSON
+	}
+	if d := checkNesting(src, path, syntax); d != nil {
+		l.diags = append(l.diags, d)
 		return false
 	}
 	var f *hcl.File
 	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
+	if syntax == syntaxJSON {
 		f, diags = hcljson.Parse(src, path)
 	} else {
 		f, diags = hclsyntax.ParseConfig(src, path, hcl.InitialPos)
