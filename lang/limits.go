@@ -27,13 +27,9 @@ const (
 	// MaxDecodeInput caps the string given to jsondecode, yamldecode and
 	// csvdecode.
 	MaxDecodeInput = 16 << 20
-	// MaxYAMLAliases caps the aliases (*name) a yamldecode document may
-	// use: each may copy a whole subtree, so a few hundred bytes of
-	// nested aliases expand to gigabytes.
-	MaxYAMLAliases = 1000
 	// MaxDecodedValues caps the values (scalars, lists and maps counted
 	// one each) a yamldecode result may hold after aliases are expanded.
-	MaxDecodedValues = 1_000_000
+	MaxDecodedValues = 100_000
 )
 
 // sizeMiB writes a byte limit for messages: "16 MiB".

@@ -3,11 +3,22 @@ package lang
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
 )
+
+// fullSkeleton is skeleton with a component: a spec that loads cleanly.
+const fullSkeleton = skeleton + `component "c" {
+  phase    = "p"
+  duration = "1m"
+  command { argv = ["true"] }
+}
+`
 
 // deep is n nested list brackets around 1: [[[...1...]]].
 func deep(n int) string {
@@ -37,7 +48,7 @@ func wantDiag(t *testing.T, diags hcl.Diagnostics, file, summary, detail string)
 // error at the first bracket too deep.
 func TestNestingLimit(t *testing.T) {
 	limitText := fmt.Sprint(MaxNesting)
-	skeleton := skeleton + "component \"c\" {\n  phase = \"p\"\n  duration = \"1m\"\n  command { argv = [\"true\"] }\n}\n"
+	skeleton := fullSkeleton
 	dir := writeSpec(t, map[string]string{
 		"deep/s.hcl":       skeleton + "locals {\n  x = " + deep(60000) + "\n}\n",
 		"blocks/s.hcl":     skeleton + strings.Repeat("locals {\n", 30000),
@@ -80,4 +91,64 @@ func TestNestingLimit(t *testing.T) {
 	t.Run("within the limit", func(t *testing.T) {
 		mustLoad(t, filepath.Join(dir, "fine/s.hcl"), LoadOptions{})
 	})
+}
+
+// yamlBomb is a "billion laughs": each line aliases the previous one
+// nine times, so levels lines expand to 9^levels strings.
+func yamlBomb(levels int) string {
+	var b strings.Builder
+	b.WriteString(`l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]` + "\n")
+	for i := 1; i < levels; i++ {
+		a := fmt.Sprintf("*l%d", i-1)
+		fmt.Fprintf(&b, "l%d: &l%d [%s]\n", i, i, strings.Repeat(a+",", 8)+a)
+	}
+	return b.String()
+}
+
+// allocated runs f and returns the bytes it allocated (heap, cumulative).
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestDecodeBounds: yamldecode of a 454-byte alias bomb allocated about
+// 8 GB over 40 s (go-cty copies every alias); it is now refused, naming
+// the limit, having allocated little. A document within the limit still
+// decodes, and jsondecode/yamldecode/csvdecode refuse oversized input.
+func TestDecodeBounds(t *testing.T) {
+	skeleton := fullSkeleton
+	bomb := yamlBomb(9)
+	dir := writeSpec(t, map[string]string{
+		"s.hcl":     skeleton + "locals {\n  x = yamldecode(file(\"b.yaml\"))\n}\n",
+		"b.yaml":    bomb,
+		"ok/s.hcl":  skeleton + "locals {\n  x = length(flatten(yamldecode(file(\"b.yaml\")).l4))\n}\n",
+		"ok/b.yaml": yamlBomb(5),
+	})
+	var diags hcl.Diagnostics
+	n := allocated(func() { _, diags = Load(filepath.Join(dir, "s.hcl"), LoadOptions{}) })
+	wantDiag(t, diags, filepath.Join(dir, "s.hcl"), "Error in function call", fmt.Sprintf("more than %d values", MaxDecodedValues))
+	if n > 64<<20 {
+		t.Errorf("loading a %d-byte YAML bomb allocated %d MB", len(bomb), n>>20)
+	}
+	t.Logf("%d-byte bomb: %d KB allocated", len(bomb), n>>10)
+
+	s := mustLoad(t, filepath.Join(dir, "ok/s.hcl"), LoadOptions{})
+	if got := s.Locals["x"]; !got.RawEquals(cty.NumberIntVal(9 * 9 * 9 * 9 * 9)) {
+		t.Errorf("length of the expanded document = %#v, want 9^5", got)
+	}
+
+	huge := cty.StringVal(strings.Repeat(" ", MaxDecodeInput+1))
+	for name, fn := range map[string]function.Function{"jsondecode": jsonDecodeFunc, "yamldecode": yamlDecodeFunc, "csvdecode": csvDecodeFunc} {
+		_, err := fn.Call([]cty.Value{huge})
+		if err == nil || !strings.Contains(err.Error(), sizeMiB(MaxDecodeInput)) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s of %d bytes: err = %v, want the limit named", name, MaxDecodeInput+1, err)
+		}
+	}
+	deepYAML := strings.Repeat("[", MaxNesting+1) + strings.Repeat("]", MaxNesting+1)
+	if _, err := yamlDecodeFunc.Call([]cty.Value{cty.StringVal(deepYAML)}); err == nil || !strings.Contains(err.Error(), "levels deep") {
+		t.Errorf("yamldecode nested %d deep: err = %v", MaxNesting+1, err)
+	}
 }
