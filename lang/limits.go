@@ -252,7 +252,7 @@ func readBounded(path string, limit int64, what string) ([]byte, error) {
 
 func regularWithin(path string, info os.FileInfo, limit int64, what string) error {
 	if !info.Mode().IsRegular() {
-		return fmt.Errorf("%s %s is not a regular file (it is %s); echelon reads only regular files", what, path, fileKind(info.Mode()))
+		return fmt.Errorf("%s %s is not a regular file (it is %s); echelon reads only regular files", what, path, FileKind(info.Mode()))
 	}
 	if info.Size() > limit {
 		return fmt.Errorf("%s %s is %d bytes, larger than %s, the limit for a %s", what, path, info.Size(), sizeMiB(limit), what)
@@ -260,8 +260,8 @@ func regularWithin(path string, info os.FileInfo, limit int64, what string) erro
 	return nil
 }
 
-// fileKind names a file mode's type for messages.
-func fileKind(m os.FileMode) string {
+// FileKind names a file mode's type for messages: "a named pipe (FIFO)".
+func FileKind(m os.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"

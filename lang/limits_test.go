@@ -2,9 +2,11 @@ package lang
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -150,5 +152,101 @@ func TestDecodeBounds(t *testing.T) {
 	deepYAML := strings.Repeat("[", MaxNesting+1) + strings.Repeat("]", MaxNesting+1)
 	if _, err := yamlDecodeFunc.Call([]cty.Value{cty.StringVal(deepYAML)}); err == nil || !strings.Contains(err.Error(), "levels deep") {
 		t.Errorf("yamldecode nested %d deep: err = %v", MaxNesting+1, err)
+	}
+}
+
+// TestSpecialFiles: file("/dev/zero"), a *.hcl symlink to it, or a FIFO
+// in the spec directory were read without end (or blocked forever);
+// oversized files were read whole. Each is now refused before it is
+// read, at FILE:LINE:COL, naming what it is or the limit.
+func TestSpecialFiles(t *testing.T) {
+	base := t.TempDir()
+	mk := func(name, text string) string {
+		p := filepath.Join(base, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sparse := func(name string, size int64) string {
+		p := mk(name, "")
+		if err := os.Truncate(p, size); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fifo := func(name string) string {
+		p := filepath.Join(base, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fn := func(dir, call string) string {
+		return mk(dir+"/s.hcl", fullSkeleton+"locals {\n  x = "+call+"\n}\n")
+	}
+
+	mk("link/s.hcl", fullSkeleton)
+	if err := os.Symlink("/dev/zero", filepath.Join(base, "link/zero.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	mk("fifo/s.hcl", fullSkeleton)
+	fifo("fifo/pipe.hcl")
+	mk("big/s.hcl", fullSkeleton)
+	sparse("big/huge.hcl", MaxSpecFileSize+1)
+	fifo("fn/pipe.txt")
+	sparse("fn/huge.txt", MaxReadFileSize+1)
+	vars := mk("vars/s.hcl", fullSkeleton+"variable \"v\" {\n  default = 1\n}\n")
+	varPipe := fifo("vars/pipe.tfvars")
+	varBig := sparse("vars/huge.tfvars", MaxSpecFileSize+1)
+
+	for _, tc := range []struct {
+		name, spec, at, summary, detail string
+		opts                            LoadOptions
+	}{
+		{"symlink to /dev/zero", "link", "link/zero.hcl", "Cannot read spec file", "a character device", LoadOptions{}},
+		{"fifo in the spec directory", "fifo", "fifo/pipe.hcl", "Cannot read spec file", "a named pipe (FIFO)", LoadOptions{}},
+		{"huge spec file", "big", "big/huge.hcl", "Cannot read spec file", "16 MiB", LoadOptions{}},
+		{"file(/dev/zero)", fn("fnzero", `file("/dev/zero")`), "fnzero/s.hcl", "Error in function call", "a character device", LoadOptions{}},
+		{"filesha256(/dev/urandom)", fn("fnrand", `filesha256("/dev/urandom")`), "fnrand/s.hcl", "Error in function call", "a character device", LoadOptions{}},
+		{"file(/dev/stdin)", fn("fnstdin", `file("/dev/stdin")`), "fnstdin/s.hcl", "Error in function call", "not a regular file", LoadOptions{}},
+		{"file(fifo)", fn("fn", `file("pipe.txt")`), "fn/s.hcl", "Error in function call", "a named pipe (FIFO)", LoadOptions{}},
+		{"templatefile(fifo)", fn("fn2", `templatefile("../fn/pipe.txt", {})`), "fn2/s.hcl", "Error in function call", "a named pipe (FIFO)", LoadOptions{}},
+		{"file(huge)", fn("fn3", `file("../fn/huge.txt")`), "fn3/s.hcl", "Error in function call", "16 MiB", LoadOptions{}},
+		{"var file fifo", vars, "vars/pipe.tfvars", "Cannot read variables file", "a named pipe (FIFO)", LoadOptions{VarFiles: []string{varPipe}}},
+		{"var file /dev/zero", vars, "/dev/zero", "Cannot read variables file", "a character device", LoadOptions{VarFiles: []string{"/dev/zero"}}},
+		{"huge var file", vars, "vars/huge.tfvars", "Cannot read variables file", "16 MiB", LoadOptions{VarFiles: []string{varBig}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if fi, err := os.Stdin.Stat(); tc.name == "file(/dev/stdin)" && err == nil && fi.Mode().IsRegular() {
+				t.Skip("stdin is a regular file")
+			}
+			spec := tc.spec
+			if !filepath.IsAbs(spec) {
+				spec = filepath.Join(base, spec)
+			}
+			at := tc.at
+			if !filepath.IsAbs(at) {
+				at = filepath.Join(base, at)
+			}
+			var diags hcl.Diagnostics
+			var s *Spec
+			n := allocated(func() { s, diags = Load(spec, tc.opts) })
+			if n > 64<<20 {
+				t.Errorf("Load allocated %d MB", n>>20)
+			}
+			wantDiag(t, diags, at, tc.summary, tc.detail)
+			// Rendering reads no special file either.
+			var sb strings.Builder
+			if err := WriteDiagnostics(&sb, diags, s.Sources, false); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
