@@ -539,7 +539,21 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 	case DriverTerraform:
 		nameStr("dir", func(in *Instance) *string { return &in.Terraform.Dir }, nil)
 		nameStr("target", func(in *Instance) *string { return &in.Terraform.Target }, nil)
-		nameStr("workspace", func(in *Instance) *string { return &in.Terraform.Workspace }, nil)
+		add("workspace", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			val, ok := l.value(a.Expr, ctx, named)
+			if !ok {
+				return
+			}
+			ws, ok := l.toString(val, a.Expr.Range(), "workspace")
+			if !ok {
+				return
+			}
+			if msg := workspaceProblem(ws); msg != "" {
+				l.errorf(a.Expr.Range().Ptr(), "Invalid workspace name", "%s", msg)
+				return
+			}
+			inst.Terraform.Workspace = ws
+		})
 		add("vars", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
 				if m, ok := l.toValueMap(val, a.Expr.Range(), "vars"); ok {

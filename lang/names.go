@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -169,4 +170,20 @@ func usesSensitive(expr hcl.Expression, ctx *hcl.EvalContext) bool {
 		}
 	}
 	return false
+}
+
+// workspaceProblem says what is wrong with a terraform workspace name, or
+// "". Terraform's own rule (validWorkspaceName in its workspace command):
+// the name must read the same once path-escaped, since workspaces are
+// directories (terraform.tfstate.d/NAME) and URL paths; so no "/", "\\",
+// spaces, "%"... echelon also refuses "." and "..", which that rule lets
+// through but which name the state directory itself or its parent.
+func workspaceProblem(ws string) string {
+	switch {
+	case ws != url.PathEscape(ws) || strings.ContainsRune(ws, '\\'):
+		return fmt.Sprintf("The workspace name %q is not valid: Terraform keeps a workspace's state in a directory named after it, so the name cannot hold characters that would need escaping in a path, such as \"/\", \"\\\\\", \"%%\" or spaces.", ws)
+	case ws == "." || ws == "..":
+		return fmt.Sprintf("The workspace name %q is not valid: it names a directory itself, not a workspace's own.", ws)
+	}
+	return ""
 }
