@@ -70,7 +70,7 @@ func writeDiagnostic(w *bufio.Writer, d *hcl.Diagnostic, files *fileSource) {
 	} else {
 		fmt.Fprintf(w, "echelon: %s: %s\n", severityWord(d.Severity), d.Summary)
 	}
-	if d.Subject != nil {
+	if d.Subject != nil && !SourceHidden(d) {
 		writeSnippet(w, d, files)
 	}
 	if d.Detail != "" {
@@ -137,6 +137,30 @@ func writeSnippet(w *bufio.Writer, d *hcl.Diagnostic, files *fileSource) {
 			fmt.Fprintf(w, "  %*s  %s%s\n", width, "", pad.String(), strings.Repeat("^", carets))
 		}
 	}
+}
+
+// sourceHidden marks a diagnostic (in its Extra) whose source must not be
+// quoted: it points into a variables file, which may hold secrets on the
+// very line it is about.
+type sourceHidden struct{ inner any }
+
+// UnwrapDiagnosticExtra lets hcl.DiagnosticExtra find what was in Extra.
+func (s sourceHidden) UnwrapDiagnosticExtra() any { return s.inner }
+
+// SourceHidden says whether d's source lines must not be printed: the
+// renderer gives its FILE:LINE:COL and message only.
+func SourceHidden(d *hcl.Diagnostic) bool {
+	_, ok := d.Extra.(sourceHidden)
+	return ok
+}
+
+// hideSource marks d so no renderer quotes its source, and drops its
+// Context (a snippet's wider range).
+func hideSource(d *hcl.Diagnostic) {
+	if !SourceHidden(d) {
+		d.Extra = sourceHidden{inner: d.Extra}
+	}
+	d.Context = nil
 }
 
 // DiagnosticsReport is the JSON form of a set of diagnostics.

@@ -250,3 +250,73 @@ func TestSpecialFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestVarFileDiagnosticsHideSource: text diagnostics about a variables
+// file quoted the line they were about, which is where a secret sits (a
+// sensitive value of the wrong type, an unterminated string, a JSON
+// syntax error). They now give FILE:LINE:COL and the message only, in
+// text and JSON, and no message quotes the file's text.
+func TestVarFileDiagnosticsHideSource(t *testing.T) {
+	dir := writeSpec(t, map[string]string{
+		"s.hcl": fullSkeleton + `
+variable "token" {
+  sensitive = true
+}
+variable "port" {
+  type      = number
+  sensitive = true
+}
+variable "ids" {
+  type = list(number)
+}
+`,
+		"unterminated.tfvars": "token = \"s3cr3t-unterminated\nport = 1\n",
+		"type.tfvars":         "token = \"x\"\nport = \"s3cr3t-type\"\n",
+		"keyword.json":        `{"token": s3cr3tkeyword, "port": 1}`,
+		"comma.json":          `{"token": "s3cr3t-comma" "port": 1}`,
+		"bare.tfvars":         "token = s3cr3t-bare\nport = 1\n",
+		"list.tfvars":         "token = \"x\"\nport = [\"s3cr3t-list\"]\n",
+		"tuple.tfvars":        "token = \"x\"\nport = 1\nids = [1, \"s3cr3t-elem\"]\n",
+	})
+	for _, tc := range []struct{ file, secret string }{
+		{"unterminated.tfvars", "s3cr3t-unterminated"},
+		{"type.tfvars", "s3cr3t-type"},
+		{"keyword.json", "s3cr3tkeyword"},
+		{"comma.json", "s3cr3t-comma"},
+		{"bare.tfvars", "s3cr3t-bare"},
+		{"list.tfvars", "s3cr3t-list"},
+		{"tuple.tfvars", "s3cr3t-elem"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join(dir, tc.file)
+			s, diags := Load(filepath.Join(dir, "s.hcl"), LoadOptions{VarFiles: []string{path}})
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			var text, js strings.Builder
+			if err := WriteDiagnostics(&text, diags, s.Sources, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteDiagnostics(&js, diags, s.Sources, true); err != nil {
+				t.Fatal(err)
+			}
+			for _, out := range []string{text.String(), js.String()} {
+				// Any 4-character piece of the secret is too much.
+				for i := 0; i+4 <= len(tc.secret); i++ {
+					if strings.Contains(out, tc.secret[i:i+4]) && strings.Contains(tc.secret[i:i+4], "3") {
+						t.Fatalf("diagnostics quote %q of the secret:\n%s", tc.secret[i:i+4], out)
+					}
+				}
+			}
+			if !strings.Contains(text.String(), path+":") {
+				t.Errorf("no FILE:LINE:COL in %s:\n%s", tc.file, text.String())
+			}
+		})
+	}
+	t.Run("--var", func(t *testing.T) {
+		_, diags := Load(filepath.Join(dir, "s.hcl"), LoadOptions{Vars: []string{"token=x", "port=1", `ids=[1, "s3cr3t-var"`}})
+		if strings.Contains(diags.Error(), "s3cr") {
+			t.Errorf("diagnostics quote the --var value: %s", diags.Error())
+		}
+	})
+}

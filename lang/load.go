@@ -26,6 +26,7 @@ func Load(path string, opts LoadOptions) (*Spec, hcl.Diagnostics) {
 	l.load()
 	l.spec.ReadFiles = l.files.files()
 	l.redactSensitive()
+	l.hideVarFileSources()
 	return l.spec, finishDiags(l.diags)
 }
 

@@ -1,10 +1,13 @@
 package lang
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -171,7 +174,9 @@ func (l *loader) setRaw(d *varDecl, raw, source string) {
 			val, diags = expr.Value(nil)
 		}
 		if diags.HasErrors() {
-			l.errorf(nil, "Invalid value for variable", "The value of %s is not a valid %s: %s.", source, typeexpr.TypeString(d.v.Type), diags[0].Detail)
+			// The parser may quote the token it stopped at: part of a
+			// value that may be a secret.
+			l.errorf(nil, "Invalid value for variable", "The value of %s is not a valid %s: %s.", source, typeexpr.TypeString(d.v.Type), scrubQuoted(diags[0].Detail, []byte(raw), nil))
 			d.failed = true
 			return
 		}
@@ -531,4 +536,60 @@ func (l *loader) checkRefsMemo(expr hcl.Expression, sc scope) hcl.Diagnostics {
 		l.refMemo[expr] = diags
 	}
 	return diags
+}
+
+// quoted matches a double-quoted string in a message.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// hideVarFileSources keeps what variables files hold out of diagnostics:
+// a variables file (or a --var value) may hold a secret on the very line
+// a diagnostic is about (a wrong type, an unterminated string, a JSON
+// syntax error), and no one knows which values are secrets before the
+// file parses. So a diagnostic in a variables file is printed as
+// FILE:LINE:COL and its message only, no source lines, and any quoted
+// text of its message that appears in the file (the parser quotes the
+// token it stopped at) reads "(hidden)", declared variable names aside.
+func (l *loader) hideVarFileSources() {
+	files := map[string][]byte{}
+	for _, path := range l.opts.VarFiles {
+		if f := l.spec.Sources[path]; f != nil {
+			files[path] = f.Bytes
+		} else {
+			files[path] = nil
+		}
+	}
+	if len(files) == 0 {
+		return
+	}
+	names := map[string]bool{}
+	for _, v := range l.spec.Variables {
+		names[v.Name] = true
+	}
+	for _, d := range l.diags {
+		if d.Subject == nil {
+			continue
+		}
+		src, ok := files[d.Subject.Filename]
+		if !ok {
+			continue
+		}
+		hideSource(d)
+		d.Detail = scrubQuoted(d.Detail, src, names)
+		d.Summary = scrubQuoted(d.Summary, src, names)
+	}
+}
+
+// scrubQuoted replaces each quoted part of msg whose text occurs in src
+// with "(hidden)", unless it is a name in keep.
+func scrubQuoted(msg string, src []byte, keep map[string]bool) string {
+	return quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		text, err := strconv.Unquote(q)
+		if err != nil {
+			text = q[1 : len(q)-1]
+		}
+		if text == "" || keep[text] || !bytes.Contains(src, []byte(text)) {
+			return q
+		}
+		return `"(hidden)"`
+	})
 }
