@@ -260,6 +260,12 @@ type LoadOptions struct {
 	VarFiles []string
 	// Environ is the environment searched for ECHELON_VAR_x (os.Environ()).
 	Environ []string
+	// Recorded are values a plan recorded (its spec.variables), by name,
+	// as JSON: apply loads the plan's spec with them. Each keeps its type
+	// (5 stays a number for an untyped variable, where --var x=5 would be
+	// the string "5"). They beat the environment and --var-file, and lose
+	// to Vars; names the spec does not declare are ignored.
+	Recorded map[string]string
 }
 
 // Mode returns the named mode, or nil.

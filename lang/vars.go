@@ -32,6 +32,7 @@ type varDecl struct {
 	v        *Variable
 	defaults *typeexpr.Defaults
 	block    *hcl.Block
+	typed    bool // the block has a type attribute (any included)
 	set      bool // a value other than the default was given
 	failed   bool // a value was given but was invalid (reported)
 }
@@ -51,7 +52,7 @@ func (l *loader) decodeVariables() {
 			ty, defaults, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
 			l.diags = append(l.diags, diags...)
 			if !diags.HasErrors() {
-				v.Type, d.defaults = ty, defaults
+				v.Type, d.defaults, d.typed = ty, defaults, true
 			}
 		}
 		if a := content.Attributes["description"]; a != nil {
@@ -114,6 +115,14 @@ func (l *loader) decodeVariables() {
 		}
 	}
 
+	for _, name := range slices.Sorted(maps.Keys(l.opts.Recorded)) {
+		d := decls[name]
+		if d == nil {
+			continue
+		}
+		l.setRecorded(d, l.opts.Recorded[name])
+	}
+
 	for _, kv := range l.opts.Vars {
 		k, raw, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -157,12 +166,24 @@ func (l *loader) decodeVariables() {
 }
 
 // setRaw sets a variable from a string given outside the spec. As in
-// Terraform, a primitive (or untyped) variable takes the string as it is;
-// others parse it as an HCL expression, e.g. '["a","b"]'.
+// Terraform, a variable of a primitive type, or with no type at all,
+// takes the string as it is; others (type = any included) parse it as an
+// HCL expression, e.g. '["a","b"]'. An untyped variable given what reads
+// as a list or map gets a warning that it is a string.
 func (l *loader) setRaw(d *varDecl, raw, source string) {
 	var val cty.Value
-	if d.v.Type.IsPrimitiveType() || d.v.Type == cty.DynamicPseudoType {
+	if d.v.Type.IsPrimitiveType() || !d.typed {
 		val = cty.StringVal(raw)
+		if t := strings.TrimSpace(raw); !d.typed && t != "" && (t[0] == '[' || t[0] == '{') {
+			// The value itself is not quoted: it may be a secret.
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Value taken as a string",
+				Detail: fmt.Sprintf("The variable %q has no type, so the value of %s is the string as given, not a list or map (as in Terraform). Declare the variable with a type, such as type = list(string), map(string) or any, to pass a list or map.",
+					d.v.Name, source),
+				Subject: d.block.LabelRanges[0].Ptr(),
+			})
+		}
 	} else {
 		if checkNesting([]byte(raw), source, syntaxHCL) != nil {
 			l.errorf(nil, "Invalid value for variable", "The value of %s nests more than %d levels deep, the limit echelon reads.", source, MaxNesting)
@@ -184,6 +205,35 @@ func (l *loader) setRaw(d *varDecl, raw, source string) {
 	conv, err := convertVal(d.v.Type, d.defaults, val)
 	if err != nil {
 		l.errorf(nil, "Invalid value for variable", "The value of %s is not valid for variable %q: %s.", source, d.v.Name, err)
+		d.failed = true
+		return
+	}
+	d.v.Value, d.set = conv, true
+}
+
+// setRecorded sets a variable from the JSON a plan recorded for it, read
+// as a JSON variables file reads a value (strings literal, arrays as
+// tuples, objects as objects), then converted to the variable's type.
+func (l *loader) setRecorded(d *varDecl, j string) {
+	source := "the plan's recorded value of " + d.v.Name
+	if checkNesting([]byte(j), source, syntaxJSON) != nil {
+		l.errorf(nil, "Invalid value for variable", "The %s nests more than %d levels deep, the limit echelon reads.", source, MaxNesting)
+		d.failed = true
+		return
+	}
+	expr, diags := hcljson.ParseExpression([]byte(j), source)
+	var val cty.Value
+	if !diags.HasErrors() {
+		val, diags = expr.Value(nil)
+	}
+	if diags.HasErrors() {
+		l.errorf(nil, "Invalid value for variable", "The %s is not valid JSON.", source)
+		d.failed = true
+		return
+	}
+	conv, err := convertVal(d.v.Type, d.defaults, val)
+	if err != nil {
+		l.errorf(nil, "Invalid value for variable", "The %s is not valid for variable %q: %s.", source, d.v.Name, err)
 		d.failed = true
 		return
 	}

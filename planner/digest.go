@@ -446,6 +446,10 @@ func Parse(b []byte) (*Plan, error) {
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
+	// Numbers in free-form values (variables, terraform vars, helm
+	// values) stay as written: as float64, 1.5e300 or 2^63 would be
+	// written back differently and the plan would not verify.
+	dec.UseNumber()
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("reading plan: %w", err)
 	}

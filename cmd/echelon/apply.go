@@ -189,26 +189,24 @@ func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string,
 	for _, s := range plan.Spec.Sensitive {
 		sensitive[s] = true
 	}
-	var recorded []string
+	// As JSON, so each value keeps its type: as --var strings, an
+	// untyped variable's 5 came back as "5" and the plan was stale.
+	recorded := map[string]string{}
 	for _, k := range names {
 		if sensitive[k] {
 			continue
 		}
-		v := plan.Spec.Variables[k]
-		if s, ok := v.(string); ok {
-			recorded = append(recorded, k+"="+s)
-			continue
-		}
-		b, err := json.Marshal(v)
+		b, err := json.Marshal(plan.Spec.Variables[k])
 		if err != nil {
 			return nil, fmt.Errorf("plan variable %s: %w", k, err)
 		}
-		recorded = append(recorded, k+"="+string(b))
+		recorded[k] = string(b)
 	}
 	spec, diags := lang.Load(path, lang.LoadOptions{
-		Vars:     append(recorded, vars...),
+		Vars:     vars,
 		VarFiles: varFiles,
 		Environ:  os.Environ(),
+		Recorded: recorded,
 	})
 	if diags.HasErrors() {
 		var sources map[string]*hcl.File
