@@ -42,6 +42,24 @@ func WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, sources map[string]*hc
 type fileSource struct {
 	sources map[string]*hcl.File
 	read    map[string][]byte
+	split   map[string][][]byte // lines, split once per file
+}
+
+// lines is a file's lines, split once however many diagnostics it has
+// (20,000 of them split a 20,000-line file 20,000 times: 9 GB).
+func (f *fileSource) lines(name string) [][]byte {
+	if l, ok := f.split[name]; ok {
+		return l
+	}
+	if f.split == nil {
+		f.split = map[string][][]byte{}
+	}
+	var l [][]byte
+	if src := f.bytes(name); len(src) > 0 {
+		l = bytes.Split(src, []byte("\n"))
+	}
+	f.split[name] = l
+	return l
 }
 
 func (f *fileSource) bytes(name string) []byte {
@@ -85,11 +103,10 @@ func writeDiagnostic(w *bufio.Writer, d *hcl.Diagnostic, files *fileSource) {
 // writeSnippet prints the subject's line(s), within the context's, and a
 // caret line under the subject when it lies on one line.
 func writeSnippet(w *bufio.Writer, d *hcl.Diagnostic, files *fileSource) {
-	src := files.bytes(d.Subject.Filename)
-	if len(src) == 0 {
+	lines := files.lines(d.Subject.Filename)
+	if len(lines) == 0 {
 		return
 	}
-	lines := bytes.Split(src, []byte("\n"))
 	start, end := d.Subject.Start.Line, d.Subject.End.Line
 	if end < start {
 		end = start

@@ -19,6 +19,14 @@ const (
 	// value may have. The HCL parser recurses once per level: 60,000
 	// levels overflow Go's stack.
 	MaxNesting = 256
+	// MaxDiagnostics caps the diagnostics one Load returns (errors
+	// first); a last one says how many more there were.
+	MaxDiagnostics = 1000
+	// MaxNameLength caps component, region, phase, mode, api and
+	// deployment names: they go into operation IDs and log file names
+	// (component, region and replica together must fit the file system's
+	// 255 bytes).
+	MaxNameLength = 64
 	// MaxSpecFileSize caps each spec file and variables file.
 	MaxSpecFileSize = 16 << 20
 	// MaxReadFileSize caps a file read by file(), templatefile(),

@@ -320,19 +320,35 @@ func finishDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 		seen[key] = true
 		out = append(out, d)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].Subject, out[j].Subject
-		switch {
-		case a == nil || b == nil:
-			return a != nil && b == nil
-		case a.Filename != b.Filename:
-			return a.Filename < b.Filename
-		default:
-			return a.Start.Byte < b.Start.Byte
-		}
-	})
+	sort.SliceStable(out, func(i, j int) bool { return diagBefore(out[i], out[j]) })
 	if len(out) == 0 {
 		return nil
 	}
+	if len(out) > MaxDiagnostics {
+		// Errors first, so a flood of warnings hides none.
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Severity == hcl.DiagError && out[j].Severity != hcl.DiagError })
+		rest := len(out) - MaxDiagnostics
+		out = out[:MaxDiagnostics]
+		sort.SliceStable(out, func(i, j int) bool { return diagBefore(out[i], out[j]) })
+		out = append(out, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Too many diagnostics",
+			Detail:   fmt.Sprintf("%d more diagnostics are not shown: echelon reports at most %d. Fix these and run again.", rest, MaxDiagnostics),
+		})
+	}
 	return out
+}
+
+// diagBefore orders diagnostics by file and position, those without a
+// position last.
+func diagBefore(x, y *hcl.Diagnostic) bool {
+	a, b := x.Subject, y.Subject
+	switch {
+	case a == nil || b == nil:
+		return a != nil && b == nil
+	case a.Filename != b.Filename:
+		return a.Filename < b.Filename
+	default:
+		return a.Start.Byte < b.Start.Byte
+	}
 }

@@ -19,6 +19,9 @@ var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // nameProblem returns a diagnostic detail when name is not a valid name.
 func nameProblem(kind, name string) string {
+	if len(name) > MaxNameLength {
+		return fmt.Sprintf("The %s name %q... is %d characters long, over the limit of %d: names end up in operation IDs and file names, which the file system limits.", kind, name[:MaxNameLength], len(name), MaxNameLength)
+	}
 	if validName.MatchString(name) {
 		return ""
 	}
@@ -29,10 +32,16 @@ func nameProblem(kind, name string) string {
 // be a likely typo (Levenshtein distance under 3, as in hcl's didyoumean.go),
 // else "". Ties go to the first in sorted order so messages are stable.
 func suggest(given string, candidates []string) string {
+	if len(given) > 2*MaxNameLength {
+		return "" // no name is that long; the distance would cost len^2
+	}
 	sorted := append([]string(nil), candidates...)
 	sort.Strings(sorted)
 	best, bestDist := "", 3
 	for _, c := range sorted {
+		if diff := len(given) - len(c); diff >= bestDist || -diff >= bestDist {
+			continue // the distance is at least the difference in length
+		}
 		if d := levenshtein.Distance(given, c, nil); d < bestDist {
 			best, bestDist = c, d
 		}
