@@ -186,9 +186,16 @@ func (l *loader) readFiles() bool {
 			l.errorf(nil, "Cannot read spec", "%s.", err)
 			return false
 		}
+		varFiles := l.varFileInfos()
 		for _, e := range entries {
 			if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") && !strings.HasPrefix(e.Name(), ".") {
-				files = append(files, filepath.Join(path, e.Name()))
+				name := filepath.Join(path, e.Name())
+				if isVarFile(name, varFiles) {
+					// A --var-file named *.hcl beside the spec is a
+					// variables file, not part of the spec.
+					continue
+				}
+				files = append(files, name)
 			}
 		}
 		sort.Strings(files)
@@ -232,6 +239,35 @@ func (l *loader) readFiles() bool {
 		}
 	}
 	return true
+}
+
+// varFileInfos stats the --var-file files (those that exist).
+func (l *loader) varFileInfos() []os.FileInfo {
+	var out []os.FileInfo
+	for _, p := range l.opts.VarFiles {
+		if fi, err := os.Stat(p); err == nil {
+			out = append(out, fi)
+		}
+	}
+	return out
+}
+
+// isVarFile says whether name is one of the --var-file files (the same
+// file, however the paths are spelled).
+func isVarFile(name string, varFiles []os.FileInfo) bool {
+	if len(varFiles) == 0 {
+		return false
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return false
+	}
+	for _, v := range varFiles {
+		if os.SameFile(fi, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // declareNames records the names of labelled blocks, reporting invalid and

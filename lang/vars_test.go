@@ -109,3 +109,23 @@ variable "s" {
 		t.Error("a recorded value that is not JSON loads")
 	}
 }
+
+// TestVarFileInSpecDir: a --var-file named *.hcl inside the spec
+// directory was also read as a spec file (its name = value lines are not
+// spec blocks: errors). It is now left out of the spec's files, however
+// its path is spelled.
+func TestVarFileInSpecDir(t *testing.T) {
+	dir := writeSpec(t, map[string]string{
+		"spec/s.hcl":    fullSkeleton + "variable \"v\" {\n  type = string\n}\n",
+		"spec/vars.hcl": "v = \"from the var file\"\n",
+	})
+	for _, vf := range []string{filepath.Join(dir, "spec", "vars.hcl"), filepath.Join(dir, "spec", "..", "spec", "vars.hcl")} {
+		s := mustLoad(t, filepath.Join(dir, "spec"), LoadOptions{VarFiles: []string{vf}})
+		if len(s.Files) != 1 || filepath.Base(s.Files[0]) != "s.hcl" {
+			t.Errorf("spec files = %q, want only s.hcl", s.Files)
+		}
+		if v := s.Variables[0].Value; !v.RawEquals(cty.StringVal("from the var file")) {
+			t.Errorf("v = %#v", v)
+		}
+	}
+}
