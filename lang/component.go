@@ -76,7 +76,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 		Parallel:  true,
 		DeclRange: b.DefRange,
 	}
-	content, diags := b.Body.Content(componentSchema)
+	content, diags := l.content(b.Body, componentSchema)
 	l.diags = append(l.diags, diags...)
 	attrs := content.Attributes
 	sc := scope{where: fmt.Sprintf("component %q", c.Name), structural: true}
@@ -182,7 +182,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 	var driverContent *hcl.BodyContent
 	if blk := driverBlocks[c.Driver]; blk != nil && c.Driver != "" {
 		var diags hcl.Diagnostics
-		driverContent, diags = blk.Body.Content(driverSchemas[c.Driver])
+		driverContent, diags = l.content(blk.Body, driverSchemas[c.Driver])
 		l.diags = append(l.diags, diags...)
 	}
 
@@ -225,7 +225,7 @@ func (l *loader) decodeContainer(c *Component, blk *hcl.Block, seen map[string]h
 	}
 	seen[name] = blk.DefRange
 	ct := Container{Name: name, Parallel: defaultContainerAlone, DeclRange: blk.DefRange}
-	content, diags := blk.Body.Content(containerSchema)
+	content, diags := l.content(blk.Body, containerSchema)
 	l.diags = append(l.diags, diags...)
 	if a := content.Attributes["parallel"]; a != nil {
 		if val, ok := l.value(a.Expr, l.baseCtx, sc); ok {

@@ -129,3 +129,61 @@ func TestVarFileInSpecDir(t *testing.T) {
 		}
 	}
 }
+
+// TestNullIsUnset: regions = null was an error; as in Terraform, null
+// for an optional attribute means unset, whether written or computed,
+// so the default applies. A required attribute set to null is still an
+// error.
+func TestNullIsUnset(t *testing.T) {
+	dir := writeSpec(t, map[string]string{
+		"ok.hcl": `
+deployment "d" {
+  description = null
+}
+variable "regions" {
+  type    = list(string)
+  default = null
+}
+phase "p" {
+  after = null
+}
+mode "m" {
+  max_parallel = null
+}
+component "c" {
+  phase      = "p"
+  regions    = null
+  replicas   = var.regions == null ? null : 2
+  depends_on = null
+  duration   = null
+  retries    = null
+  command {
+    argv = ["true"]
+    env  = null
+    dir  = null
+  }
+}
+component "r" {
+  phase   = "p"
+  regions = var.regions
+  command { argv = ["true"] }
+}
+`,
+		"bad.hcl": skeleton + `
+component "c" {
+  phase = null
+  command { argv = null }
+}
+`,
+	})
+	s := mustLoad(t, filepath.Join(dir, "ok.hcl"), LoadOptions{})
+	for _, c := range s.Components {
+		if len(c.Regions) != 0 || len(c.Instances) != 1 {
+			t.Errorf("component %s: regions %q, %d instances; want none and 1", c.Name, c.Regions, len(c.Instances))
+		}
+	}
+	_, diags := Load(filepath.Join(dir, "bad.hcl"), LoadOptions{})
+	if n := len(summaries(diags)); n < 2 {
+		t.Errorf("required attributes set to null: %d errors, want 2: %v", n, diags)
+	}
+}
