@@ -62,6 +62,9 @@ const MaxInstances = 10000
 
 func (l *loader) decodeComponents() {
 	for _, b := range l.blocks["component"] {
+		if l.interrupted() {
+			return
+		}
 		if c := l.decodeComponent(b); c != nil {
 			l.spec.Components = append(l.spec.Components, c)
 		}

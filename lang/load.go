@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,6 +59,7 @@ type loader struct {
 	order    map[string][]string // declared names per kind, in declaration order
 
 	parseFailed bool // a file did not parse: missing blocks may be in it
+	stopped     bool // LoadOptions.Context was done (reported)
 
 	varVals   map[string]cty.Value
 	localVals map[string]cty.Value
@@ -129,18 +131,40 @@ func (l *loader) load() {
 	if !l.readFiles() {
 		return
 	}
-	l.declareNames()
-	l.decodeVariables()
-	l.decodeLocals()
-	l.buildBaseCtx()
-	l.decodeDeployment()
-	l.decodeAPIs()
-	l.decodePhases()
-	l.decodeModes()
-	l.decodeComponents()
-	l.decodeBudgets()
-	l.checkCounts()
+	for _, step := range []func(){
+		l.declareNames,
+		l.decodeVariables,
+		l.decodeLocals,
+		l.buildBaseCtx,
+		l.decodeDeployment,
+		l.decodeAPIs,
+		l.decodePhases,
+		l.decodeModes,
+		l.decodeComponents,
+		l.decodeBudgets,
+		l.checkCounts,
+	} {
+		if l.interrupted() {
+			break
+		}
+		step()
+	}
 	l.addContexts()
+}
+
+// interrupted says whether LoadOptions.Context is done, reporting it
+// once: Load then stops at the next file, step or component.
+func (l *loader) interrupted() bool {
+	ctx := l.opts.Context
+	if ctx == nil || ctx.Err() == nil {
+		return false
+	}
+	if !l.stopped {
+		l.stopped = true
+		l.parseFailed = true // what is left undecoded is not missing
+		l.errorf(nil, "Interrupted", "Loading the spec was interrupted (%s).", context.Cause(ctx))
+	}
+	return true
 }
 
 // addContexts gives every diagnostic that points into a root block, and has
@@ -209,6 +233,9 @@ func (l *loader) readFiles() bool {
 	}
 	l.spec.Files = files
 	for _, name := range files {
+		if l.interrupted() {
+			return false
+		}
 		src, err := readBounded(name, MaxSpecFileSize, "spec file")
 		if err != nil {
 			l.errorf(fileStart(name), "Cannot read spec file", "%s.", err)

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -266,6 +267,10 @@ type LoadOptions struct {
 	// the string "5"). They beat the environment and --var-file, and lose
 	// to Vars; names the spec does not declare are ignored.
 	Recorded map[string]string
+	// Context, when not nil, stops the load when done (Ctrl-C): Load
+	// returns an "Interrupted" error at the next file, step or
+	// component.
+	Context context.Context
 }
 
 // Mode returns the named mode, or nil.

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -186,4 +187,20 @@ component "c" {
 	if n := len(summaries(diags)); n < 2 {
 		t.Errorf("required attributes set to null: %d errors, want 2: %v", n, diags)
 	}
+}
+
+// TestLoadContext: a done Context stops Load at its next step, with an
+// "Interrupted" error, before the components are decoded.
+func TestLoadContext(t *testing.T) {
+	dir := writeSpec(t, map[string]string{"s.hcl": fullSkeleton})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, diags := Load(filepath.Join(dir, "s.hcl"), LoadOptions{Context: ctx})
+	if got := summaries(diags); len(got) != 1 || got[0] != "Interrupted" {
+		t.Errorf("diagnostics = %q, want only Interrupted", got)
+	}
+	if len(s.Components) != 0 {
+		t.Errorf("%d components decoded after the interruption", len(s.Components))
+	}
+	mustLoad(t, filepath.Join(dir, "s.hcl"), LoadOptions{Context: context.Background()})
 }
