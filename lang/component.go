@@ -62,6 +62,9 @@ const MaxInstances = 10000
 
 func (l *loader) decodeComponents() {
 	for _, b := range l.blocks["component"] {
+		if l.interrupted() {
+			return
+		}
 		if c := l.decodeComponent(b); c != nil {
 			l.spec.Components = append(l.spec.Components, c)
 		}
@@ -76,7 +79,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 		Parallel:  true,
 		DeclRange: b.DefRange,
 	}
-	content, diags := b.Body.Content(componentSchema)
+	content, diags := l.content(b.Body, componentSchema)
 	l.diags = append(l.diags, diags...)
 	attrs := content.Attributes
 	sc := scope{where: fmt.Sprintf("component %q", c.Name), structural: true}
@@ -182,7 +185,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 	var driverContent *hcl.BodyContent
 	if blk := driverBlocks[c.Driver]; blk != nil && c.Driver != "" {
 		var diags hcl.Diagnostics
-		driverContent, diags = blk.Body.Content(driverSchemas[c.Driver])
+		driverContent, diags = l.content(blk.Body, driverSchemas[c.Driver])
 		l.diags = append(l.diags, diags...)
 	}
 
@@ -225,7 +228,7 @@ func (l *loader) decodeContainer(c *Component, blk *hcl.Block, seen map[string]h
 	}
 	seen[name] = blk.DefRange
 	ct := Container{Name: name, Parallel: defaultContainerAlone, DeclRange: blk.DefRange}
-	content, diags := blk.Body.Content(containerSchema)
+	content, diags := l.content(blk.Body, containerSchema)
 	l.diags = append(l.diags, diags...)
 	if a := content.Attributes["parallel"]; a != nil {
 		if val, ok := l.value(a.Expr, l.baseCtx, sc); ok {
@@ -539,7 +542,21 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 	case DriverTerraform:
 		nameStr("dir", func(in *Instance) *string { return &in.Terraform.Dir }, nil)
 		nameStr("target", func(in *Instance) *string { return &in.Terraform.Target }, nil)
-		nameStr("workspace", func(in *Instance) *string { return &in.Terraform.Workspace }, nil)
+		add("workspace", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			val, ok := l.value(a.Expr, ctx, named)
+			if !ok {
+				return
+			}
+			ws, ok := l.toString(val, a.Expr.Range(), "workspace")
+			if !ok {
+				return
+			}
+			if msg := workspaceProblem(ws); msg != "" {
+				l.errorf(a.Expr.Range().Ptr(), "Invalid workspace name", "%s", msg)
+				return
+			}
+			inst.Terraform.Workspace = ws
+		})
 		add("vars", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {
 				if m, ok := l.toValueMap(val, a.Expr.Range(), "vars"); ok {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -141,7 +142,7 @@ func (l *loader) decodeDeployment() {
 		if msg := nameProblem("deployment", d.Name); msg != "" {
 			l.errorCtx(b.LabelRanges[0].Ptr(), b.DefRange.Ptr(), "Invalid name", "%s", msg)
 		}
-		content, diags := b.Body.Content(deploymentSchema)
+		content, diags := l.content(b.Body, deploymentSchema)
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: "the deployment block"}
 		if a := content.Attributes["description"]; a != nil {
@@ -170,7 +171,7 @@ func (l *loader) decodeAPIs() {
 	for _, b := range l.blocks["api"] {
 		api := &API{Name: b.Labels[0], Scope: ScopeDeployment, DeclRange: b.DefRange,
 			Retry: Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff}}
-		content, diags := b.Body.Content(apiSchema)
+		content, diags := l.content(b.Body, apiSchema)
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: fmt.Sprintf("api %q", api.Name)}
 		l.description(content)
@@ -204,7 +205,7 @@ func (l *loader) decodeAPIs() {
 				l.errorCtx(rb.DefRange.Ptr(), b.DefRange.Ptr(), "Duplicate retry block", "An api has at most one retry block.")
 				continue
 			}
-			rc, diags := rb.Body.Content(retrySchema)
+			rc, diags := l.content(rb.Body, retrySchema)
 			l.diags = append(l.diags, diags...)
 			if a := rc.Attributes["max_attempts"]; a != nil {
 				if val, ok := l.value(a.Expr, l.baseCtx, sc); ok {
@@ -241,7 +242,7 @@ func (l *loader) decodePhases() {
 	afterRange := map[string]hcl.Range{}
 	for _, b := range l.blocks["phase"] {
 		p := &Phase{Name: b.Labels[0], After: []Ref{}, DeclRange: b.DefRange}
-		content, diags := b.Body.Content(phaseSchema)
+		content, diags := l.content(b.Body, phaseSchema)
 		l.diags = append(l.diags, diags...)
 		l.description(content)
 		if a := content.Attributes["after"]; a != nil {
@@ -359,7 +360,7 @@ func (l *loader) reportPhaseCycle(phases []*Phase, index map[string]int, done []
 func (l *loader) decodeModes() {
 	for _, b := range l.blocks["mode"] {
 		m := &Mode{Name: b.Labels[0], ComponentParallel: map[string]int{}, DeclRange: b.DefRange}
-		content, diags := b.Body.Content(modeSchema)
+		content, diags := l.content(b.Body, modeSchema)
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: fmt.Sprintf("mode %q", m.Name)}
 		l.description(content)
@@ -449,7 +450,7 @@ func (l *loader) intMap(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope, kind, 
 func (l *loader) decodeBudgets() {
 	for _, b := range l.blocks["budget"] {
 		bu := &Budget{Name: b.Labels[0], MaxThrottled: -1, DeclRange: b.DefRange}
-		content, diags := b.Body.Content(budgetSchema)
+		content, diags := l.content(b.Body, budgetSchema)
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: fmt.Sprintf("budget %q", bu.Name)}
 		l.description(content)
@@ -490,4 +491,44 @@ func (l *loader) decodeBudgets() {
 		}
 		l.spec.Budgets = append(l.spec.Budgets, bu)
 	}
+}
+
+// content is body.Content(schema) less the optional attributes set to
+// null: as in Terraform, null means "unset" (regions = null, or a
+// variable or conditional that gives null), so the default applies.
+// Only an attribute whose value can be known once for the block is
+// dropped (it evaluates to null in the base context); one that uses
+// each.* is left to its decoder. Required attributes stay, to be
+// reported as null.
+func (l *loader) content(body hcl.Body, schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
+	content, diags := body.Content(schema)
+	if content == nil || l.baseCtx == nil {
+		return content, diags
+	}
+	for _, as := range schema.Attributes {
+		a := content.Attributes[as.Name]
+		if a == nil || as.Required || !mayBeNull(a.Expr) {
+			continue
+		}
+		if l.checkRefs(a.Expr, scope{where: "a block"}).HasErrors() {
+			continue // the decoder reports it
+		}
+		v, ds := a.Expr.Value(l.baseCtx)
+		if !ds.HasErrors() && v.IsKnown() && v.IsNull() {
+			delete(content.Attributes, as.Name)
+		}
+	}
+	return content, diags
+}
+
+// mayBeNull says whether an expression can evaluate to null: not a
+// non-null literal, a template, a list, an object or a for expression.
+func mayBeNull(expr hcl.Expression) bool {
+	switch e := expr.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return e.Val.IsNull()
+	case *hclsyntax.TemplateExpr, *hclsyntax.TupleConsExpr, *hclsyntax.ObjectConsExpr, *hclsyntax.ForExpr:
+		return false
+	}
+	return true
 }

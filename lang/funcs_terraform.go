@@ -59,12 +59,12 @@ func (r *fileReader) readFile(path string) ([]byte, error) {
 	if err, ok := r.err[p]; ok {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
+	b, err := readBounded(p, MaxReadFileSize, "file")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			err = fmt.Errorf("no file exists at %s", p)
 		} else {
-			err = fmt.Errorf("reading %s: %w", p, err)
+			err = fmt.Errorf("cannot read it: %w", err)
 		}
 		r.err[p] = err
 		return nil, err
@@ -157,6 +157,9 @@ func (r *fileReader) templateFileFunc(funcs func() map[string]function.Function)
 			src, err := r.readFile(path)
 			if err != nil {
 				return cty.DynamicVal, err
+			}
+			if d := checkNesting(src, r.resolve(path), syntaxTemplate); d != nil {
+				return cty.DynamicVal, fmt.Errorf("%s:%d:%d: nesting deeper than %d levels, the limit echelon reads", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, MaxNesting)
 			}
 			expr, diags := hclsyntax.ParseTemplate(src, r.resolve(path), hcl.Pos{Line: 1, Column: 1})
 			if diags.HasErrors() {

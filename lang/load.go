@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,6 +27,7 @@ func Load(path string, opts LoadOptions) (*Spec, hcl.Diagnostics) {
 	l.load()
 	l.spec.ReadFiles = l.files.files()
 	l.redactSensitive()
+	l.hideVarFileSources()
 	return l.spec, finishDiags(l.diags)
 }
 
@@ -57,6 +59,7 @@ type loader struct {
 	order    map[string][]string // declared names per kind, in declaration order
 
 	parseFailed bool // a file did not parse: missing blocks may be in it
+	stopped     bool // LoadOptions.Context was done (reported)
 
 	varVals   map[string]cty.Value
 	localVals map[string]cty.Value
@@ -128,18 +131,40 @@ func (l *loader) load() {
 	if !l.readFiles() {
 		return
 	}
-	l.declareNames()
-	l.decodeVariables()
-	l.decodeLocals()
-	l.buildBaseCtx()
-	l.decodeDeployment()
-	l.decodeAPIs()
-	l.decodePhases()
-	l.decodeModes()
-	l.decodeComponents()
-	l.decodeBudgets()
-	l.checkCounts()
+	for _, step := range []func(){
+		l.declareNames,
+		l.decodeVariables,
+		l.decodeLocals,
+		l.buildBaseCtx,
+		l.decodeDeployment,
+		l.decodeAPIs,
+		l.decodePhases,
+		l.decodeModes,
+		l.decodeComponents,
+		l.decodeBudgets,
+		l.checkCounts,
+	} {
+		if l.interrupted() {
+			break
+		}
+		step()
+	}
 	l.addContexts()
+}
+
+// interrupted says whether LoadOptions.Context is done, reporting it
+// once: Load then stops at the next file, step or component.
+func (l *loader) interrupted() bool {
+	ctx := l.opts.Context
+	if ctx == nil || ctx.Err() == nil {
+		return false
+	}
+	if !l.stopped {
+		l.stopped = true
+		l.parseFailed = true // what is left undecoded is not missing
+		l.errorf(nil, "Interrupted", "Loading the spec was interrupted (%s).", context.Cause(ctx))
+	}
+	return true
 }
 
 // addContexts gives every diagnostic that points into a root block, and has
@@ -185,9 +210,16 @@ func (l *loader) readFiles() bool {
 			l.errorf(nil, "Cannot read spec", "%s.", err)
 			return false
 		}
+		varFiles := l.varFileInfos()
 		for _, e := range entries {
 			if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") && !strings.HasPrefix(e.Name(), ".") {
-				files = append(files, filepath.Join(path, e.Name()))
+				name := filepath.Join(path, e.Name())
+				if isVarFile(name, varFiles) {
+					// A --var-file named *.hcl beside the spec is a
+					// variables file, not part of the spec.
+					continue
+				}
+				files = append(files, name)
 			}
 		}
 		sort.Strings(files)
@@ -201,9 +233,18 @@ func (l *loader) readFiles() bool {
 	}
 	l.spec.Files = files
 	for _, name := range files {
-		src, err := os.ReadFile(name)
+		if l.interrupted() {
+			return false
+		}
+		src, err := readBounded(name, MaxSpecFileSize, "spec file")
 		if err != nil {
-			l.errorf(nil, "Cannot read spec file", "%s.", err)
+			l.errorf(fileStart(name), "Cannot read spec file", "%s.", err)
+			l.parseFailed = true
+			continue
+		}
+		if d := checkNesting(src, name, syntaxHCL); d != nil {
+			l.diags = append(l.diags, d)
+			l.parseFailed = true
 			continue
 		}
 		f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
@@ -225,6 +266,35 @@ func (l *loader) readFiles() bool {
 		}
 	}
 	return true
+}
+
+// varFileInfos stats the --var-file files (those that exist).
+func (l *loader) varFileInfos() []os.FileInfo {
+	var out []os.FileInfo
+	for _, p := range l.opts.VarFiles {
+		if fi, err := os.Stat(p); err == nil {
+			out = append(out, fi)
+		}
+	}
+	return out
+}
+
+// isVarFile says whether name is one of the --var-file files (the same
+// file, however the paths are spelled).
+func isVarFile(name string, varFiles []os.FileInfo) bool {
+	if len(varFiles) == 0 {
+		return false
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return false
+	}
+	for _, v := range varFiles {
+		if os.SameFile(fi, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // declareNames records the names of labelled blocks, reporting invalid and
@@ -313,19 +383,35 @@ func finishDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 		seen[key] = true
 		out = append(out, d)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].Subject, out[j].Subject
-		switch {
-		case a == nil || b == nil:
-			return a != nil && b == nil
-		case a.Filename != b.Filename:
-			return a.Filename < b.Filename
-		default:
-			return a.Start.Byte < b.Start.Byte
-		}
-	})
+	sort.SliceStable(out, func(i, j int) bool { return diagBefore(out[i], out[j]) })
 	if len(out) == 0 {
 		return nil
 	}
+	if len(out) > MaxDiagnostics {
+		// Errors first, so a flood of warnings hides none.
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Severity == hcl.DiagError && out[j].Severity != hcl.DiagError })
+		rest := len(out) - MaxDiagnostics
+		out = out[:MaxDiagnostics]
+		sort.SliceStable(out, func(i, j int) bool { return diagBefore(out[i], out[j]) })
+		out = append(out, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Too many diagnostics",
+			Detail:   fmt.Sprintf("%d more diagnostics are not shown: echelon reports at most %d. Fix these and run again.", rest, MaxDiagnostics),
+		})
+	}
 	return out
+}
+
+// diagBefore orders diagnostics by file and position, those without a
+// position last.
+func diagBefore(x, y *hcl.Diagnostic) bool {
+	a, b := x.Subject, y.Subject
+	switch {
+	case a == nil || b == nil:
+		return a != nil && b == nil
+	case a.Filename != b.Filename:
+		return a.Filename < b.Filename
+	default:
+		return a.Start.Byte < b.Start.Byte
+	}
 }

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -260,6 +261,16 @@ type LoadOptions struct {
 	VarFiles []string
 	// Environ is the environment searched for ECHELON_VAR_x (os.Environ()).
 	Environ []string
+	// Recorded are values a plan recorded (its spec.variables), by name,
+	// as JSON: apply loads the plan's spec with them. Each keeps its type
+	// (5 stays a number for an untyped variable, where --var x=5 would be
+	// the string "5"). They beat the environment and --var-file, and lose
+	// to Vars; names the spec does not declare are ignored.
+	Recorded map[string]string
+	// Context, when not nil, stops the load when done (Ctrl-C): Load
+	// returns an "Interrupted" error at the next file, step or
+	// component.
+	Context context.Context
 }
 
 // Mode returns the named mode, or nil.

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -18,6 +19,9 @@ var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // nameProblem returns a diagnostic detail when name is not a valid name.
 func nameProblem(kind, name string) string {
+	if len(name) > MaxNameLength {
+		return fmt.Sprintf("The %s name %q... is %d characters long, over the limit of %d: names end up in operation IDs and file names, which the file system limits.", kind, name[:MaxNameLength], len(name), MaxNameLength)
+	}
 	if validName.MatchString(name) {
 		return ""
 	}
@@ -28,10 +32,16 @@ func nameProblem(kind, name string) string {
 // be a likely typo (Levenshtein distance under 3, as in hcl's didyoumean.go),
 // else "". Ties go to the first in sorted order so messages are stable.
 func suggest(given string, candidates []string) string {
+	if len(given) > 2*MaxNameLength {
+		return "" // no name is that long; the distance would cost len^2
+	}
 	sorted := append([]string(nil), candidates...)
 	sort.Strings(sorted)
 	best, bestDist := "", 3
 	for _, c := range sorted {
+		if diff := len(given) - len(c); diff >= bestDist || -diff >= bestDist {
+			continue // the distance is at least the difference in length
+		}
 		if d := levenshtein.Distance(given, c, nil); d < bestDist {
 			best, bestDist = c, d
 		}
@@ -169,4 +179,20 @@ func usesSensitive(expr hcl.Expression, ctx *hcl.EvalContext) bool {
 		}
 	}
 	return false
+}
+
+// workspaceProblem says what is wrong with a terraform workspace name, or
+// "". Terraform's own rule (validWorkspaceName in its workspace command):
+// the name must read the same once path-escaped, since workspaces are
+// directories (terraform.tfstate.d/NAME) and URL paths; so no "/", "\\",
+// spaces, "%"... echelon also refuses "." and "..", which that rule lets
+// through but which name the state directory itself or its parent.
+func workspaceProblem(ws string) string {
+	switch {
+	case ws != url.PathEscape(ws) || strings.ContainsRune(ws, '\\'):
+		return fmt.Sprintf("The workspace name %q is not valid: Terraform keeps a workspace's state in a directory named after it, so the name cannot hold characters that would need escaping in a path, such as \"/\", \"\\\\\", \"%%\" or spaces.", ws)
+	case ws == "." || ws == "..":
+		return fmt.Sprintf("The workspace name %q is not valid: it names a directory itself, not a workspace's own.", ws)
+	}
+	return ""
 }

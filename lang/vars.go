@@ -1,11 +1,13 @@
 package lang
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
-	"os"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -30,6 +32,7 @@ type varDecl struct {
 	v        *Variable
 	defaults *typeexpr.Defaults
 	block    *hcl.Block
+	typed    bool // the block has a type attribute (any included)
 	set      bool // a value other than the default was given
 	failed   bool // a value was given but was invalid (reported)
 }
@@ -49,7 +52,7 @@ func (l *loader) decodeVariables() {
 			ty, defaults, diags := typeexpr.TypeConstraintWithDefaults(a.Expr)
 			l.diags = append(l.diags, diags...)
 			if !diags.HasErrors() {
-				v.Type, d.defaults = ty, defaults
+				v.Type, d.defaults, d.typed = ty, defaults, true
 			}
 		}
 		if a := content.Attributes["description"]; a != nil {
@@ -112,6 +115,14 @@ func (l *loader) decodeVariables() {
 		}
 	}
 
+	for _, name := range slices.Sorted(maps.Keys(l.opts.Recorded)) {
+		d := decls[name]
+		if d == nil {
+			continue
+		}
+		l.setRecorded(d, l.opts.Recorded[name])
+	}
+
 	for _, kv := range l.opts.Vars {
 		k, raw, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -155,19 +166,38 @@ func (l *loader) decodeVariables() {
 }
 
 // setRaw sets a variable from a string given outside the spec. As in
-// Terraform, a primitive (or untyped) variable takes the string as it is;
-// others parse it as an HCL expression, e.g. '["a","b"]'.
+// Terraform, a variable of a primitive type, or with no type at all,
+// takes the string as it is; others (type = any included) parse it as an
+// HCL expression, e.g. '["a","b"]'. An untyped variable given what reads
+// as a list or map gets a warning that it is a string.
 func (l *loader) setRaw(d *varDecl, raw, source string) {
 	var val cty.Value
-	if d.v.Type.IsPrimitiveType() || d.v.Type == cty.DynamicPseudoType {
+	if d.v.Type.IsPrimitiveType() || !d.typed {
 		val = cty.StringVal(raw)
+		if t := strings.TrimSpace(raw); !d.typed && t != "" && (t[0] == '[' || t[0] == '{') {
+			// The value itself is not quoted: it may be a secret.
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Value taken as a string",
+				Detail: fmt.Sprintf("The variable %q has no type, so the value of %s is the string as given, not a list or map (as in Terraform). Declare the variable with a type, such as type = list(string), map(string) or any, to pass a list or map.",
+					d.v.Name, source),
+				Subject: d.block.LabelRanges[0].Ptr(),
+			})
+		}
 	} else {
+		if checkNesting([]byte(raw), source, syntaxHCL) != nil {
+			l.errorf(nil, "Invalid value for variable", "The value of %s nests more than %d levels deep, the limit echelon reads.", source, MaxNesting)
+			d.failed = true
+			return
+		}
 		expr, diags := hclsyntax.ParseExpression([]byte(raw), source, hcl.InitialPos)
 		if !diags.HasErrors() {
 			val, diags = expr.Value(nil)
 		}
 		if diags.HasErrors() {
-			l.errorf(nil, "Invalid value for variable", "The value of %s is not a valid %s: %s.", source, typeexpr.TypeString(d.v.Type), diags[0].Detail)
+			// The parser may quote the token it stopped at: part of a
+			// value that may be a secret.
+			l.errorf(nil, "Invalid value for variable", "The value of %s is not a valid %s: %s.", source, typeexpr.TypeString(d.v.Type), scrubQuoted(diags[0].Detail, []byte(raw), nil))
 			d.failed = true
 			return
 		}
@@ -175,6 +205,35 @@ func (l *loader) setRaw(d *varDecl, raw, source string) {
 	conv, err := convertVal(d.v.Type, d.defaults, val)
 	if err != nil {
 		l.errorf(nil, "Invalid value for variable", "The value of %s is not valid for variable %q: %s.", source, d.v.Name, err)
+		d.failed = true
+		return
+	}
+	d.v.Value, d.set = conv, true
+}
+
+// setRecorded sets a variable from the JSON a plan recorded for it, read
+// as a JSON variables file reads a value (strings literal, arrays as
+// tuples, objects as objects), then converted to the variable's type.
+func (l *loader) setRecorded(d *varDecl, j string) {
+	source := "the plan's recorded value of " + d.v.Name
+	if checkNesting([]byte(j), source, syntaxJSON) != nil {
+		l.errorf(nil, "Invalid value for variable", "The %s nests more than %d levels deep, the limit echelon reads.", source, MaxNesting)
+		d.failed = true
+		return
+	}
+	expr, diags := hcljson.ParseExpression([]byte(j), source)
+	var val cty.Value
+	if !diags.HasErrors() {
+		val, diags = expr.Value(nil)
+	}
+	if diags.HasErrors() {
+		l.errorf(nil, "Invalid value for variable", "The %s is not valid JSON.", source)
+		d.failed = true
+		return
+	}
+	conv, err := convertVal(d.v.Type, d.defaults, val)
+	if err != nil {
+		l.errorf(nil, "Invalid value for variable", "The %s is not valid for variable %q: %s.", source, d.v.Name, err)
 		d.failed = true
 		return
 	}
@@ -202,14 +261,22 @@ func (l *loader) convertVar(v *Variable, defaults *typeexpr.Defaults, val cty.Va
 // .tfvars.json). It returns false when the file could not be read or
 // parsed, so which variables it sets is unknown.
 func (l *loader) readVarFile(path string, decls map[string]*varDecl, names []string) bool {
-	src, err := os.ReadFile(path)
+	src, err := readBounded(path, MaxSpecFileSize, "variables file")
 	if err != nil {
-		l.errorf(nil, "Cannot read variables file", "%s.", err)
+		l.errorf(fileStart(path), "Cannot read variables file", "%s.", err)
+		return false
+	}
+	syntax := syntaxHCL
+	if strings.HasSuffix(path, ".json") {
+		syntax = syntaxJSON
+	}
+	if d := checkNesting(src, path, syntax); d != nil {
+		l.diags = append(l.diags, d)
 		return false
 	}
 	var f *hcl.File
 	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
+	if syntax == syntaxJSON {
 		f, diags = hcljson.Parse(src, path)
 	} else {
 		f, diags = hclsyntax.ParseConfig(src, path, hcl.InitialPos)
@@ -519,4 +586,60 @@ func (l *loader) checkRefsMemo(expr hcl.Expression, sc scope) hcl.Diagnostics {
 		l.refMemo[expr] = diags
 	}
 	return diags
+}
+
+// quoted matches a double-quoted string in a message.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// hideVarFileSources keeps what variables files hold out of diagnostics:
+// a variables file (or a --var value) may hold a secret on the very line
+// a diagnostic is about (a wrong type, an unterminated string, a JSON
+// syntax error), and no one knows which values are secrets before the
+// file parses. So a diagnostic in a variables file is printed as
+// FILE:LINE:COL and its message only, no source lines, and any quoted
+// text of its message that appears in the file (the parser quotes the
+// token it stopped at) reads "(hidden)", declared variable names aside.
+func (l *loader) hideVarFileSources() {
+	files := map[string][]byte{}
+	for _, path := range l.opts.VarFiles {
+		if f := l.spec.Sources[path]; f != nil {
+			files[path] = f.Bytes
+		} else {
+			files[path] = nil
+		}
+	}
+	if len(files) == 0 {
+		return
+	}
+	names := map[string]bool{}
+	for _, v := range l.spec.Variables {
+		names[v.Name] = true
+	}
+	for _, d := range l.diags {
+		if d.Subject == nil {
+			continue
+		}
+		src, ok := files[d.Subject.Filename]
+		if !ok {
+			continue
+		}
+		hideSource(d)
+		d.Detail = scrubQuoted(d.Detail, src, names)
+		d.Summary = scrubQuoted(d.Summary, src, names)
+	}
+}
+
+// scrubQuoted replaces each quoted part of msg whose text occurs in src
+// with "(hidden)", unless it is a name in keep.
+func scrubQuoted(msg string, src []byte, keep map[string]bool) string {
+	return quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		text, err := strconv.Unquote(q)
+		if err != nil {
+			text = q[1 : len(q)-1]
+		}
+		if text == "" || keep[text] || !bytes.Contains(src, []byte(text)) {
+			return q
+		}
+		return `"(hidden)"`
+	})
 }

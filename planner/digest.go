@@ -45,17 +45,16 @@ func specDigest(spec *lang.Spec) (string, map[string]string, error) {
 	files := map[string]string{}
 	var lines []string
 	for _, f := range spec.Files {
-		var b []byte
+		name := filepath.Base(f)
 		if src := spec.Sources[f]; src != nil {
-			b = src.Bytes
+			files[name] = sum(src.Bytes)
 		} else {
-			var err error
-			if b, err = os.ReadFile(f); err != nil {
+			d, _, err := digestFile(f)
+			if err != nil {
 				return "", nil, fmt.Errorf("reading spec file: %w", err)
 			}
+			files[name] = d
 		}
-		name := filepath.Base(f)
-		files[name] = sum(b)
 		lines = append(lines, "spec "+name+" "+files[name])
 	}
 	for _, v := range spec.Variables {
@@ -180,10 +179,12 @@ func localModules(dir string) []string {
 	schema := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "module", LabelNames: []string{"name"}}}}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".tf") {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".tf") {
 			continue
 		}
-		src, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		// A .tf file is source, a few KB: one past the spec file limit
+		// is not read (terraform reports what it makes of it).
+		src, err := readSmall(filepath.Join(dir, e.Name()), lang.MaxSpecFileSize)
 		if err != nil {
 			continue
 		}
@@ -232,11 +233,11 @@ func digestTree(base, root string, out map[string]string) error {
 		return fmt.Errorf("driver path: %w", err)
 	}
 	if !info.IsDir() {
-		b, err := os.ReadFile(root)
+		d, _, err := digestFile(root)
 		if err != nil {
 			return fmt.Errorf("driver file: %w", err)
 		}
-		out[rel(root)] = sum(b)
+		out[rel(root)] = d
 		return nil
 	}
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -256,16 +257,16 @@ func digestTree(base, root string, out map[string]string) error {
 		if strings.Contains(name, ".tfstate") || name == ".terraform.lock.hcl" || !d.Type().IsRegular() {
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		digest, isPlan, err := digestFile(p)
 		if err != nil {
 			return fmt.Errorf("driver file: %w", err)
 		}
 		// A plan saved next to the spec (terraform { dir = "." }) would
 		// make itself stale: compile writes it after digesting.
-		if IsPlanJSON(b) {
+		if isPlan {
 			return nil
 		}
-		out[rel(p)] = sum(b)
+		out[rel(p)] = digest
 		return nil
 	})
 }
@@ -445,6 +446,10 @@ func Parse(b []byte) (*Plan, error) {
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
+	// Numbers in free-form values (variables, terraform vars, helm
+	// values) stay as written: as float64, 1.5e300 or 2^63 would be
+	// written back differently and the plan would not verify.
+	dec.UseNumber()
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("reading plan: %w", err)
 	}

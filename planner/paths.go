@@ -68,6 +68,18 @@ func checkDriverPaths(spec *lang.Spec) hcl.Diagnostics {
 			Detail:  fmt.Sprintf("Component %q: %s %q does not exist (paths are relative to the spec directory %s).", c.Name, what, p, spec.Dir),
 			Subject: attrRange(spec, c, block, attr)})
 	}
+	// special reports a path that names a device, FIFO or socket
+	// (/dev/zero, /dev/stdin): reading it would never end or would block.
+	special := func(c *lang.Component, block, attr, p, what string, fi os.FileInfo) {
+		k := key{c.Name, p}
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a regular file",
+			Detail:  fmt.Sprintf("Component %q: %s %q is %s, not a regular file or directory; echelon reads only regular files.", c.Name, what, p, lang.FileKind(fi.Mode())),
+			Subject: attrRange(spec, c, block, attr)})
+	}
 	for _, c := range spec.Components {
 		for _, in := range c.Instances {
 			switch {
@@ -85,13 +97,34 @@ func checkDriverPaths(spec *lang.Spec) hcl.Diagnostics {
 				}
 			case in.Kubectl != nil:
 				for _, m := range in.Kubectl.Manifests {
-					if !strings.Contains(m, "://") && exists(m) == nil {
+					if strings.Contains(m, "://") {
+						continue
+					}
+					fi := exists(m)
+					switch {
+					case fi == nil:
 						report(c, "kubectl", "manifests", m, "kubectl manifest")
+					case !fi.IsDir() && !fi.Mode().IsRegular():
+						special(c, "kubectl", "manifests", m, "kubectl manifest", fi)
+					case fi.Mode().IsRegular() && fi.Size() > MaxManifestSize:
+						k := key{c.Name, m}
+						if !seen[k] {
+							seen[k] = true
+							diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Kubectl manifest too large",
+								Detail:  fmt.Sprintf("Component %q: kubectl manifest %q is %d bytes, larger than %d MiB, the limit for a manifest.", c.Name, m, fi.Size(), MaxManifestSize>>20),
+								Subject: attrRange(spec, c, "kubectl", "manifests")})
+						}
 					}
 				}
 			case in.Helm != nil:
-				if localChart(in.Helm.Chart, spec.Dir) && exists(in.Helm.Chart) == nil {
+				if !localChart(in.Helm.Chart, spec.Dir) {
+					break
+				}
+				switch fi := exists(in.Helm.Chart); {
+				case fi == nil:
 					report(c, "helm", "chart", in.Helm.Chart, "helm chart")
+				case !fi.IsDir() && !fi.Mode().IsRegular():
+					special(c, "helm", "chart", in.Helm.Chart, "helm chart", fi)
 				}
 			}
 		}

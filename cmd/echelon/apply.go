@@ -36,7 +36,7 @@ var applyStdout io.Writer = os.Stdout
 // the state directory lets `--resume` continue.
 func runApply(ctx context.Context, args []string) error {
 	fs := newFlagSet("apply", "apply PLAN [--state DIR] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
-	var sf specFlags
+	sf := specFlags{ctx: ctx}
 	state := fs.String("state", "", "state directory: journal, logs, locks (default .echelon next to the plan)")
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
@@ -189,26 +189,24 @@ func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string,
 	for _, s := range plan.Spec.Sensitive {
 		sensitive[s] = true
 	}
-	var recorded []string
+	// As JSON, so each value keeps its type: as --var strings, an
+	// untyped variable's 5 came back as "5" and the plan was stale.
+	recorded := map[string]string{}
 	for _, k := range names {
 		if sensitive[k] {
 			continue
 		}
-		v := plan.Spec.Variables[k]
-		if s, ok := v.(string); ok {
-			recorded = append(recorded, k+"="+s)
-			continue
-		}
-		b, err := json.Marshal(v)
+		b, err := json.Marshal(plan.Spec.Variables[k])
 		if err != nil {
 			return nil, fmt.Errorf("plan variable %s: %w", k, err)
 		}
-		recorded = append(recorded, k+"="+string(b))
+		recorded[k] = string(b)
 	}
 	spec, diags := lang.Load(path, lang.LoadOptions{
-		Vars:     append(recorded, vars...),
+		Vars:     vars,
 		VarFiles: varFiles,
 		Environ:  os.Environ(),
+		Recorded: recorded,
 	})
 	if diags.HasErrors() {
 		var sources map[string]*hcl.File

@@ -26,7 +26,7 @@ var plannerStdout io.Writer = os.Stdout
 // can move together. --json prints diagnostics as JSON.
 func runCompile(ctx context.Context, args []string) error {
 	fs := newFlagSet("compile", "compile SPEC [--mode M] [--var NAME=VALUE]... [--var-file FILE]... [-o PLAN] [--destroy [--only a,b] [--undeploy-strategy S]] [--json]")
-	var sf specFlags
+	sf := specFlags{ctx: ctx}
 	var only []string
 	mode := fs.String("mode", "", "`MODE` to compile for (default: deployment.default_mode, else the first mode)")
 	sf.register(fs)

@@ -35,7 +35,7 @@ type graphEdge struct {
 //	echelon graph SPEC|PLAN [--mode M] [--var k=v]... [--var-file F]... [--destroy] [--json]
 func runGraph(ctx context.Context, args []string) error {
 	fs := newFlagSet("graph", "graph SPEC|PLAN [--mode M] [--var NAME=VALUE]... [--var-file FILE]... [--destroy] [--json]")
-	var sf specFlags
+	sf := specFlags{ctx: ctx}
 	mode := fs.String("mode", "", "`MODE` to compile a spec for")
 	sf.register(fs)
 	destroy := fs.Bool("destroy", false, "graph the destroy plan of a spec")

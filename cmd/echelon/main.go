@@ -70,10 +70,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		printUsage(stderr)
 		return 2
 	}
-	err := cmd.run(ctx, args[1:])
+	err := runInterruptible(ctx, args[0], cmd, args[1:])
 	switch {
 	case err == nil:
 		return 0
+	case ctx.Err() != nil && args[0] != "apply":
+		// Ctrl-C or SIGTERM: 128 + SIGINT, as shells report it. apply
+		// reports its own interrupted run (and exit code).
+		fmt.Fprintf(stderr, "echelon %s: interrupted\n", args[0])
+		return exitInterrupted
 	case errors.Is(err, errReported):
 		return 1
 	case errors.As(err, new(usageError)):
@@ -82,6 +87,29 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "echelon %s: %v\n", args[0], err)
 		return 1
+	}
+}
+
+// exitInterrupted is the exit code of a command stopped by Ctrl-C.
+const exitInterrupted = 130
+
+// runInterruptible runs cmd. Loading a spec stops at its next step when
+// ctx is done (lang.LoadOptions.Context), but some work cannot stop
+// midway (parsing one big file, compiling a large plan): a command that
+// only reads, or writes its output by rename (compile -o), is abandoned
+// there, so Ctrl-C always ends it. apply stops its operations itself and
+// fmt rewrites files in place: those are waited for.
+func runInterruptible(ctx context.Context, name string, cmd command, args []string) error {
+	if name == "apply" || name == "fmt" {
+		return cmd.run(ctx, args)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.run(ctx, args) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }
 
@@ -101,5 +129,5 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'echelon <command> --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 done, 1 failed, 2 bad usage.")
+	fmt.Fprintln(w, "Exit codes: 0 done, 1 failed, 2 bad usage, 130 interrupted.")
 }

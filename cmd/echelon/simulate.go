@@ -41,7 +41,7 @@ journal: with --trials 1 it is the only trial.`
 // runSimulate predicts the run of a spec's modes or of one plan.
 func runSimulate(ctx context.Context, args []string) error {
 	fs := newFlagSet("simulate", simulateUsage)
-	var sf specFlags
+	sf := specFlags{ctx: ctx}
 	mode := fs.String("mode", "", "`MODE` to simulate, or all (default: the spec's default_mode, or the plan's own)")
 	trials := fs.Int("trials", sim.DefaultTrials, fmt.Sprintf("independent trials per mode, 1 to %d", sim.MaxTrials))
 	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same prediction")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 type specFlags struct {
 	vars     []string
 	varFiles []string
+	ctx      context.Context // stops a long load on Ctrl-C
 }
 
 func (f *specFlags) register(fs *pflag.FlagSet) {
@@ -49,7 +51,7 @@ func (v *varList) Set(s string) error {
 
 // options are the lang.LoadOptions the flags and the environment give.
 func (f *specFlags) options() lang.LoadOptions {
-	return lang.LoadOptions{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ()}
+	return lang.LoadOptions{Vars: f.vars, VarFiles: f.varFiles, Environ: os.Environ(), Context: f.ctx}
 }
 
 // load loads and validates the spec at path. Errors (and, in text mode,

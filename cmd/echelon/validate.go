@@ -17,7 +17,7 @@ import (
 // one-line summary otherwise.
 func runValidate(ctx context.Context, args []string) error {
 	fs := newFlagSet("validate", "validate SPEC [--json] [--var NAME=VALUE]... [--var-file FILE]...")
-	var sf specFlags
+	sf := specFlags{ctx: ctx}
 	sf.register(fs)
 	asJSON := fs.Bool("json", false, "print the diagnostics as JSON on stdout")
 	if err := parseFlags(fs, args); err != nil {
