@@ -975,7 +975,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		ops[i] = s.op
 	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
-		Log: log, Env: r.opts.Env, Vars: r.opts.Vars, Events: r.emit}
+		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.emit}
 	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
 	if d.err == nil {
 		d.err = r.drive(r.opts.Hard, step)
