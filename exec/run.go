@@ -274,6 +274,8 @@ type runner struct {
 	runLock *os.File  // flocked: one apply of a plan at a time per state dir
 	red     *redactor // masks Options.Secrets; nil when there are none
 
+	warnings []string // found reading the journal (--resume), told at the start
+
 	// in flight
 	running      int // operations in running steps
 	steps        int // running steps
@@ -437,6 +439,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 			if err != nil {
 				return nil, err
 			}
+			r.warnings = st.Warnings
 			for id, rec := range st.Ops {
 				s := r.byID[id]
 				if s == nil {
@@ -495,6 +498,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	r.emit(ev)
+	for _, w := range r.warnings {
+		r.emit(Event{Time: start, Kind: EvWarning, Message: w})
+	}
 
 	// Operations done in an earlier run count as finished.
 	for _, s := range r.ops {
