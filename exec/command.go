@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -35,6 +36,19 @@ func commandRun(ctx context.Context, s Step) error {
 		cmd.Dir = c.Dir
 		if !filepath.IsAbs(c.Dir) {
 			cmd.Dir = filepath.Join(s.SpecDir, c.Dir)
+		}
+	}
+	if c.Dir != "" {
+		// Else the error would be os/exec's "fork/exec ARGV0: no such
+		// file or directory", which blames the program.
+		fi, err := os.Stat(cmd.Dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("command dir %s: no such directory", cmd.Dir)
+		case err != nil:
+			return fmt.Errorf("command dir: %w", err)
+		case !fi.IsDir():
+			return fmt.Errorf("command dir %s: not a directory", cmd.Dir)
 		}
 	}
 	cmd.Env = commandEnv(s, op)

@@ -34,7 +34,10 @@
 // Sensitive values (Options.Secrets) reach the drivers as they are and are
 // masked as "(sensitive)" in everything the executor writes: log files
 // (streaming, a secret split across writes included), journal records,
-// events and the Result.
+// events and the Result. Terraform variables never go on a command line
+// (readable by every local user): each step passes them in a
+// vars-*.tfvars.json of mode 0600 in the run directory, removed when the
+// step ends.
 //
 // Tool processes lead process groups of their own and, on Linux, get
 // SIGKILL when apply dies (their forking goroutine stays locked to its

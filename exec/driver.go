@@ -22,6 +22,7 @@ type Step struct {
 	Parallelism int       // terraform -parallelism for this step (after AIMD adjustment)
 	Log         io.Writer // the operation/attempt log file
 	Env         []string  // os.Environ() plus extras
+	RunDir      string    // the run's directory: private files a step needs while it runs
 
 	// Vars are the terraform variable values of each op (by op ID), with
 	// sensitive values re-evaluated from the spec; nil means use the plan's.

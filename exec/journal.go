@@ -192,10 +192,19 @@ type journalState struct {
 	PlanDigest string
 	Ops        map[string]*opRecord
 	Ended      bool // a run_end record closes the last run
+	// Warnings name the complete lines that did not parse (FILE:LINE:
+	// why): records lost to damage, so --resume may run again what they
+	// said had succeeded.
+	Warnings []string
 }
+
+// maxJournalWarnings bounds the warnings of a badly damaged journal.
+const maxJournalWarnings = 10
 
 // ReadJournal reads a journal written by Run. A torn last line (the process
 // died mid-write) is ignored; it cannot have been acknowledged as durable.
+// A complete line that does not parse is skipped with a warning naming it
+// (journalState.Warnings).
 func ReadJournal(path string) (*journalState, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -212,7 +221,8 @@ func ReadJournal(path string) (*journalState, error) {
 		return r
 	}
 	br := bufio.NewReaderSize(f, 64*1024)
-	for {
+	bad := 0
+	for n := 1; ; n++ {
 		line, err := br.ReadBytes('\n')
 		if err == io.EOF {
 			// A last line without its newline is torn, whatever it
@@ -225,6 +235,9 @@ func ReadJournal(path string) (*journalState, error) {
 		}
 		var ev Event
 		if err := json.Unmarshal(line, &ev); err != nil {
+			if bad++; bad <= maxJournalWarnings {
+				st.Warnings = append(st.Warnings, fmt.Sprintf("%s:%d: unreadable journal record skipped (%v); what it recorded is lost", path, n, err))
+			}
 			continue
 		}
 		switch ev.Kind {
@@ -247,6 +260,9 @@ func ReadJournal(path string) (*journalState, error) {
 				r.Succeeded = true
 			}
 		}
+	}
+	if bad > maxJournalWarnings {
+		st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %d more unreadable records skipped", path, bad-maxJournalWarnings))
 	}
 	return st, nil
 }

@@ -99,3 +99,67 @@ func TestReadJournalTornLastLine(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeWarnsOfCorruptRecord: a complete journal line that does not
+// parse (damage, not a torn tail) is skipped with a warning naming the
+// file and line, which --resume tells the user; a torn last line is still
+// dropped without a word.
+func TestResumeWarnsOfCorruptRecord(t *testing.T) {
+	b := newPlan(t, planner.Mode{Name: "m", MaxParallel: 1})
+	b.op("a", "a", "", "main", 10).Priority = 2
+	bad := b.op("b", "b", "", "main", 10)
+	bad.Command.Argv = append(bad.Command.Argv, "1") // fails once
+	p := b.build()
+	state := t.TempDir()
+	res, _ := runPlan(t, p, Options{StateDir: state})
+	data, err := os.ReadFile(res.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("journal of %d lines", len(lines))
+	}
+	lines[1] = "{\"kind\":\"op_st\x00garbage\n"        // line 2 damaged
+	lines = append(lines, `{"kind":"op_end","op":"a"`) // torn tail: no warning
+	if err := os.WriteFile(res.Journal, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadJournal(res.Journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res.Journal + ":2: unreadable journal record skipped"
+	if len(st.Warnings) != 1 || !strings.HasPrefix(st.Warnings[0], want) {
+		t.Fatalf("warnings %q, want one starting %q", st.Warnings, want)
+	}
+	res, evs := runPlan(t, p, Options{StateDir: state, Resume: true})
+	if !res.OK() {
+		t.Fatalf("resume: %+v", res)
+	}
+	var told []string
+	for _, e := range evs {
+		if e.Kind == EvWarning {
+			told = append(told, e.Message)
+		}
+	}
+	if len(told) != 1 || !strings.HasPrefix(told[0], want) {
+		t.Errorf("resume warned %q, want one warning starting %q", told, want)
+	}
+}
+
+// TestReadJournalWarningsBounded: a journal of garbage gives a bounded
+// number of warnings.
+func TestReadJournalWarningsBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("not json\n"), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Warnings) != maxJournalWarnings+1 || !strings.Contains(st.Warnings[maxJournalWarnings], "990 more") {
+		t.Errorf("%d warnings, last %q", len(st.Warnings), st.Warnings[len(st.Warnings)-1])
+	}
+}

@@ -103,6 +103,8 @@ type runner struct {
 	runLock *os.File  // flocked: one apply of a plan at a time per state dir
 	red     *redactor // masks Options.Secrets; nil when there are none
 
+	warnings []string // found reading the journal (--resume), told at the start
+
 	start        time.Time // the policy's clock counts from here
 	stopping     bool
 	batchRelease func() error
@@ -270,6 +272,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	r.emit(ev)
+	for _, w := range r.warnings {
+		r.emit(Event{Time: start, Kind: EvWarning, Message: w})
+	}
 
 	if r.opts.OnResumed != nil && len(r.res.Resumed) > 0 {
 		ids := append([]string(nil), r.res.Resumed...)

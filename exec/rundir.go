@@ -90,6 +90,7 @@ func (r *runner) openRunDir() (err error) {
 			if err != nil {
 				return err
 			}
+			r.warnings = st.Warnings
 			for id, rec := range st.Ops {
 				s := r.byID[id]
 				if s == nil {

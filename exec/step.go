@@ -2,6 +2,8 @@ package exec
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sched"
@@ -167,22 +170,26 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	}
 	// One log file per operation and attempt; a coalesced step's output
 	// goes to each of its operations' files.
+	// A log that cannot be created (EMFILE, a full disk) fails this
+	// attempt of the step's operations: d.logs keeps one entry per
+	// operation ("" for a file not created) and the driver does not run.
 	var ws []io.Writer
 	var files []*os.File
+	d.logs = make([]string, len(st.ops))
 	for i, s := range st.ops {
-		p := filepath.Join(r.logDir, fmt.Sprintf("%s.%d.log", logName(s.op.ID), st.attempts[i]))
+		p := filepath.Join(r.logDir, logName(s.op.ID, st.attempts[i]))
 		f, err := os.Create(p)
 		if err != nil {
-			d.err = fmt.Errorf("log: %w", err)
-			return d
+			d.err = fmt.Errorf("cannot create the log file: %w", err)
+			break
 		}
 		files = append(files, f)
 		ws = append(ws, f)
-		d.logs = append(d.logs, p)
+		d.logs[i] = p
 	}
-	var log io.Writer = ws[0]
-	if len(ws) > 1 {
-		log = io.MultiWriter(ws...)
+	var log io.Writer = io.MultiWriter(ws...)
+	if len(ws) == 1 {
+		log = ws[0]
 	}
 	// Tools' output is masked on its way to the files (a command then
 	// writes through a pipe rather than to its file directly).
@@ -192,9 +199,11 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		ops[i] = s.op
 	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
-		Log: log, Env: r.opts.Env, Vars: r.opts.Vars, Events: r.emit}
+		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.emit}
 	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
-	d.err = r.drive(r.opts.Hard, step)
+	if d.err == nil {
+		d.err = r.drive(r.opts.Hard, step)
+	}
 	d.dur = time.Since(now)
 	if rw, ok := log.(*redactWriter); ok {
 		if err := rw.Flush(); err != nil && d.err == nil {
@@ -250,9 +259,24 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	return d.Run(ctx, s)
 }
 
-func logName(id string) string {
-	return strings.NewReplacer("/", "_", "\\", "_", ":", "_").Replace(id)
+// logName is an operation attempt's log file name: the ID with path
+// separators replaced, and an ID too long for a file name (255 bytes)
+// truncated and told apart from others by a hash of the whole ID.
+func logName(id string, attempt int) string {
+	name := strings.NewReplacer("/", "_", "\\", "_", ":", "_", "\x00", "_").Replace(id)
+	if len(name) > maxLogStem {
+		cut := maxLogStem - 17
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		sum := sha256.Sum256([]byte(id))
+		name = name[:cut] + "-" + hex.EncodeToString(sum[:8])
+	}
+	return fmt.Sprintf("%s.%d.log", name, attempt)
 }
+
+// maxLogStem leaves room under the 255-byte name limit for ".ATTEMPT.log".
+const maxLogStem = 200
 
 // opMessage is the error an operation's failed attempt reports. Once
 // running work is cancelled, an operation whose error is not its own (a

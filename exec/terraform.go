@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -89,9 +89,16 @@ func terraformRun(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
-	for _, v := range vars {
-		opts = append(opts, tfexec.Var(v))
-		dopts = append(dopts, tfexec.Var(v))
+	if len(vars) > 0 {
+		// Never -var: a command line is readable by every local user
+		// (ps, /proc/PID/cmdline), and a var may be sensitive.
+		path, err := writeVarFile(s.RunDir, vars)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(path)
+		opts = append(opts, tfexec.VarFile(path))
+		dopts = append(dopts, tfexec.VarFile(path))
 	}
 
 	ev := &tfEvents{log: s.Log, emit: s.Events, ops: s.Ops, started: map[string]time.Time{},
@@ -185,11 +192,10 @@ func tfProhibited(k string) bool {
 	return strings.HasPrefix(k, "TF_VAR_") || strings.HasPrefix(k, "TF_CLI_ARGS_")
 }
 
-// tfVars renders the step's variables as -var assignments: strings raw,
-// everything else as JSON (valid HCL). Instances of one step share a state
-// and a configuration, so their vars must agree; a conflict is an error
-// rather than a silent pick.
-func tfVars(s Step) ([]string, error) {
+// tfVars merges the step's variables (JSON values). Instances of one step
+// share a state and a configuration, so their vars must agree; a conflict
+// is an error rather than a silent pick.
+func tfVars(s Step) (map[string]any, error) {
 	merged := map[string]any{}
 	for _, o := range s.Ops {
 		vars := o.Terraform.Vars
@@ -215,25 +221,32 @@ func tfVars(s Step) ([]string, error) {
 			merged[k] = v
 		}
 	}
-	keys := make([]string, 0, len(merged))
-	for k := range merged {
-		keys = append(keys, k)
+	return merged, nil
+}
+
+// writeVarFile writes a step's variables as a .tfvars.json file of mode
+// 0600 in dir (the run directory; the system's temporary directory when
+// empty) and returns its path; the caller removes it when the step ends.
+// Values keep their JSON types (a string stays a string).
+func writeVarFile(dir string, vars map[string]any) (string, error) {
+	b, err := json.Marshal(vars) // sorted keys: deterministic
+	if err != nil {
+		return "", fmt.Errorf("terraform vars: %w", err)
 	}
-	sort.Strings(keys)
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		switch v := merged[k].(type) {
-		case string:
-			out = append(out, k+"="+v)
-		default:
-			b, err := json.Marshal(v)
-			if err != nil {
-				return nil, fmt.Errorf("terraform var %q: %w", k, err)
-			}
-			out = append(out, k+"="+string(b))
-		}
+	f, err := os.CreateTemp(dir, "vars-*.tfvars.json") // O_EXCL, mode 0600
+	if err != nil {
+		return "", fmt.Errorf("terraform var file: %w", err)
 	}
-	return out, nil
+	path := f.Name()
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("terraform var file: %w", err)
+	}
+	return path, nil
 }
 
 // tfEvents reads terraform's -json stream: each message becomes a log line

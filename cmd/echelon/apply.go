@@ -57,6 +57,10 @@ func runApply(ctx context.Context, args []string) error {
 	planPath := fs.Arg(0)
 	out := applyStdout
 
+	if fi, err := os.Stat(planPath); err == nil && fi.IsDir() {
+		return applyRefuse(*asJSON, "Cannot read plan",
+			fmt.Errorf("%s is a directory; apply takes a plan file from `echelon compile -o`", planPath))
+	}
 	plan, err := planner.ReadFile(planPath)
 	if err != nil {
 		return applyRefuse(*asJSON, "Cannot read plan", err)

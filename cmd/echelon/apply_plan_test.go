@@ -74,3 +74,14 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// TestApplyDirectory: apply given a directory says what it expected, not
+// only "is a directory".
+func TestApplyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	_, stderr, code := runCLI(t, "apply", dir)
+	want := dir + " is a directory; apply takes a plan file from `echelon compile -o`"
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("apply DIR: code %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+}
