@@ -68,6 +68,9 @@ func runCompile(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkMode(spec, *mode); err != nil {
+		return err
+	}
 	plan, err := compileSpec(spec, planner.Options{Mode: *mode, Destroy: *destroy, Only: only, Strategy: *strategy}, *asJSON)
 	if err != nil {
 		return err

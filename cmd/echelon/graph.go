@@ -65,6 +65,9 @@ func runGraph(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := checkMode(spec, *mode); err != nil {
+			return err
+		}
 		if p, err = compileSpec(spec, planner.Options{Mode: *mode, Destroy: *destroy}, *asJSON); err != nil {
 			return err
 		}

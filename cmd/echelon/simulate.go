@@ -139,6 +139,9 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 	if err != nil {
 		return nil, "", err
 	}
+	if err := checkMode(spec, mode, "all"); err != nil {
+		return nil, "", err
+	}
 	modes := []string{mode}
 	if mode == "all" {
 		modes = modes[:0]
