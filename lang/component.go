@@ -197,7 +197,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 			rng = a.Expr.Range()
 		}
 		l.errorCtx(&rng, b.DefRange.Ptr(), "Too many instances",
-			"Component %q would have %d instances (%d regions x %d replicas); at most %d are supported.", c.Name, n, len(regions), c.Replicas, MaxInstances)
+			"Component %q would have %d instances (%s x %s); at most %d are supported.", c.Name, n, Plural(len(regions), "region"), Plural(c.Replicas, "replica"), MaxInstances)
 		return c
 	}
 	// A regions attribute that failed to decode was reported: each.region

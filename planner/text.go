@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/echelonhq/echelon/lang"
 )
 
 // ShowView is `echelon show --json`: the plan arranged for people (phases
@@ -204,15 +206,7 @@ func modeText(m Mode) string {
 }
 
 // Plural is "1 batch", "3 batches".
-func Plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	if strings.HasSuffix(word, "ch") {
-		return strconv.Itoa(n) + " " + word + "es"
-	}
-	return strconv.Itoa(n) + " " + word + "s"
-}
+func Plural(n int, word string) string { return lang.Plural(n, word) }
 
 func equal(a, b []string) bool {
 	if len(a) != len(b) {

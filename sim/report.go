@@ -106,7 +106,7 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 	if len(results) == 0 {
 		return nil
 	}
-	fmt.Fprintf(&b, "%s: %d trials per mode, seed %d; cells are P50 (P10-P90)\n\n", deployment, results[0].Trials, results[0].Seed)
+	fmt.Fprintf(&b, "%s: %s per mode, seed %d; cells are P50 (P10-P90)\n\n", deployment, planner.Plural(results[0].Trials, "trial"), results[0].Seed)
 
 	// Phases in plan order; a mode lacking one shows "-".
 	var phases []string
@@ -177,17 +177,17 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 			Duration(r.CriticalPath), Duration(r.LowerBound), r.LowerBoundBy, 100*r.Efficiency)
 		fmt.Fprintf(&b, "  risk %s: %s\n", r.Risk, r.RiskReason)
 		for _, a := range r.APIs {
-			fmt.Fprintf(&b, "  api %s: %d requests, %.1f throttled a run (in %.0f%% of runs), peak demand %.2f rps, floor %s",
-				a.API, a.Requests, a.ThrottledMean, 100*a.PThrottled, a.PeakDemandRPS, Duration(a.LowerBound))
+			fmt.Fprintf(&b, "  api %s: %s, %.1f throttled a run (in %.0f%% of runs), peak demand %.2f rps, floor %s",
+				a.API, planner.Plural(int(a.Requests), "request"), a.ThrottledMean, 100*a.PThrottled, a.PeakDemandRPS, Duration(a.LowerBound))
 			if a.PExhausted > 0 {
 				fmt.Fprintf(&b, ", retries exhausted in %.0f%% of runs", 100*a.PExhausted)
 			}
 			fmt.Fprintln(&b)
 		}
 		if rc := r.Recommended; rc != nil {
-			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %s: P50 %s, %.1f throttled a run (%s; %d trials per candidate)\n",
+			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %s: P50 %s, %.1f throttled a run (%s; %s per candidate)\n",
 				capString(rc.MaxParallel), tfString(rc.TerraformParallelism), Duration(rc.P50), rc.ThrottledMean,
-				tolerance(rc), rc.Trials)
+				tolerance(rc), planner.Plural(rc.Trials, "trial"))
 		}
 	}
 	if checks != nil {

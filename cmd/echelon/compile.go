@@ -53,7 +53,7 @@ func runCompile(ctx context.Context, args []string) error {
 		defer stop()
 	}
 	if fs.NArg() != 1 {
-		return usagef("compile takes one spec (a .hcl file or a directory), got %d arguments", fs.NArg())
+		return usagef("compile takes one spec (a .hcl file or a directory), got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	if !*destroy && (len(only) > 0 || *strategy != "") {
 		return usagef("--only and --undeploy-strategy need --destroy")

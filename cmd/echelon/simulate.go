@@ -57,7 +57,7 @@ func runSimulate(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("simulate takes one spec or plan, got %d arguments", fs.NArg())
+		return usagef("simulate takes one spec or plan, got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	// The bound keeps a typo (--trials 2000000000) from exhausting memory.
 	if *trials < 1 || *trials > sim.MaxTrials {
