@@ -226,7 +226,7 @@ func (l *loader) decodeAPIs() {
 						api.Retry.MaxBackoff = d
 						if d < api.Retry.Backoff {
 							l.errorCtx(a.Expr.Range().Ptr(), rb.DefRange.Ptr(), "Invalid max_backoff",
-								"max_backoff (%s) is shorter than backoff (%s); it caps the growing backoff, so it must be at least as long.", d, api.Retry.Backoff)
+								"max_backoff (%s) is shorter than backoff (%s); it caps the growing backoff, so it must be at least as long.", FormatDuration(d), FormatDuration(api.Retry.Backoff))
 						}
 					}
 				}

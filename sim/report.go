@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
 
@@ -64,27 +66,23 @@ func CheckBudgets(budgets []planner.Budget, results []*Result) []BudgetCheck {
 	return out
 }
 
-// Duration formats seconds for people: 45s, 4m05s, 38m, 1h12m.
+// Duration formats seconds for people: 3.5s, 45s, 4m5s, 38m, 1h12m.
 func Duration(sec float64) string {
 	if math.IsNaN(sec) || math.IsInf(sec, 0) {
 		return "?"
 	}
-	if sec < 10 {
-		s := fmt.Sprintf("%.1fs", sec)
-		return strings.Replace(s, ".0s", "s", 1)
-	}
-	s := int64(math.Round(sec))
-	m := (s + 30) / 60 // whole minutes, for the longer forms
+	// Precision: tenths of a second below 10s, seconds below 10m,
+	// minutes above; written as lang.FormatDuration writes every duration.
+	var d time.Duration
 	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 600:
-		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	case m < 60:
-		return fmt.Sprintf("%dm", m)
+	case sec < 10:
+		d = time.Duration(math.Round(max(sec, 0)*10)) * time.Second / 10
+	case sec < 600:
+		d = time.Duration(math.Round(sec)) * time.Second
 	default:
-		return fmt.Sprintf("%dh%02dm", m/60, m%60)
+		d = time.Duration(math.Round(min(sec, 1e9)/60)) * time.Minute
 	}
+	return lang.FormatDuration(d)
 }
 
 func cell(q Quantiles) string {
