@@ -40,8 +40,8 @@ func runSimulate(ctx context.Context, args []string) error {
 	fs := newFlagSet("simulate", simulateUsage)
 	var sf specFlags
 	mode := fs.String("mode", "", "`MODE` to simulate, or all (default: the spec's default_mode, or the plan's own)")
-	trials := fs.Int("trials", sim.DefaultTrials, fmt.Sprintf("independent trials per mode, 1 to %d", sim.MaxTrials))
-	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same prediction")
+	trials := fs.Int("trials", sim.DefaultTrials, fmt.Sprintf("`N` independent trials per mode, 1 to %d", sim.MaxTrials))
+	seed := fs.Uint64("seed", 1, "random `SEED`: the same seed gives the same prediction")
 	asJSON := fs.Bool("json", false, "print the prediction as JSON")
 	check := fs.Bool("check", false, "exit 1 when a prediction breaks a budget, naming each")
 	gantt := fs.String("gantt", "", "write the median run as an SVG Gantt chart to `FILE`")
