@@ -452,7 +452,16 @@ func (l *loader) decodeBudgets() {
 		content, diags := b.Body.Content(budgetSchema)
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: fmt.Sprintf("budget %q", bu.Name)}
-		l.description(content)
+		if a := content.Attributes["description"]; a != nil {
+			// Kept (simulate --check prints it), so a sensitive one
+			// becomes a placeholder, as the deployment's does.
+			if val, ok := l.value(a.Expr, l.baseCtx, scope{where: sc.where, sensitiveOK: true}); ok {
+				bu.Description, _ = l.toString(val, a.Expr.Range(), "description")
+				if IsSensitive(val) {
+					bu.Description = "(sensitive value)"
+				}
+			}
+		}
 		if a := content.Attributes["mode"]; a != nil {
 			if ref, ok := l.refOrName(a, "mode", l.baseCtx, sc); ok {
 				bu.Mode = ref.Name

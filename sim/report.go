@@ -32,6 +32,8 @@ type BudgetCheck struct {
 	Checked    bool        `json:"checked"`
 	OK         bool        `json:"ok"`
 	Violations []Violation `json:"violations"`
+	// Description is the budget's, for people.
+	Description string `json:"description,omitempty"`
 }
 
 // CheckBudgets holds each budget against the result of its mode (a budget
@@ -45,7 +47,7 @@ func CheckBudgets(budgets []planner.Budget, results []*Result) []BudgetCheck {
 				continue
 			}
 			matched = true
-			c := BudgetCheck{Name: b.Name, Mode: r.Mode, Checked: true, OK: true, Violations: []Violation{}}
+			c := BudgetCheck{Name: b.Name, Mode: r.Mode, Checked: true, OK: true, Violations: []Violation{}, Description: b.Description}
 			if b.P50 > 0 && r.WallClock.P50 > b.P50 {
 				c.Violations = append(c.Violations, Violation{"p50", r.WallClock.P50, b.P50})
 			}
@@ -60,7 +62,7 @@ func CheckBudgets(budgets []planner.Budget, results []*Result) []BudgetCheck {
 			out = append(out, c)
 		}
 		if !matched {
-			out = append(out, BudgetCheck{Name: b.Name, Mode: b.Mode, OK: true, Violations: []Violation{}})
+			out = append(out, BudgetCheck{Name: b.Name, Mode: b.Mode, OK: true, Violations: []Violation{}, Description: b.Description})
 		}
 	}
 	return out
@@ -227,6 +229,11 @@ func writeChecks(b *bytes.Buffer, checks []BudgetCheck) {
 				}
 			}
 			fmt.Fprintf(b, "  %-12s BROKEN (mode %s): %s\n", c.Name, c.Mode, strings.Join(parts, ", "))
+			if c.Description != "" {
+				// Why the budget is what it is: a broken one may be
+				// the point (a claim checked against the model).
+				fmt.Fprintf(b, "  %-12s %s\n", "", c.Description)
+			}
 		}
 	}
 }
@@ -289,11 +296,12 @@ type jsonOutput struct {
 // jsonBudget is a BudgetCheck whose "ok" is null when the budget was not
 // checked: a budget of a mode not simulated is neither kept nor broken.
 type jsonBudget struct {
-	Name       string      `json:"name"`
-	Mode       string      `json:"mode"`
-	Checked    bool        `json:"checked"`
-	OK         *bool       `json:"ok"`
-	Violations []Violation `json:"violations"`
+	Name        string      `json:"name"`
+	Mode        string      `json:"mode"`
+	Checked     bool        `json:"checked"`
+	OK          *bool       `json:"ok"`
+	Violations  []Violation `json:"violations"`
+	Description string      `json:"description,omitempty"`
 }
 
 type jsonQuantiles struct {
@@ -364,7 +372,7 @@ func jq(q Quantiles) jsonQuantiles {
 func WriteJSON(w io.Writer, deployment string, results []*Result, checks []BudgetCheck) error {
 	out := jsonOutput{FormatVersion: FormatVersion, Deployment: deployment, Modes: []jsonMode{}, Budgets: []jsonBudget{}}
 	for _, c := range checks {
-		jb := jsonBudget{Name: c.Name, Mode: c.Mode, Checked: c.Checked, Violations: c.Violations}
+		jb := jsonBudget{Name: c.Name, Mode: c.Mode, Checked: c.Checked, Violations: c.Violations, Description: c.Description}
 		if c.Checked {
 			ok := c.OK
 			jb.OK = &ok

@@ -10,25 +10,29 @@
 # the times you promise; --check then fails a change that breaks them.
 
 budget "sequential" {
-  mode = "sequential"
-  p50  = "7h"
-  p90  = "9h"
+  description = "the published claim for sequential; the prediction breaks it, on purpose"
+  mode        = "sequential"
+  p50         = "7h"
+  p90         = "9h"
 }
 
 budget "standard" {
-  mode = "standard"
-  p50  = "65m"
-  p90  = "85m"
+  description = "the published claim for standard; the prediction breaks it, on purpose"
+  mode        = "standard"
+  p50         = "65m"
+  p90         = "85m"
 }
 
 budget "maximum" {
-  mode = "maximum"
-  p50  = "45m"
-  p90  = "60m"
+  description = "the published claim for maximum; the prediction breaks it, on purpose"
+  mode        = "maximum"
+  p50         = "45m"
+  p90         = "60m"
 }
 
 budget "ultra" {
-  mode = "ultra"
-  p50  = "30m"
-  p90  = "40m"
+  description = "the published claim for ultra; the prediction breaks it, on purpose"
+  mode        = "ultra"
+  p50         = "30m"
+  p90         = "40m"
 }
