@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -150,7 +149,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "Missing duration",
-			Detail:   fmt.Sprintf("Component %q sets no duration, so the simulator assumes %s for each of its instances. Set duration = \"90s\" or { p50 = \"90s\", p90 = \"3m\" } for estimates that mean something.", c.Name, shortDuration(DefaultDuration)),
+			Detail:   fmt.Sprintf("Component %q sets no duration, so the simulator assumes %s for each of its instances. Set duration = \"90s\" or { p50 = \"90s\", p90 = \"3m\" } for estimates that mean something.", c.Name, FormatDuration(DefaultDuration)),
 			Subject:  b.LabelRanges[0].Ptr(),
 			Context:  b.DefRange.Ptr(),
 		})
@@ -200,7 +199,7 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 			rng = a.Expr.Range()
 		}
 		l.errorCtx(&rng, b.DefRange.Ptr(), "Too many instances",
-			"Component %q would have %d instances (%d regions x %d replicas); at most %d are supported.", c.Name, n, len(regions), c.Replicas, MaxInstances)
+			"Component %q would have %d instances (%s x %s); at most %d are supported.", c.Name, n, Plural(len(regions), "region"), Plural(c.Replicas, "replica"), MaxInstances)
 		return c
 	}
 	// A regions attribute that failed to decode was reported: each.region
@@ -709,7 +708,7 @@ func (l *loader) duration(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) (Dur
 	ok = ok && l.positiveP50(a.Name, d.P50, at(valRange, "p50"))
 	if ok && d.P90 < d.P50 {
 		l.errorf(at(valRange, "p90").Ptr(), "p90 is less than p50",
-			"The p90 of %s (%s) is shorter than its p50 (%s); the 90th percentile of a run time cannot be below its median.", a.Name, d.P90, d.P50)
+			"The p90 of %s (%s) is shorter than its p50 (%s); the 90th percentile of a run time cannot be below its median.", a.Name, FormatDuration(d.P90), FormatDuration(d.P50))
 		return d, false
 	}
 	return d, ok
@@ -723,18 +722,6 @@ func (l *loader) positiveP50(what string, p50 time.Duration, rng hcl.Range) bool
 	if what != "duration" || p50 > 0 {
 		return true
 	}
-	l.errorf(&rng, "Invalid duration", "The p50 of duration must be longer than zero, such as \"30s\"; leave duration out for the default of %s.", shortDuration(DefaultDuration))
+	l.errorf(&rng, "Invalid duration", "The p50 of duration must be longer than zero, such as \"30s\"; leave duration out for the default of %s.", FormatDuration(DefaultDuration))
 	return false
-}
-
-// shortDuration prints d without zero trailing units ("1m", not "1m0s").
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }

@@ -227,7 +227,7 @@ func (l *loader) decodeAPIs() {
 						api.Retry.MaxBackoff = d
 						if d < api.Retry.Backoff {
 							l.errorCtx(a.Expr.Range().Ptr(), rb.DefRange.Ptr(), "Invalid max_backoff",
-								"max_backoff (%s) is shorter than backoff (%s); it caps the growing backoff, so it must be at least as long.", d, api.Retry.Backoff)
+								"max_backoff (%s) is shorter than backoff (%s); it caps the growing backoff, so it must be at least as long.", FormatDuration(d), FormatDuration(api.Retry.Backoff))
 						}
 					}
 				}
@@ -453,7 +453,16 @@ func (l *loader) decodeBudgets() {
 		content, diags := l.content(b.Body, budgetSchema)
 		l.diags = append(l.diags, diags...)
 		sc := scope{where: fmt.Sprintf("budget %q", bu.Name)}
-		l.description(content)
+		if a := content.Attributes["description"]; a != nil {
+			// Kept (simulate --check prints it), so a sensitive one
+			// becomes a placeholder, as the deployment's does.
+			if val, ok := l.value(a.Expr, l.baseCtx, scope{where: sc.where, sensitiveOK: true}); ok {
+				bu.Description, _ = l.toString(val, a.Expr.Range(), "description")
+				if IsSensitive(val) {
+					bu.Description = "(sensitive value)"
+				}
+			}
+		}
 		if a := content.Attributes["mode"]; a != nil {
 			if ref, ok := l.refOrName(a, "mode", l.baseCtx, sc); ok {
 				bu.Mode = ref.Name

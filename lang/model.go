@@ -250,7 +250,10 @@ type Budget struct {
 	P50          time.Duration // 0 = unset
 	P90          time.Duration // 0 = unset
 	MaxThrottled float64       // < 0 = unset
-	DeclRange    hcl.Range
+	// Description is for people; simulate --check prints it beside a
+	// broken budget. "(sensitive value)" when it derives from a secret.
+	Description string
+	DeclRange   hcl.Range
 }
 
 // LoadOptions are the inputs beyond the files.

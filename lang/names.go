@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,4 +196,37 @@ func workspaceProblem(ws string) string {
 		return fmt.Sprintf("The workspace name %q is not valid: it names a directory itself, not a workspace's own.", ws)
 	}
 	return ""
+}
+
+// Plural is "1 phase", "2 phases", "0 batches": a count and its noun.
+// planner.Plural is this one; every count echelon prints goes through it.
+func Plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	if strings.HasSuffix(word, "ch") {
+		return strconv.Itoa(n) + " " + word + "es"
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// FormatDuration writes d the one way echelon writes durations, the way a
+// spec does: Go's syntax without zero units ("7h", "1h5m", "2m1s", "45s",
+// "1.5s", "0s"), so a duration echelon prints can be pasted into a spec.
+// Callers round first when they want less precision.
+func FormatDuration(d time.Duration) string {
+	if d < 0 {
+		return "-" + FormatDuration(-d)
+	}
+	var b strings.Builder
+	if h := d / time.Hour; h > 0 {
+		b.WriteString(strconv.FormatInt(int64(h), 10) + "h")
+	}
+	if m := d % time.Hour / time.Minute; m > 0 {
+		b.WriteString(strconv.FormatInt(int64(m), 10) + "m")
+	}
+	if s := d % time.Minute; s > 0 || b.Len() == 0 {
+		b.WriteString(strconv.FormatFloat(s.Seconds(), 'f', -1, 64) + "s")
+	}
+	return b.String()
 }

@@ -60,7 +60,7 @@ func (g *graph) assemble(spec *lang.Spec, mode *lang.Mode, s *subgraph, batches 
 			Retry: Retry{MaxAttempts: a.Retry.MaxAttempts, Backoff: a.Retry.Backoff.Seconds(), MaxBackoff: a.Retry.MaxBackoff.Seconds()}})
 	}
 	for _, b := range spec.Budgets {
-		p.Budgets = append(p.Budgets, Budget{Name: b.Name, Mode: b.Mode, P50: b.P50.Seconds(), P90: b.P90.Seconds(), MaxThrottled: b.MaxThrottled})
+		p.Budgets = append(p.Budgets, Budget{Name: b.Name, Mode: b.Mode, P50: b.P50.Seconds(), P90: b.P90.Seconds(), MaxThrottled: b.MaxThrottled, Description: b.Description})
 	}
 	for k, op := range s.ops {
 		o, err := g.operation(spec, int(op), &red)

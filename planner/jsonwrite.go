@@ -253,6 +253,9 @@ func (w *planWriter) plan(p *Plan) {
 		w.floatField("p50", b.P50)
 		w.floatField("p90", b.P90)
 		w.floatField("max_throttled", b.MaxThrottled)
+		if b.Description != "" {
+			w.strField("description", b.Description)
+		}
 		w.end('}')
 	})
 	w.key("operations")

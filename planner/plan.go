@@ -100,6 +100,8 @@ type Budget struct {
 	P50          float64 `json:"p50"`
 	P90          float64 `json:"p90"`
 	MaxThrottled float64 `json:"max_throttled"`
+	// Description is the budget's, for people (omitted when empty).
+	Description string `json:"description,omitempty"`
 }
 
 // Duration is a lognormal run-time distribution through p50 and p90, seconds.

@@ -11,6 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/echelonhq/echelon/lang"
 )
 
 // ShowView is `echelon show --json`: the plan arranged for people (phases
@@ -204,15 +207,7 @@ func modeText(m Mode) string {
 }
 
 // Plural is "1 batch", "3 batches".
-func Plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	if strings.HasSuffix(word, "ch") {
-		return strconv.Itoa(n) + " " + word + "es"
-	}
-	return strconv.Itoa(n) + " " + word + "s"
-}
+func Plural(n int, word string) string { return lang.Plural(n, word) }
 
 func equal(a, b []string) bool {
 	if len(a) != len(b) {
@@ -226,18 +221,10 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// FormatSeconds writes seconds as 1h02m03s, 4m05s or 6s (whole seconds).
+// FormatSeconds writes seconds, rounded to whole ones, as lang.FormatDuration
+// does: 1h2m3s, 4m5s, 6s.
 func FormatSeconds(s float64) string {
-	t := int64(math.Round(s))
-	h, m, sec := t/3600, t/60%60, t%60
-	switch {
-	case h > 0:
-		return fmt.Sprintf("%dh%02dm%02ds", h, m, sec)
-	case m > 0:
-		return fmt.Sprintf("%dm%02ds", m, sec)
-	default:
-		return fmt.Sprintf("%ds", sec)
-	}
+	return lang.FormatDuration(time.Duration(math.Round(min(max(s, 0), 1e9))) * time.Second)
 }
 
 // brk marks where wrap may break a line; it is removed on output.

@@ -3,6 +3,8 @@ package sched
 import (
 	"fmt"
 	"time"
+
+	"github.com/echelonhq/echelon/lang"
 )
 
 // aimd adapts the effective parallelism to throttling: each throttle halves
@@ -105,5 +107,5 @@ func (a *aimd) tfNote(tf int) string {
 	return fmt.Sprintf(", terraform -parallelism=%d", tf)
 }
 
-// fmtDur writes a duration on the policy's clock as Go does ("30s").
-func fmtDur(us int64) string { return (time.Duration(us) * time.Microsecond).String() }
+// fmtDur writes a duration on the policy's clock as a spec does ("30s").
+func fmtDur(us int64) string { return lang.FormatDuration(time.Duration(us) * time.Microsecond) }

@@ -20,12 +20,19 @@
 #   ECHELON_FORCE_BUILD=terraform,kubernetes,etcd,helm|all
 #                      rebuild these even if found on PATH or in the cache
 #   ECHELON_BUILD_P    go build -p (default 2: the builds share small machines)
+#   ECHELON_HEARTBEAT  seconds between "still building" lines (default 30)
+#
+# Progress goes to stderr: a line per tool with where it was found and the
+# time it took, and during a build a line every ECHELON_HEARTBEAT seconds,
+# so a cold first run (about 12 minutes) never looks hung.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache="${ECHELON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/echelon}/tools"
 force=",${ECHELON_FORCE_BUILD:-},"
 jobs="${ECHELON_BUILD_P:-2}"
+heartbeat="${ECHELON_HEARTBEAT:-30}"
+[[ "$heartbeat" =~ ^[1-9][0-9]*$ ]] || heartbeat=30
 env_only=false
 only=()
 for arg in "$@"; do
@@ -80,10 +87,23 @@ build() {
   chmod 755 "$tmp"
   start=$(date +%s)
   log "building $key (cold builds take minutes; output cached in $dest)"
-  if ! "$func" "$tmp" >&2; then
+  # A heartbeat while go build is silent. It must not keep the lock (fd 9)
+  # or stdout (eval'd with --env) open.
+  (
+    exec 9>&- >/dev/null
+    while sleep "$heartbeat"; do
+      log "still building $key: $(($(date +%s) - start))s so far"
+    done
+  ) &
+  local hb=$!
+  local ok=true
+  "$func" "$tmp" >&2 || ok=false
+  kill "$hb" 2>/dev/null || true
+  wait "$hb" 2>/dev/null || true
+  if ! $ok; then
     rm -rf "$tmp"
     exec 9>&-
-    log "building $key FAILED"
+    log "building $key FAILED after $(($(date +%s) - start))s"
     return 1
   fi
   rm -rf "$dest.old"
@@ -186,9 +206,28 @@ find_helm() {
   found[HELM]=$bin
 }
 
+# tool_names TOOL: the found[] keys a tool fills.
+tool_names() {
+  case "$1" in
+    terraform) echo TERRAFORM ;;
+    kubernetes) echo KUBE_APISERVER KUBECTL ;;
+    etcd) echo ETCD ;;
+    helm) echo HELM ;;
+  esac
+}
+
+all_start=$(date +%s)
+log "finding ${only[*]} (in the environment, PATH for terraform, or $cache)"
 for tool in "${only[@]}"; do
+  tool_start=$(date +%s)
   "find_$tool"
+  where=""
+  for name in $(tool_names "$tool"); do
+    [ -z "${found[$name]:-}" ] || where+=" ${found[$name]}"
+  done
+  log "$tool:${where:- not found} ($(($(date +%s) - tool_start))s)"
 done
+log "done in $(($(date +%s) - all_start))s"
 
 for name in TERRAFORM KUBECTL HELM KUBE_APISERVER ETCD; do
   [ -n "${found[$name]:-}" ] || continue

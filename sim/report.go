@@ -7,7 +7,9 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
 
@@ -30,6 +32,8 @@ type BudgetCheck struct {
 	Checked    bool        `json:"checked"`
 	OK         bool        `json:"ok"`
 	Violations []Violation `json:"violations"`
+	// Description is the budget's, for people.
+	Description string `json:"description,omitempty"`
 }
 
 // CheckBudgets holds each budget against the result of its mode (a budget
@@ -43,7 +47,7 @@ func CheckBudgets(budgets []planner.Budget, results []*Result) []BudgetCheck {
 				continue
 			}
 			matched = true
-			c := BudgetCheck{Name: b.Name, Mode: r.Mode, Checked: true, OK: true, Violations: []Violation{}}
+			c := BudgetCheck{Name: b.Name, Mode: r.Mode, Checked: true, OK: true, Violations: []Violation{}, Description: b.Description}
 			if b.P50 > 0 && r.WallClock.P50 > b.P50 {
 				c.Violations = append(c.Violations, Violation{"p50", r.WallClock.P50, b.P50})
 			}
@@ -58,33 +62,29 @@ func CheckBudgets(budgets []planner.Budget, results []*Result) []BudgetCheck {
 			out = append(out, c)
 		}
 		if !matched {
-			out = append(out, BudgetCheck{Name: b.Name, Mode: b.Mode, OK: true, Violations: []Violation{}})
+			out = append(out, BudgetCheck{Name: b.Name, Mode: b.Mode, OK: true, Violations: []Violation{}, Description: b.Description})
 		}
 	}
 	return out
 }
 
-// Duration formats seconds for people: 45s, 4m05s, 38m, 1h12m.
+// Duration formats seconds for people: 3.5s, 45s, 4m5s, 38m, 1h12m.
 func Duration(sec float64) string {
 	if math.IsNaN(sec) || math.IsInf(sec, 0) {
 		return "?"
 	}
-	if sec < 10 {
-		s := fmt.Sprintf("%.1fs", sec)
-		return strings.Replace(s, ".0s", "s", 1)
-	}
-	s := int64(math.Round(sec))
-	m := (s + 30) / 60 // whole minutes, for the longer forms
+	// Precision: tenths of a second below 10s, seconds below 10m,
+	// minutes above; written as lang.FormatDuration writes every duration.
+	var d time.Duration
 	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 600:
-		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	case m < 60:
-		return fmt.Sprintf("%dm", m)
+	case sec < 10:
+		d = time.Duration(math.Round(max(sec, 0)*10)) * time.Second / 10
+	case sec < 600:
+		d = time.Duration(math.Round(sec)) * time.Second
 	default:
-		return fmt.Sprintf("%dh%02dm", m/60, m%60)
+		d = time.Duration(math.Round(min(sec, 1e9)/60)) * time.Minute
 	}
+	return lang.FormatDuration(d)
 }
 
 func cell(q Quantiles) string {
@@ -106,7 +106,7 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 	if len(results) == 0 {
 		return nil
 	}
-	fmt.Fprintf(&b, "%s: %d trials per mode, seed %d; cells are P50 (P10-P90)\n\n", deployment, results[0].Trials, results[0].Seed)
+	fmt.Fprintf(&b, "%s: %s per mode, seed %d; cells are P50 (P10-P90)\n\n", deployment, planner.Plural(results[0].Trials, "trial"), results[0].Seed)
 
 	// Phases in plan order; a mode lacking one shows "-".
 	var phases []string
@@ -177,17 +177,17 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 			Duration(r.CriticalPath), Duration(r.LowerBound), r.LowerBoundBy, 100*r.Efficiency)
 		fmt.Fprintf(&b, "  risk %s: %s\n", r.Risk, r.RiskReason)
 		for _, a := range r.APIs {
-			fmt.Fprintf(&b, "  api %s: %d requests, %.1f throttled a run (in %.0f%% of runs), peak demand %.2f rps, floor %s",
-				a.API, a.Requests, a.ThrottledMean, 100*a.PThrottled, a.PeakDemandRPS, Duration(a.LowerBound))
+			fmt.Fprintf(&b, "  api %s: %s, %.1f throttled a run (in %.0f%% of runs), peak demand %.2f rps, floor %s",
+				a.API, planner.Plural(int(a.Requests), "request"), a.ThrottledMean, 100*a.PThrottled, a.PeakDemandRPS, Duration(a.LowerBound))
 			if a.PExhausted > 0 {
 				fmt.Fprintf(&b, ", retries exhausted in %.0f%% of runs", 100*a.PExhausted)
 			}
 			fmt.Fprintln(&b)
 		}
 		if rc := r.Recommended; rc != nil {
-			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %s: P50 %s, %.1f throttled a run (%s; %d trials per candidate)\n",
+			fmt.Fprintf(&b, "  recommended: max_parallel %s, terraform_parallelism %s: P50 %s, %.1f throttled a run (%s; %s per candidate)\n",
 				capString(rc.MaxParallel), tfString(rc.TerraformParallelism), Duration(rc.P50), rc.ThrottledMean,
-				tolerance(rc), rc.Trials)
+				tolerance(rc), planner.Plural(rc.Trials, "trial"))
 		}
 	}
 	if checks != nil {
@@ -229,6 +229,11 @@ func writeChecks(b *bytes.Buffer, checks []BudgetCheck) {
 				}
 			}
 			fmt.Fprintf(b, "  %-12s BROKEN (mode %s): %s\n", c.Name, c.Mode, strings.Join(parts, ", "))
+			if c.Description != "" {
+				// Why the budget is what it is: a broken one may be
+				// the point (a claim checked against the model).
+				fmt.Fprintf(b, "  %-12s %s\n", "", c.Description)
+			}
 		}
 	}
 }
@@ -291,11 +296,12 @@ type jsonOutput struct {
 // jsonBudget is a BudgetCheck whose "ok" is null when the budget was not
 // checked: a budget of a mode not simulated is neither kept nor broken.
 type jsonBudget struct {
-	Name       string      `json:"name"`
-	Mode       string      `json:"mode"`
-	Checked    bool        `json:"checked"`
-	OK         *bool       `json:"ok"`
-	Violations []Violation `json:"violations"`
+	Name        string      `json:"name"`
+	Mode        string      `json:"mode"`
+	Checked     bool        `json:"checked"`
+	OK          *bool       `json:"ok"`
+	Violations  []Violation `json:"violations"`
+	Description string      `json:"description,omitempty"`
 }
 
 type jsonQuantiles struct {
@@ -366,7 +372,7 @@ func jq(q Quantiles) jsonQuantiles {
 func WriteJSON(w io.Writer, deployment string, results []*Result, checks []BudgetCheck) error {
 	out := jsonOutput{FormatVersion: FormatVersion, Deployment: deployment, Modes: []jsonMode{}, Budgets: []jsonBudget{}}
 	for _, c := range checks {
-		jb := jsonBudget{Name: c.Name, Mode: c.Mode, Checked: c.Checked, Violations: c.Violations}
+		jb := jsonBudget{Name: c.Name, Mode: c.Mode, Checked: c.Checked, Violations: c.Violations, Description: c.Description}
 		if c.Checked {
 			ok := c.OK
 			jb.OK = &ok

@@ -11,9 +11,9 @@ import (
 
 func TestDuration(t *testing.T) {
 	for sec, want := range map[float64]string{
-		0: "0s", 0.5: "0.5s", 3: "3s", 9.96: "10s", 42: "42s", 59.6: "1m00s",
-		245: "4m05s", 599: "9m59s", 600: "10m", 2290: "38m", 3599: "1h00m",
-		4320: "1h12m", 31631: "8h47m",
+		0: "0s", 0.5: "0.5s", 3: "3s", 9.96: "10s", 42: "42s", 59.6: "1m",
+		245: "4m5s", 599: "9m59s", 600: "10m", 2290: "38m", 3599: "1h",
+		4320: "1h12m", 31631: "8h47m", 25200: "7h",
 	} {
 		if got := Duration(sec); got != want {
 			t.Errorf("Duration(%v) = %q, want %q", sec, got, want)

@@ -37,7 +37,7 @@ var applyStdout io.Writer = os.Stdout
 func runApply(ctx context.Context, args []string) error {
 	fs := newFlagSet("apply", "apply PLAN [--state DIR] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
 	sf := specFlags{ctx: ctx}
-	state := fs.String("state", "", "state directory: journal, logs, locks (default .echelon next to the plan)")
+	state := fs.String("state", "", "state `DIR`: journal, logs, locks (default .echelon next to the plan)")
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
 	sf.register(fs) // needed again for sensitive variables

@@ -53,7 +53,7 @@ func runCompile(ctx context.Context, args []string) error {
 		defer stop()
 	}
 	if fs.NArg() != 1 {
-		return usagef("compile takes one spec (a .hcl file or a directory), got %d arguments", fs.NArg())
+		return usagef("compile takes one spec (a .hcl file or a directory), got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	if !*destroy && (len(only) > 0 || *strategy != "") {
 		return usagef("--only and --undeploy-strategy need --destroy")
@@ -66,6 +66,9 @@ func runCompile(ctx context.Context, args []string) error {
 	specPath := fs.Arg(0)
 	spec, err := sf.load(specPath, os.Stderr, *asJSON)
 	if err != nil {
+		return err
+	}
+	if err := checkMode(spec, *mode); err != nil {
 		return err
 	}
 	plan, err := compileSpec(spec, planner.Options{Mode: *mode, Destroy: *destroy, Only: only, Strategy: *strategy}, *asJSON)

@@ -36,7 +36,7 @@ func runDiff(ctx context.Context, args []string) error {
 		*format = "json"
 	}
 	if fs.NArg() != 2 {
-		return usagef("diff takes two plan files, got %d arguments", fs.NArg())
+		return usagef("diff takes two plan files, got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	if *format != "text" && *format != "markdown" && *format != "json" {
 		return usagef("--format must be text, markdown or json, not %q", *format)

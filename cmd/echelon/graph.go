@@ -48,7 +48,7 @@ func runGraph(ctx context.Context, args []string) error {
 	}
 	tuneGC()
 	if fs.NArg() != 1 {
-		return usagef("graph takes one spec or plan file, got %d arguments", fs.NArg())
+		return usagef("graph takes one spec or plan file, got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	path := fs.Arg(0)
 	var p *planner.Plan
@@ -63,6 +63,9 @@ func runGraph(ctx context.Context, args []string) error {
 	} else {
 		spec, err := sf.load(path, os.Stderr, *asJSON)
 		if err != nil {
+			return err
+		}
+		if err := checkMode(spec, *mode); err != nil {
 			return err
 		}
 		if p, err = compileSpec(spec, planner.Options{Mode: *mode, Destroy: *destroy}, *asJSON); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 )
@@ -61,7 +62,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 0
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(os.Stdout, "echelon", version)
+		bi, ok := debug.ReadBuildInfo()
+		fmt.Fprintln(os.Stdout, "echelon", versionOf(version, bi, ok))
 		return 0
 	}
 	cmd, ok := commands[args[0]]
@@ -113,7 +115,44 @@ func runInterruptible(ctx context.Context, name string, cmd command, args []stri
 	}
 }
 
+// version is set by a release build: -ldflags "-X main.version=v1.2.0".
 var version = "dev"
+
+// versionOf is the version to print: the -ldflags one when set, else the
+// main module's version Go recorded (v1.2.0 for `go install ...@v1.2.0`,
+// or the tag of a tagged checkout), else the VCS revision of the build
+// ("dev+0123456789ab", "-dirty" with uncommitted changes), else "dev".
+func versionOf(ldflags string, bi *debug.BuildInfo, ok bool) string {
+	if ldflags != "dev" && ldflags != "" {
+		return ldflags
+	}
+	if !ok || bi == nil {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "dev+" + rev
+}
 
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: echelon <command> [arguments]")
@@ -125,7 +164,7 @@ func printUsage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'echelon <command> --help' for a command's flags.")

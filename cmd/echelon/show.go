@@ -23,7 +23,7 @@ func runShow(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("show takes one plan file, got %d arguments", fs.NArg())
+		return usagef("show takes one plan file, got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	p, err := planner.ReadFile(fs.Arg(0))
 	if err != nil {

@@ -43,8 +43,8 @@ func runSimulate(ctx context.Context, args []string) error {
 	fs := newFlagSet("simulate", simulateUsage)
 	sf := specFlags{ctx: ctx}
 	mode := fs.String("mode", "", "`MODE` to simulate, or all (default: the spec's default_mode, or the plan's own)")
-	trials := fs.Int("trials", sim.DefaultTrials, fmt.Sprintf("independent trials per mode, 1 to %d", sim.MaxTrials))
-	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same prediction")
+	trials := fs.Int("trials", sim.DefaultTrials, fmt.Sprintf("`N` independent trials per mode, 1 to %d", sim.MaxTrials))
+	seed := fs.Uint64("seed", 1, "random `SEED`: the same seed gives the same prediction")
 	asJSON := fs.Bool("json", false, "print the prediction as JSON")
 	check := fs.Bool("check", false, "exit 1 when a prediction breaks a budget, naming each")
 	gantt := fs.String("gantt", "", "write the median run as an SVG Gantt chart to `FILE`")
@@ -61,7 +61,7 @@ func runSimulate(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("simulate takes one spec or plan, got %d arguments", fs.NArg())
+		return usagef("simulate takes one spec or plan, got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	// The bound keeps a typo (--trials 2000000000) from exhausting memory.
 	if *trials < 1 || *trials > sim.MaxTrials {
@@ -175,6 +175,9 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 	}
 	spec, err := sf.load(path, os.Stderr, asJSON)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := checkMode(spec, mode, "all"); err != nil {
 		return nil, "", err
 	}
 	modes := []string{mode}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/echelonhq/echelon/lang"
@@ -141,6 +142,9 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 		if i := strings.Index(msg, ": strconv.Parse"); i >= 0 {
 			msg = msg[:i] + ": not a number"
 		}
+		if f := closestFlag(fs, msg); f != "" {
+			msg += "; did you mean --" + f + "?"
+		}
 		return usagef("%s (see 'echelon %s --help')", msg, fs.Name())
 	}
 	return nil
@@ -163,4 +167,81 @@ func singleDashLong(fs *pflag.FlagSet, args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// checkMode makes --mode naming no mode of the spec bad usage (exit 2),
+// with the modes there are and the closest one; extra are values the
+// command accepts besides the spec's modes ("all" for simulate). An
+// empty mode is the spec's default.
+func checkMode(spec *lang.Spec, mode string, extra ...string) error {
+	if mode == "" || len(spec.Modes) == 0 {
+		return nil // the planner reports a spec without modes
+	}
+	names := make([]string, 0, len(spec.Modes)+len(extra))
+	for _, m := range spec.Modes {
+		if m.Name == mode {
+			return nil
+		}
+		names = append(names, m.Name)
+	}
+	for _, x := range extra {
+		if x == mode {
+			return nil
+		}
+		names = append(names, x)
+	}
+	return usagef("--mode %q is not a mode of the spec, which has %s.%s", mode, orList(names), didYouMean(mode, names))
+}
+
+// orList is "a", "a or b", "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// didYouMean is " Did you mean X?" for the candidate closest to given
+// when it is likely a typo (Levenshtein distance under 3, as lang's
+// diagnostics and hcl's own), else "". Ties go to the first candidate.
+func didYouMean(given string, candidates []string) string {
+	if best := closest(given, candidates); best != "" {
+		return fmt.Sprintf(" Did you mean %s?", best)
+	}
+	return ""
+}
+
+// closest is the candidate closest to given when it is likely a typo
+// (Levenshtein distance under 3), else "".
+func closest(given string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := levenshtein.Distance(given, c, nil); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// closestFlag is the visible flag of fs closest to the one pflag's error
+// message msg calls unknown, or "": "unknown flag: --jsno", or for a
+// single-dash long flag "unknown shorthand flag: 'j' in -jsno".
+func closestFlag(fs *pflag.FlagSet, msg string) string {
+	name, ok := strings.CutPrefix(msg, "unknown flag: --")
+	if !ok && strings.HasPrefix(msg, "unknown shorthand flag: ") {
+		if i := strings.LastIndex(msg, " in -"); i >= 0 {
+			name, _, _ = strings.Cut(msg[i+len(" in -"):], "=")
+			ok = len(name) > 1
+		}
+	}
+	if !ok {
+		return ""
+	}
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			names = append(names, f.Name)
+		}
+	})
+	return closest(name, names)
 }

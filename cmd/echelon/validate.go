@@ -27,7 +27,7 @@ func runValidate(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("expected one SPEC (a .hcl file or a directory), got %d arguments", fs.NArg())
+		return usagef("expected one SPEC (a .hcl file or a directory), got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	spec, diags := lang.Load(fs.Arg(0), sf.options())
 	if !diags.HasErrors() {
@@ -62,8 +62,9 @@ func runValidate(ctx context.Context, args []string) error {
 		return errReported
 	}
 	s := validateSummary(spec)
-	fmt.Printf("Success! The spec is valid: deployment %q, %d components (%d instances), %d phases, %d modes, %d apis, %d budgets.\n",
-		s.Deployment, s.Components, s.Instances, s.Phases, s.Modes, s.APIs, s.Budgets)
+	fmt.Printf("Success! The spec is valid: deployment %q, %s (%s), %s, %s, %s, %s.\n",
+		s.Deployment, planner.Plural(s.Components, "component"), planner.Plural(s.Instances, "instance"), planner.Plural(s.Phases, "phase"),
+		planner.Plural(s.Modes, "mode"), planner.Plural(s.APIs, "api"), planner.Plural(s.Budgets, "budget"))
 	return nil
 }
 
