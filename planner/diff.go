@@ -280,7 +280,22 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 	for id, o := range newP.opIndex() {
 		ops[id] = o
 	}
-	ids := func(list []string) string { return compressIDs(list, ops) }
+	// A list of every region a component has reads "{N regions}".
+	regionSets := map[string]map[string]bool{}
+	for _, o := range ops {
+		if o.Region == "" {
+			continue
+		}
+		if regionSets[o.Component] == nil {
+			regionSets[o.Component] = map[string]bool{}
+		}
+		regionSets[o.Component][o.Region] = true
+	}
+	regions := map[string]int{}
+	for c, set := range regionSets {
+		regions[c] = len(set)
+	}
+	ids := func(list []string) string { return compressIDsIn(list, ops, regions) }
 	head := func(s string) {
 		if markdown {
 			fmt.Fprintf(bw, "\n### %s\n\n", s)
@@ -323,22 +338,36 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 		if len(d.OperationsRemoved) > 0 {
 			item("- %s", ids(d.OperationsRemoved))
 		}
-		// Group operations whose changes are the same.
+		// Group operations whose changes are the same once each one's own
+		// region reads {same}: 24 regions gaining depends_on
+		// besu/<their region>/2 are one line.
 		groups := map[string][]string{}
+		single := map[string]string{} // the change as is, for a group of one
 		var keys []string
 		for _, oc := range d.OperationsChanged {
+			region := ""
+			if o := ops[oc.ID]; o != nil {
+				region = o.Region
+			}
 			parts := make([]string, len(oc.Changes))
+			own := make([]string, len(oc.Changes))
 			for i, c := range oc.Changes {
-				parts[i] = changeText(c, ids)
+				parts[i] = changeText(sameRegion(c, region), ids)
+				own[i] = changeText(c, ids)
 			}
 			k := strings.Join(parts, "; ")
 			if _, ok := groups[k]; !ok {
 				keys = append(keys, k)
+				single[k] = strings.Join(own, "; ")
 			}
 			groups[k] = append(groups[k], oc.ID)
 		}
 		for _, k := range keys {
-			item("~ %s: %s", ids(groups[k]), k)
+			text := k
+			if len(groups[k]) == 1 {
+				text = single[k]
+			}
+			item("~ %s: %s", ids(groups[k]), text)
 		}
 	}
 	if len(d.Batches) > 0 {
@@ -381,6 +410,32 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 		mins("predicted", *d.Old.Predicted, *d.New.Predicted)
 	}
 	return bw.Flush()
+}
+
+// SameRegion is what a grouped change writes for the operation's own region.
+const SameRegion = "{same}"
+
+// sameRegion is c with, in its ID lists, every path segment equal to
+// region written SameRegion.
+func sameRegion(c FieldChange, region string) FieldChange {
+	if region == "" || (len(c.Added) == 0 && len(c.Removed) == 0) {
+		return c
+	}
+	sub := func(list []string) []string {
+		out := make([]string, len(list))
+		for i, id := range list {
+			seg := strings.Split(id, "/")
+			for j := range seg {
+				if seg[j] == region {
+					seg[j] = SameRegion
+				}
+			}
+			out[i] = strings.Join(seg, "/")
+		}
+		return out
+	}
+	c.Added, c.Removed = sub(c.Added), sub(c.Removed)
+	return c
 }
 
 // exclusiveIsOps says whether batch i is absent or locks just its own
