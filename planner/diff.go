@@ -275,6 +275,17 @@ func setChange(a, b []string) SetChange {
 // comment. Operations with the same changes are listed together, their IDs
 // compressed as in show.
 func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error {
+	return d.write(w, oldP, newP, markdown, false)
+}
+
+// WriteMarkdownBody writes the diff as Markdown without its heading and
+// old/new lines, its sections under #### headings: a section of a larger
+// comment (echelon review).
+func (d *PlanDiff) WriteMarkdownBody(w io.Writer, oldP, newP *Plan) error {
+	return d.write(w, oldP, newP, true, true)
+}
+
+func (d *PlanDiff) write(w io.Writer, oldP, newP *Plan, markdown, body bool) error {
 	bw := bufio.NewWriter(w)
 	ops := oldP.opIndex()
 	for id, o := range newP.opIndex() {
@@ -297,7 +308,9 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 	}
 	ids := func(list []string) string { return compressIDsIn(list, ops, regions) }
 	head := func(s string) {
-		if markdown {
+		if body {
+			fmt.Fprintf(bw, "\n#### %s\n\n", s)
+		} else if markdown {
 			fmt.Fprintf(bw, "\n### %s\n\n", s)
 		} else {
 			fmt.Fprintf(bw, "\n%s\n", s)
@@ -315,7 +328,9 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 		return fmt.Sprintf("%s: %s %s, mode %s, %s, %s", s.Path, s.Deployment, s.Action, s.Mode,
 			Plural(s.Operations, "operation"), Plural(s.Batches, "batch"))
 	}
-	if markdown {
+	if body {
+		// the caller says what is compared
+	} else if markdown {
 		fmt.Fprintf(bw, "## Plan diff\n\n- old `%s`\n- new `%s`\n", sideLine(d.Old), sideLine(d.New))
 	} else {
 		fmt.Fprintf(bw, "--- %s\n+++ %s\n", sideLine(d.Old), sideLine(d.New))

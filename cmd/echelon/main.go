@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"apply":    {"run a plan", runApply},
 	"diff":     {"compare two plans for review", runDiff},
 	"golden":   {"write or check the golden plans beside a spec", runGolden},
+	"review":   {"compare a spec with a git revision: one PR comment", runReview},
 }
 
 // usageError is bad usage: exit code 2.
