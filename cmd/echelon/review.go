@@ -74,4 +74,3 @@ func runReview(ctx context.Context, args []string) error {
 	}
 	return nil
 }
-
