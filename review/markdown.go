@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"strings"
 
@@ -85,7 +86,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		default:
 			d := m.Diff
 			fmt.Fprintf(bw, "\n<details><summary>mode <b>%s</b>: %d added, %d removed, %d changed operations; %d batches changed</summary>\n\n",
-				html(m.Mode), len(d.OperationsAdded), len(d.OperationsRemoved), len(d.OperationsChanged), len(d.Batches))
+				html.EscapeString(m.Mode), len(d.OperationsAdded), len(d.OperationsRemoved), len(d.OperationsChanged), len(d.Batches))
 			if err := d.WriteMarkdownBody(bw, m.oldPlan, m.newPlan); err != nil {
 				return err
 			}
@@ -150,10 +151,5 @@ func budgetCell(s *BudgetState) string {
 // md escapes what would break a table cell or start markup.
 func md(s string) string {
 	r := strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;")
-	return r.Replace(s)
-}
-
-func html(s string) string {
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
 	return r.Replace(s)
 }

@@ -12,7 +12,7 @@ import (
 // reviewStdout is where review writes its comment; tests swap it.
 var reviewStdout io.Writer = os.Stdout
 
-const reviewUsage = `review --base REV [SPEC] [--json] [--trials N] [--seed S] [--var k=v]...
+const reviewUsage = `review --base REV [SPEC] [--json] [--html F.html] [--trials N] [--seed S] [--var k=v]...
 
 One pull-request comment for a change to a spec: the spec (default: the
 current directory) is compiled for every mode at the base revision (its
@@ -20,6 +20,8 @@ git tree unpacked into a temporary directory) and in the working tree, and
 both are simulated. The comment (markdown, or --json) shows validation,
 P50/P90, throttling and risk per mode before and after, budgets held or
 broken, and each mode's plan diff, repeated per-region changes grouped.
+--html also writes the working tree's page (as simulate --html), with the
+base's P50 beside each mode.
 
 Exit codes: 0 no problems; 1 the working tree's spec has errors or breaks a
 budget (the comment is still printed); 2 bad usage, not a git repository,
@@ -31,6 +33,7 @@ func runReview(ctx context.Context, args []string) error {
 	var sf specFlags
 	base := fs.String("base", "", "the git `REV` to compare with (origin/main)")
 	asJSON := fs.Bool("json", false, "print the review as JSON")
+	htmlOut := fs.String("html", "", "also write a self-contained HTML report to `FILE`")
 	trials := fs.Int("trials", 1000, "simulated trials per mode and side")
 	seed := fs.Uint64("seed", 1, "random seed")
 	sf.register(fs)
@@ -68,6 +71,15 @@ func runReview(ctx context.Context, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if *htmlOut != "" {
+		pg, err := r.Page()
+		if err != nil {
+			return err
+		}
+		if err := writeHTMLFile(*htmlOut, pg); err != nil {
+			return err
+		}
 	}
 	if len(r.Problems) > 0 {
 		return errReported
