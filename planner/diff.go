@@ -427,6 +427,23 @@ func (d *PlanDiff) write(w io.Writer, oldP, newP *Plan, markdown, body bool) err
 	return bw.Flush()
 }
 
+// stringList is v as a list of strings, when it is one.
+func stringList(v any) ([]string, bool) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(list))
+	for i, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			return nil, false
+		}
+		out[i] = s
+	}
+	return out, true
+}
+
 // SameRegion is what a grouped change writes for the operation's own region.
 const SameRegion = "{same}"
 
@@ -476,6 +493,22 @@ func changeText(c FieldChange, ids func([]string) string) string {
 		}
 		b, _ := json.Marshal(v)
 		return string(b)
+	}
+	// A long list of strings that gained or lost members reads as what
+	// changed: regions +canadacentral (24 -> 25), not both lists whole.
+	if a, ok := stringList(c.Old); ok {
+		if b, ok := stringList(c.New); ok && len(j(c.Old))+len(j(c.New)) > 80 {
+			if sc := setChange(a, b); !sc.empty() {
+				var parts []string
+				for _, x := range sc.Added {
+					parts = append(parts, "+"+x)
+				}
+				for _, x := range sc.Removed {
+					parts = append(parts, "-"+x)
+				}
+				return fmt.Sprintf("%s %s (%d -> %d items)", c.Field, strings.Join(parts, " "), len(a), len(b))
+			}
+		}
 	}
 	return fmt.Sprintf("%s %s -> %s", c.Field, j(c.Old), j(c.New))
 }
