@@ -122,6 +122,9 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   }
   tabs.forEach(function (b) { b.addEventListener("click", function () { show(b.getAttribute("data-mode")); }); });
+  // report.html#MODE opens on that mode.
+  var want = decodeURIComponent(location.hash.slice(1));
+  tabs.forEach(function (b) { if (b.getAttribute("data-mode") === want) { show(want); } });
   rows.forEach(function (r) { r.addEventListener("click", function () { show(r.getAttribute("data-mode")); }); });
   var tip = document.getElementById("tip");
   var bars = document.querySelectorAll("rect.op, rect.thr");
