@@ -29,9 +29,28 @@ type PageMode struct {
 	Plan   *planner.Plan
 	Result *sim.Result
 	Run    *sim.Run // the median trial, traced
+	// Sample are the first SampleRuns trials, traced, for throttling over
+	// time (a median run often has none when a third of runs throttle).
+	Sample []*sim.Run
 	// Review only: the mode's status and prediction at the base.
 	Status string
 	Before *Prediction
+}
+
+// SampleRuns is how many trials a page traces for its throttling chart.
+const SampleRuns = 50
+
+// sample traces the first SampleRuns trials of p (fewer when r has fewer).
+func sample(p *planner.Plan, r *sim.Result, seed uint64) ([]*sim.Run, error) {
+	var out []*sim.Run
+	for i := 0; i < min(SampleRuns, r.Trials); i++ {
+		run, err := sim.Trace(p, seed, i)
+		if err != nil {
+			return nil, fmt.Errorf("trace mode %s trial %d: %w", p.Mode.Name, i, err)
+		}
+		out = append(out, run)
+	}
+	return out, nil
 }
 
 // SimulatePage is the page of `simulate --html`: plans and their results,
@@ -46,7 +65,11 @@ func SimulatePage(deployment string, plans []*planner.Plan, results []*sim.Resul
 		if err != nil {
 			return nil, fmt.Errorf("trace mode %s: %w", p.Mode.Name, err)
 		}
-		pg.Modes = append(pg.Modes, PageMode{Plan: p, Result: results[i], Run: run})
+		runs, err := sample(p, results[i], seed)
+		if err != nil {
+			return nil, err
+		}
+		pg.Modes = append(pg.Modes, PageMode{Plan: p, Result: results[i], Run: run, Sample: runs})
 	}
 	return pg, nil
 }
@@ -64,6 +87,9 @@ func (r *Report) Page() (*Page, error) {
 				return nil, fmt.Errorf("trace mode %s: %w", m.Mode, err)
 			}
 			pm.Run = run
+			if pm.Sample, err = sample(m.newPlan, m.result, r.Seed); err != nil {
+				return nil, err
+			}
 		}
 		if m.newPlan == nil {
 			// removed, or no longer compiles: a row in the table, no chart
@@ -238,8 +264,8 @@ func WriteHTML(w io.Writer, pg *Page) error {
 			return err
 		}
 		bw.Write(svg.Bytes())
-		fmt.Fprintln(bw, "<h3>Throttling over time (median run)</h3>")
-		writeThrottle(bw, m.Run)
+		fmt.Fprintf(bw, "<h3>Throttling over time (%s)</h3>\n", e(planner.Plural(len(m.Sample), "traced run")))
+		writeThrottle(bw, m.Sample)
 		fmt.Fprintln(bw, "</section>")
 	}
 	fmt.Fprintln(bw, "</main>\n<div id=\"tip\"></div>")
@@ -279,62 +305,77 @@ func budgetHTML(pg *Page, mode string) string {
 	return strings.Join(parts, "<br>")
 }
 
-// writeThrottle draws the 429s of the run per time bin as bars, and the
-// number of operations backing off as a line.
-func writeThrottle(w *bufio.Writer, run *sim.Run) {
+// writeThrottle draws throttling over time across runs: bars are the
+// mean 429s a run per time bin (a hundredth of the longest run), the line
+// the mean number of operations backing off.
+func writeThrottle(w *bufio.Writer, runs []*sim.Run) {
 	const width, height, left, bins = 1500, 150, 190, 100
 	plotW := float64(width - left - 30)
-	total := math.Max(run.Makespan, 1)
-	count := make([]int, bins)
+	total := 1.0
+	for _, run := range runs {
+		total = math.Max(total, run.Makespan)
+	}
+	count := make([]float64, bins)
 	waiting := make([]float64, bins) // operation-seconds backing off per bin
-	n := 0
+	n, throttled := 0, 0
 	binW := total / bins
-	for _, sp := range run.Spans {
-		for _, wt := range sp.Waits {
-			n++
-			b := min(bins-1, max(0, int(wt.At/binW)))
-			count[b]++
-			for t0 := wt.At; t0 < wt.At+wt.For; {
-				k := min(bins-1, max(0, int(t0/binW)))
-				end := math.Min(wt.At+wt.For, float64(k+1)*binW)
-				if end <= t0 {
-					break
+	for _, run := range runs {
+		had := false
+		for _, sp := range run.Spans {
+			for _, wt := range sp.Waits {
+				n++
+				had = true
+				b := min(bins-1, max(0, int(wt.At/binW)))
+				count[b]++
+				for t0 := wt.At; t0 < wt.At+wt.For; {
+					k := min(bins-1, max(0, int(t0/binW)))
+					end := math.Min(wt.At+wt.For, float64(k+1)*binW)
+					if end <= t0 {
+						break
+					}
+					waiting[k] += end - t0
+					t0 = end
 				}
-				waiting[k] += end - t0
-				t0 = end
 			}
+		}
+		if had {
+			throttled++
 		}
 	}
 	if n == 0 {
-		fmt.Fprintln(w, `<p class="note">no throttled request in the median run</p>`)
+		fmt.Fprintf(w, "<p class=\"note\">no throttled request in %s</p>\n", planner.Plural(len(runs), "traced run"))
 		return
 	}
-	peak := 1
-	for _, c := range count {
-		peak = max(peak, c)
+	runsF := float64(len(runs))
+	peak := 1e-9
+	for i := range count {
+		count[i] /= runsF
+		waiting[i] /= runsF * binW
+		peak = math.Max(peak, count[i])
 	}
 	peakW := 1e-9
 	for _, x := range waiting {
-		peakW = math.Max(peakW, x/binW)
+		peakW = math.Max(peakW, x)
 	}
 	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" font-family="Helvetica, Arial, sans-serif" font-size="11">`+"\n", width, height, width, height)
 	top, bottom := 20.0, float64(height-25)
 	x := func(t float64) float64 { return left + t/total*plotW }
-	fmt.Fprintf(w, `<text x="10" y="%.0f">429s per %s</text>`+"\n", top+10, sim.Duration(binW))
-	fmt.Fprintf(w, `<text x="10" y="%.0f" fill="#555">peak %d; %d in the run</text>`+"\n", top+26, peak, n)
-	fmt.Fprintf(w, `<text x="10" y="%.0f" fill="#555">line: operations backing off (peak %.1f)</text>`+"\n", top+42, peakW)
+	fmt.Fprintf(w, `<text x="10" y="%.0f">429s a run per %s</text>`+"\n", top+10, sim.Duration(binW))
+	fmt.Fprintf(w, `<text x="10" y="%.0f" fill="#555">peak %.2f; %.1f a run</text>`+"\n", top+26, peak, float64(n)/runsF)
+	fmt.Fprintf(w, `<text x="10" y="%.0f" fill="#555">%d of %d runs throttled</text>`+"\n", top+42, throttled, len(runs))
+	fmt.Fprintf(w, `<text x="10" y="%.0f" fill="#555">line: ops backing off (peak %.1f)</text>`+"\n", top+58, peakW)
 	fmt.Fprintf(w, `<line x1="%d" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#999"/>`+"\n", left, bottom, x(total), bottom)
 	for i, c := range count {
 		if c == 0 {
 			continue
 		}
-		h := float64(c) / float64(peak) * (bottom - top)
-		fmt.Fprintf(w, `<rect class="thr" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#D00000"><title>%s to %s: %d throttled requests</title></rect>`+"\n",
+		h := c / peak * (bottom - top)
+		fmt.Fprintf(w, `<rect class="thr" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#D00000"><title>%s to %s: %.2f throttled requests a run</title></rect>`+"\n",
 			x(float64(i)*binW), bottom-h, math.Max(plotW/bins-1, 1), h, sim.Duration(float64(i)*binW), sim.Duration(float64(i+1)*binW), c)
 	}
 	var pts []string
 	for i, wv := range waiting {
-		y := bottom - wv/binW/peakW*(bottom-top)
+		y := bottom - wv/peakW*(bottom-top)
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x((float64(i)+0.5)*binW), y))
 	}
 	fmt.Fprintf(w, `<polyline points="%s" fill="none" stroke="#111" stroke-width="1.2"/>`+"\n", strings.Join(pts, " "))

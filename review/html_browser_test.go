@@ -105,7 +105,7 @@ func TestHTMLInChromium(t *testing.T) {
 	if rest := strings.ReplaceAll(string(page), `xmlns="http://www.w3.org/2000/svg"`, ""); strings.Contains(rest, "http://") || strings.Contains(rest, "https://") {
 		t.Errorf("the page names a URL: it must not fetch anything")
 	}
-	for _, want := range []string{`class="op crit"`, `data-mode="maximum"`, `<title>contracts: `} {
+	for _, want := range []string{`class="op crit"`, `data-mode="maximum"`, `<title>contracts: `, `class="thr"`} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("page lacks %s", want)
 		}
