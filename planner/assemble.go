@@ -147,7 +147,7 @@ func (g *graph) operation(spec *lang.Spec, op int, red *redactor) (Operation, er
 // specRef records the spec's location, files and variable values; it also
 // primes red with the sensitive values.
 func specRef(spec *lang.Spec, red *redactor) (SpecRef, error) {
-	ref := SpecRef{Path: filepath.ToSlash(spec.Path), Files: []string{}, Variables: map[string]any{}, Sensitive: []string{}, FileDigests: map[string]string{}}
+	ref := SpecRef{Path: RepoSpecPath(spec.Path), Files: []string{}, Variables: map[string]any{}, Sensitive: []string{}, FileDigests: map[string]string{}}
 	for _, f := range spec.Files {
 		ref.Files = append(ref.Files, filepath.Base(f))
 	}

@@ -275,14 +275,42 @@ func setChange(a, b []string) SetChange {
 // comment. Operations with the same changes are listed together, their IDs
 // compressed as in show.
 func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error {
+	return d.write(w, oldP, newP, markdown, false)
+}
+
+// WriteMarkdownBody writes the diff as Markdown without its heading and
+// old/new lines, its sections under #### headings: a section of a larger
+// comment (echelon review).
+func (d *PlanDiff) WriteMarkdownBody(w io.Writer, oldP, newP *Plan) error {
+	return d.write(w, oldP, newP, true, true)
+}
+
+func (d *PlanDiff) write(w io.Writer, oldP, newP *Plan, markdown, body bool) error {
 	bw := bufio.NewWriter(w)
 	ops := oldP.opIndex()
 	for id, o := range newP.opIndex() {
 		ops[id] = o
 	}
-	ids := func(list []string) string { return compressIDs(list, ops) }
+	// A list of every region a component has reads "{N regions}".
+	regionSets := map[string]map[string]bool{}
+	for _, o := range ops {
+		if o.Region == "" {
+			continue
+		}
+		if regionSets[o.Component] == nil {
+			regionSets[o.Component] = map[string]bool{}
+		}
+		regionSets[o.Component][o.Region] = true
+	}
+	regions := map[string]int{}
+	for c, set := range regionSets {
+		regions[c] = len(set)
+	}
+	ids := func(list []string) string { return compressIDsIn(list, ops, regions) }
 	head := func(s string) {
-		if markdown {
+		if body {
+			fmt.Fprintf(bw, "\n#### %s\n\n", s)
+		} else if markdown {
 			fmt.Fprintf(bw, "\n### %s\n\n", s)
 		} else {
 			fmt.Fprintf(bw, "\n%s\n", s)
@@ -300,7 +328,9 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 		return fmt.Sprintf("%s: %s %s, mode %s, %s, %s", s.Path, s.Deployment, s.Action, s.Mode,
 			Plural(s.Operations, "operation"), Plural(s.Batches, "batch"))
 	}
-	if markdown {
+	if body {
+		// the caller says what is compared
+	} else if markdown {
 		fmt.Fprintf(bw, "## Plan diff\n\n- old `%s`\n- new `%s`\n", sideLine(d.Old), sideLine(d.New))
 	} else {
 		fmt.Fprintf(bw, "--- %s\n+++ %s\n", sideLine(d.Old), sideLine(d.New))
@@ -323,22 +353,36 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 		if len(d.OperationsRemoved) > 0 {
 			item("- %s", ids(d.OperationsRemoved))
 		}
-		// Group operations whose changes are the same.
+		// Group operations whose changes are the same once each one's own
+		// region reads {same}: 24 regions gaining depends_on
+		// besu/<their region>/2 are one line.
 		groups := map[string][]string{}
+		single := map[string]string{} // the change as is, for a group of one
 		var keys []string
 		for _, oc := range d.OperationsChanged {
+			region := ""
+			if o := ops[oc.ID]; o != nil {
+				region = o.Region
+			}
 			parts := make([]string, len(oc.Changes))
+			own := make([]string, len(oc.Changes))
 			for i, c := range oc.Changes {
-				parts[i] = changeText(c, ids)
+				parts[i] = changeText(sameRegion(c, region), ids)
+				own[i] = changeText(c, ids)
 			}
 			k := strings.Join(parts, "; ")
 			if _, ok := groups[k]; !ok {
 				keys = append(keys, k)
+				single[k] = strings.Join(own, "; ")
 			}
 			groups[k] = append(groups[k], oc.ID)
 		}
 		for _, k := range keys {
-			item("~ %s: %s", ids(groups[k]), k)
+			text := k
+			if len(groups[k]) == 1 {
+				text = single[k]
+			}
+			item("~ %s: %s", ids(groups[k]), text)
 		}
 	}
 	if len(d.Batches) > 0 {
@@ -383,6 +427,49 @@ func (d *PlanDiff) WriteText(w io.Writer, oldP, newP *Plan, markdown bool) error
 	return bw.Flush()
 }
 
+// stringList is v as a list of strings, when it is one.
+func stringList(v any) ([]string, bool) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(list))
+	for i, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			return nil, false
+		}
+		out[i] = s
+	}
+	return out, true
+}
+
+// SameRegion is what a grouped change writes for the operation's own region.
+const SameRegion = "{same}"
+
+// sameRegion is c with, in its ID lists, every path segment equal to
+// region written SameRegion.
+func sameRegion(c FieldChange, region string) FieldChange {
+	if region == "" || (len(c.Added) == 0 && len(c.Removed) == 0) {
+		return c
+	}
+	sub := func(list []string) []string {
+		out := make([]string, len(list))
+		for i, id := range list {
+			seg := strings.Split(id, "/")
+			for j := range seg {
+				if seg[j] == region {
+					seg[j] = SameRegion
+				}
+			}
+			out[i] = strings.Join(seg, "/")
+		}
+		return out
+	}
+	c.Added, c.Removed = sub(c.Added), sub(c.Removed)
+	return c
+}
+
 // exclusiveIsOps says whether batch i is absent or locks just its own
 // operations EXCLUSIVE.
 func exclusiveIsOps(p *Plan, i int) bool {
@@ -406,6 +493,22 @@ func changeText(c FieldChange, ids func([]string) string) string {
 		}
 		b, _ := json.Marshal(v)
 		return string(b)
+	}
+	// A long list of strings that gained or lost members reads as what
+	// changed: regions +canadacentral (24 -> 25), not both lists whole.
+	if a, ok := stringList(c.Old); ok {
+		if b, ok := stringList(c.New); ok && len(j(c.Old))+len(j(c.New)) > 80 {
+			if sc := setChange(a, b); !sc.empty() {
+				var parts []string
+				for _, x := range sc.Added {
+					parts = append(parts, "+"+x)
+				}
+				for _, x := range sc.Removed {
+					parts = append(parts, "-"+x)
+				}
+				return fmt.Sprintf("%s %s (%d -> %d items)", c.Field, strings.Join(parts, " "), len(a), len(b))
+			}
+		}
 	}
 	return fmt.Sprintf("%s %s -> %s", c.Field, j(c.Old), j(c.New))
 }

@@ -545,21 +545,55 @@ func SpecPath(p *Plan, planPath string) string {
 }
 
 // SpecPaths are the places a plan's spec may be, in the order they are
-// tried: spec.path as is when absolute; else relative to the plan file's
-// directory (compile -o records it so), then relative to the working
-// directory (compile to stdout records it as given, and cannot know where
-// the plan is saved). spec_digest guards against finding the wrong spec.
+// tried: spec.path as is when absolute; else under the root of the
+// repository holding the plan file, under the root of the repository
+// holding the working directory (spec.path is relative to the repository
+// root, see RepoSpecPath), beside the plan file (a spec outside any
+// repository is recorded by its base name; plans of earlier versions
+// recorded the path relative to the plan), then relative to the working
+// directory. Duplicates are left out. spec_digest guards against finding
+// the wrong spec.
 func SpecPaths(p *Plan, planPath string) []string {
 	sp := filepath.FromSlash(p.Spec.Path)
 	if filepath.IsAbs(sp) {
 		return []string{sp}
 	}
-	fromPlan := filepath.Join(filepath.Dir(planPath), sp)
-	fromCwd := filepath.Clean(sp)
-	if fromPlan == fromCwd {
-		return []string{fromPlan}
+	var out []string
+	seen := map[string]bool{}
+	add := func(path string) {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			abs = path
+		}
+		if !seen[abs] {
+			seen[abs] = true
+			out = append(out, path)
+		}
 	}
-	return []string{fromPlan, fromCwd}
+	planDir := filepath.Dir(planPath)
+	if root, ok := RepoRoot(planDir); ok {
+		add(relToCwd(filepath.Join(root, sp)))
+	}
+	if root, ok := RepoRoot("."); ok {
+		add(relToCwd(filepath.Join(root, sp)))
+	}
+	add(filepath.Join(planDir, sp))
+	add(filepath.Clean(sp))
+	return out
+}
+
+// relToCwd shortens an absolute path to one relative to the working
+// directory when it lies below it, for messages.
+func relToCwd(abs string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return abs
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return abs
+	}
+	return rel
 }
 
 // StaleError says why a plan no longer matches its spec.
@@ -656,24 +690,4 @@ func jsonEqual(a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
-}
-
-// RelativeSpecPath records in p where its spec is as seen from the plan
-// file planPath, so apply finds it from wherever the pair is copied to
-// and the plan's bytes do not depend on the working directory.
-func (p *Plan) RelativeSpecPath(specPath, planPath string) error {
-	from, err := filepath.Abs(filepath.Dir(planPath))
-	if err != nil {
-		return err
-	}
-	to, err := filepath.Abs(specPath)
-	if err != nil {
-		return err
-	}
-	rel, err := filepath.Rel(from, to)
-	if err != nil {
-		return fmt.Errorf("spec path relative to the plan: %w", err)
-	}
-	p.Spec.Path = filepath.ToSlash(rel)
-	return nil
 }

@@ -29,6 +29,47 @@ func localChart(chart, specDir string) bool {
 	return err == nil
 }
 
+// RepoSpecPath is the spec path a plan records: specPath relative to the
+// root of the repository that holds it (the nearest directory at or above
+// it with a .git entry, as git finds it), slash-separated; outside any
+// repository, the spec's base name. It depends neither on the working
+// directory nor on where the plan is written, so neither moves a plan's
+// digest. An empty specPath (a spec built in code) stays empty.
+func RepoSpecPath(specPath string) string {
+	if specPath == "" {
+		return ""
+	}
+	abs, err := filepath.Abs(specPath)
+	if err != nil {
+		return filepath.Base(specPath)
+	}
+	if root, ok := RepoRoot(filepath.Dir(abs)); ok {
+		if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return filepath.ToSlash(rel)
+		}
+	}
+	return filepath.Base(abs)
+}
+
+// RepoRoot is the nearest directory at or above dir holding a .git entry
+// (a directory, or the file of a worktree or submodule).
+func RepoRoot(dir string) (string, bool) {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d, true
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", false
+		}
+		d = parent
+	}
+}
+
 func inSpecDir(p, specDir string) string {
 	if filepath.IsAbs(p) {
 		return p

@@ -102,3 +102,30 @@ func TestMissingDriverPaths(t *testing.T) {
 		t.Errorf("a missing local chart is recorded as %q, want missing", files["nochart"])
 	}
 }
+
+// TestRepoSpecPath: the recorded spec path is relative to the repository
+// root whatever the working directory, and the base name outside one.
+func TestRepoSpecPath(t *testing.T) {
+	tmp := t.TempDir()
+	repo := filepath.Join(tmp, "repo")
+	for _, d := range []string{filepath.Join(repo, ".git"), filepath.Join(repo, "specs", "app"), filepath.Join(tmp, "loose")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ cwd, path, want string }{
+		{repo, "specs/app", "specs/app"},
+		{filepath.Join(repo, "specs"), "app", "specs/app"},
+		{filepath.Join(repo, "specs", "app"), ".", "specs/app"},
+		{tmp, "repo/specs/app/main.hcl", "specs/app/main.hcl"},
+		{tmp, filepath.Join(tmp, "loose"), "loose"},
+		{filepath.Join(tmp, "loose"), ".", "loose"},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			t.Chdir(c.cwd)
+			if got := RepoSpecPath(c.path); got != c.want {
+				t.Errorf("RepoSpecPath(%q) from %s = %q, want %q", c.path, c.cwd, got, c.want)
+			}
+		})
+	}
+}

@@ -255,6 +255,13 @@ func wrap(s string, width, indent int) string {
 // ID's component, region and replica; IDs it does not know are written as
 // they are.
 func compressIDs(ids []string, ops map[string]*Operation) string {
+	return compressIDsIn(ids, ops, nil)
+}
+
+// compressIDsIn is compressIDs that writes a list of more than three
+// regions holding every region the component has (regions[component],
+// when regions is not nil) as "{N regions}".
+func compressIDsIn(ids []string, ops map[string]*Operation, regions map[string]int) string {
 	var out []string
 	for i := 0; i < len(ids); {
 		o := ops[ids[i]]
@@ -266,13 +273,13 @@ func compressIDs(ids []string, ops map[string]*Operation) string {
 			}
 			j++
 		}
-		out = append(out, compressRun(ids[i:j], ops))
+		out = append(out, compressRun(ids[i:j], ops, regions))
 		i = j
 	}
 	return strings.Join(out, ","+brk+" ")
 }
 
-func compressRun(ids []string, ops map[string]*Operation) string {
+func compressRun(ids []string, ops map[string]*Operation, all map[string]int) string {
 	if len(ids) == 1 {
 		return ids[0]
 	}
@@ -300,13 +307,17 @@ func compressRun(ids []string, ops map[string]*Operation) string {
 	sort.Slice(reps, func(a, b int) bool { x, _ := strconv.Atoi(reps[a]); y, _ := strconv.Atoi(reps[b]); return x < y })
 	count := fmt.Sprintf(" (%d)", len(ids))
 	full := len(regions)*len(reps) == len(ids)
+	regionList := "{" + strings.Join(regions, ","+brk) + "}"
+	if len(regions) > 3 && len(regions) == all[c] {
+		regionList = "{" + strconv.Itoa(len(regions)) + " regions}"
+	}
 	switch {
 	case full && !replicated:
-		return c + "/{" + strings.Join(regions, ","+brk) + "}" + count
+		return c + "/" + regionList + count
 	case full && len(regions) == 1 && regions[0] == "":
 		return c + "/{" + strings.Join(reps, ",") + "}" + count
 	case full && len(reps) > 0:
-		return c + "/{" + strings.Join(regions, ","+brk) + "}/{" + strings.Join(reps, ",") + "}" + count
+		return c + "/" + regionList + "/{" + strings.Join(reps, ",") + "}" + count
 	}
 	suffixes := make([]string, len(ids))
 	for i, id := range ids {

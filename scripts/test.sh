@@ -14,6 +14,9 @@ if [ -f scripts/tools.sh ]; then
   eval "$(bash scripts/tools.sh --env)"
 fi
 
+echo "== chromium (for the HTML report test)"
+bash scripts/chromium.sh
+
 echo "== go test -race"
 go test -race -count=1 -timeout 25m ./...
 

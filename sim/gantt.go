@@ -145,6 +145,19 @@ type lane struct {
 // coloured by phase, a time axis, and throttling as red hatching over the
 // time an operation spent backing off (a red tick where each wait began).
 func WriteGantt(w io.Writer, title string, run *Run) error {
+	return WriteGanttWith(w, title, run, GanttOptions{})
+}
+
+// GanttOptions change what WriteGanttWith draws.
+type GanttOptions struct {
+	// Highlight draws these operations (the critical path) with a thick
+	// dark outline; with Highlight set every bar also carries class "op"
+	// ("op crit" when highlighted) and data-op, for a page's script.
+	Highlight map[string]bool
+}
+
+// WriteGanttWith is WriteGantt with options.
+func WriteGanttWith(w io.Writer, title string, run *Run, opts GanttOptions) error {
 	// Lanes: non-regional first, then regions by name.
 	byLane := map[string][]int{}
 	var names []string
@@ -244,9 +257,18 @@ func WriteGantt(w io.Writer, title string, run *Run) error {
 			for _, si := range row {
 				sp := run.Spans[si]
 				wdt := math.Max(x(sp.End)-x(sp.Start), 1)
-				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s" stroke="white" stroke-width="0.5"><title>%s: %s to %s (%s)%s</title></rect>`+"\n",
-					x(sp.Start), ry, wdt, rowHeight, color(sp.Phase), html.EscapeString(sp.ID),
-					Duration(sp.Start), Duration(sp.End), Duration(sp.End-sp.Start), waitNote(sp.Waits))
+				attrs := `stroke="white" stroke-width="0.5"`
+				note := ""
+				if opts.Highlight != nil {
+					class := "op"
+					if opts.Highlight[sp.ID] {
+						class, attrs, note = "op crit", `stroke="#111" stroke-width="2"`, "; on the critical path"
+					}
+					attrs += fmt.Sprintf(` class="%s" data-op="%s"`, class, html.EscapeString(sp.ID))
+				}
+				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s" %s><title>%s: %s to %s (%s)%s%s</title></rect>`+"\n",
+					x(sp.Start), ry, wdt, rowHeight, color(sp.Phase), attrs, html.EscapeString(sp.ID),
+					Duration(sp.Start), Duration(sp.End), Duration(sp.End-sp.Start), waitNote(sp.Waits), note)
 				for _, iv := range mergeWaits(sp.Waits) {
 					fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="url(#hatch)" opacity="0.8"/>`+"\n",
 						x(iv[0]), ry, math.Max(x(iv[1])-x(iv[0]), 1.5), rowHeight)

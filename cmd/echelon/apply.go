@@ -26,17 +26,19 @@ var applyStdout io.Writer = os.Stdout
 
 // runApply runs a compiled plan (deploy or destroy).
 //
-//	echelon apply PLAN [--state DIR] [--resume] [--json] [--var k=v]... [--var-file F]...
+//	echelon apply PLAN [--spec SPEC] [--state DIR] [--resume] [--json] [--var k=v]... [--var-file F]...
 //
 // Before anything runs the plan's digests are checked: plan_digest against
 // its content and spec_digest against the spec as it is now, loaded with
 // the plan's recorded variable values (sensitive ones from --var or
-// ECHELON_VAR_x). The first Ctrl-C stops starting work and lets running
+// ECHELON_VAR_x). The spec is --spec, else found from the plan's spec.path
+// (planner.SpecPaths). The first Ctrl-C stops starting work and lets running
 // operations finish; a second one cancels them. Either way the journal in
 // the state directory lets `--resume` continue.
 func runApply(ctx context.Context, args []string) error {
-	fs := newFlagSet("apply", "apply PLAN [--state DIR] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
+	fs := newFlagSet("apply", "apply PLAN [--spec SPEC] [--state DIR] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
 	sf := specFlags{ctx: ctx}
+	specFlag := fs.String("spec", "", "the plan's `SPEC` (default: found from the plan's spec.path)")
 	state := fs.String("state", "", "state `DIR`: journal, logs, locks (default .echelon next to the plan)")
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
@@ -65,21 +67,25 @@ func runApply(ctx context.Context, args []string) error {
 	if err != nil {
 		return applyRefuse(*asJSON, "Cannot read plan", err)
 	}
-	spec, err := applyLoadSpec(plan, planPath, sf.vars, sf.varFiles, *asJSON)
+	specPath := *specFlag
+	if specPath == "" {
+		specPath = planner.SpecPath(plan, planPath)
+	}
+	spec, err := applyLoadSpec(plan, planPath, specPath, *specFlag != "", sf.vars, sf.varFiles, *asJSON)
 	if err != nil {
 		return err
 	}
 	if err := planner.CheckFresh(plan, spec); err != nil {
 		var se *planner.StaleError
 		if errors.As(err, &se) {
-			return applyRefuse(*asJSON, "Stale plan", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommand(plan, planPath)))
+			return applyRefuse(*asJSON, "Stale plan", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
 		}
 		return applyRefuse(*asJSON, "Cannot check spec_digest", fmt.Errorf("%s: checking spec_digest: %w", planPath, err))
 	}
 	// plan_digest only shows the file agrees with itself: anyone can
 	// recompute it. What runs must be what the spec compiles to.
 	if err := planner.Verify(plan, spec); err != nil {
-		return applyRefuse(*asJSON, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommand(plan, planPath)))
+		return applyRefuse(*asJSON, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
 	}
 	// The plan holds "(sensitive)" where the spec has secrets: run with
 	// the real values, and mask them in everything apply writes.
@@ -177,11 +183,13 @@ func applyRefuse(asJSON bool, summary string, err error) error {
 
 // applyLoadSpec loads the plan's spec with its recorded variable values,
 // then the user's --var-file and --var (which win).
-func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string, asJSON bool) (*lang.Spec, error) {
-	path := planner.SpecPath(plan, planPath)
+func applyLoadSpec(plan *planner.Plan, planPath, path string, given bool, vars, varFiles []string, asJSON bool) (*lang.Spec, error) {
 	if _, err := os.Stat(path); err != nil {
+		if given {
+			return nil, applyRefuse(asJSON, "Spec not found", fmt.Errorf("--spec %s: %w", path, err))
+		}
 		looked := planner.SpecPaths(plan, planPath)
-		return nil, applyRefuse(asJSON, "Spec not found", fmt.Errorf("the plan's spec %s does not exist (looked in %s); if it moved, compile it again: %s",
+		return nil, applyRefuse(asJSON, "Spec not found", fmt.Errorf("the plan's spec %s does not exist (looked in %s); if it moved, name it with --spec or compile it again: %s",
 			plan.Spec.Path, strings.Join(looked, ", "), recompileCommandFor("SPEC", plan, planPath)))
 	}
 	names := make([]string, 0, len(plan.Spec.Variables))
@@ -222,18 +230,14 @@ func applyLoadSpec(plan *planner.Plan, planPath string, vars, varFiles []string,
 			return nil, errReported
 		}
 		_ = lang.WriteDiagnostics(os.Stderr, diags, sources, false)
-		fmt.Fprintf(os.Stderr, "echelon apply: the plan's spec %s has errors; fix them and run: %s\n", path, recompileCommand(plan, planPath))
+		fmt.Fprintf(os.Stderr, "echelon apply: the plan's spec %s has errors; fix them and run: %s\n", path, recompileCommandFor(path, plan, planPath))
 		return nil, errReported
 	}
 	return spec, nil
 }
 
-// recompileCommand is the compile command that rewrites this plan.
-func recompileCommand(plan *planner.Plan, planPath string) string {
-	return recompileCommandFor(planner.SpecPath(plan, planPath), plan, planPath)
-}
-
-// recompileCommandFor is recompileCommand for the spec at specPath.
+// recompileCommandFor is the compile command that rewrites this plan from
+// the spec at specPath.
 func recompileCommandFor(specPath string, plan *planner.Plan, planPath string) string {
 	parts := []string{"echelon", "compile", specPath}
 	if plan.Action == planner.ActionDestroy {

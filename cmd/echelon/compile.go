@@ -21,9 +21,10 @@ var plannerStdout io.Writer = os.Stdout
 //	echelon compile SPEC [--mode M] [--var k=v]... [--var-file F]... [-o PLAN]
 //	                     [--destroy [--only a,b] [--undeploy-strategy S]] [--json]
 //
-// Without -o the plan goes to stdout and its spec.path is SPEC as given;
-// with -o it is SPEC relative to the plan file's directory, so the pair
-// can move together. --json prints diagnostics as JSON.
+// Without -o the plan goes to stdout. Its spec.path is SPEC relative to
+// the root of the repository holding it (its base name outside one), so
+// the plan's bytes and digest are the same whatever -o and the working
+// directory (planner.RepoSpecPath). --json prints diagnostics as JSON.
 func runCompile(ctx context.Context, args []string) error {
 	fs := newFlagSet("compile", "compile SPEC [--mode M] [--var NAME=VALUE]... [--var-file FILE]... [-o PLAN] [--destroy [--only a,b] [--undeploy-strategy S]] [--json]")
 	sf := specFlags{ctx: ctx}
@@ -74,11 +75,6 @@ func runCompile(ctx context.Context, args []string) error {
 	plan, err := compileSpec(spec, planner.Options{Mode: *mode, Destroy: *destroy, Only: only, Strategy: *strategy}, *asJSON)
 	if err != nil {
 		return err
-	}
-	if *out != "" {
-		if err := plan.RelativeSpecPath(specPath, *out); err != nil {
-			return err
-		}
 	}
 	if *out == "" {
 		_, err = plan.WriteTo(plannerStdout)

@@ -68,9 +68,11 @@ var completionFlags = map[string][]compFlag{
 		{"check", "", "", "exit 1 when a prediction breaks a budget"},
 		{"gantt", "", "file", "write the median run as an SVG Gantt chart"},
 		{"trace", "", "file", "write the median run's predicted starts and ends as JSON lines"},
+		{"html", "", "file", "write a self-contained HTML report"},
 		compVar, compVarFile,
 	},
 	"apply": {
+		{"spec", "", "file", "the plan's spec (default: found from spec.path)"},
 		{"state", "", "dir", "the state directory"},
 		{"resume", "", "", "continue the plan's last run"},
 		{"json", "", "", "print events and the summary as JSON lines"},
@@ -80,6 +82,20 @@ var completionFlags = map[string][]compFlag{
 		{"format", "", "text markdown json", "output format"},
 		{"json", "", "", "same as --format json"},
 		{"exit-code", "", "", "exit 1 when the plans differ"},
+	},
+	"golden": {
+		{"check", "", "", "exit 1 with a diff when the golden files are stale"},
+		{"update", "", "", "rewrite the golden files"},
+		{"mode", "", "value", "the mode to write or check, or all"},
+		compVar, compVarFile,
+	},
+	"review": {
+		{"base", "", "value", "the git revision to compare with"},
+		{"json", "", "", "print the review as JSON"},
+		{"html", "", "file", "also write a self-contained HTML report"},
+		{"trials", "", "value", "simulated trials per mode and side"},
+		{"seed", "", "value", "random seed"},
+		compVar, compVarFile,
 	},
 	"completion": {},
 }

@@ -28,6 +28,8 @@ var commands = map[string]command{
 	"simulate": {"predict wall-clock time and throttling per mode", runSimulate},
 	"apply":    {"run a plan", runApply},
 	"diff":     {"compare two plans for review", runDiff},
+	"golden":   {"write or check the golden plans beside a spec", runGolden},
+	"review":   {"compare a spec with a git revision: one PR comment", runReview},
 }
 
 // usageError is bad usage: exit code 2.

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -21,9 +22,13 @@ func TestMain(m *testing.M) {
 
 // TestScript runs every testdata/script/*.txtar: the CLI as a user runs it.
 // $SPECS is the repository's specs directory, for scripts that use the
-// example specs. `exitcode N echelon ...` checks an exact exit code.
+// example specs; $DOCS its docs directory. `exitcode N echelon ...` checks an exact exit code.
 func TestScript(t *testing.T) {
 	specs, err := filepath.Abs(filepath.Join("..", "..", "specs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := filepath.Abs(filepath.Join("..", "..", "docs"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,10 +36,11 @@ func TestScript(t *testing.T) {
 		Dir: filepath.Join("testdata", "script"),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SPECS", specs)
+			env.Setenv("DOCS", docs)
 			return nil
 		},
 		RequireExplicitExec: true,
-		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exitcode": cmdExitCode},
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exitcode": cmdExitCode, "cisteps": cmdCISteps},
 	})
 }
 
@@ -60,4 +66,48 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit code %d, want %d", got, want)
 	}
+}
+
+// cmdCISteps is `cisteps FILE OUT`: the shell lines between
+// "# echelon-ci-begin" and "# echelon-ci-end" in the CI sample FILE, with
+// their common indentation removed, written to OUT, so a script runs the
+// very commands the sample does.
+func cmdCISteps(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: cisteps FILE OUT")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	var block []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch strings.TrimSpace(line) {
+		case "# echelon-ci-begin":
+			in = true
+			continue
+		case "# echelon-ci-end":
+			in = false
+		}
+		if in {
+			block = append(block, line)
+		}
+	}
+	if len(block) == 0 {
+		ts.Fatalf("%s: no echelon-ci-begin/end block", args[0])
+	}
+	indent := -1
+	for _, l := range block {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if n := len(l) - len(strings.TrimLeft(l, " ")); indent < 0 || n < indent {
+			indent = n
+		}
+	}
+	for i, l := range block {
+		if len(l) >= indent {
+			block[i] = l[indent:]
+		}
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(strings.Join(block, "\n")+"\n"), 0o755))
 }

@@ -11,13 +11,14 @@ import (
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/review"
 	"github.com/echelonhq/echelon/sim"
 )
 
 // simulateStdout is where simulate writes its view; tests swap it.
 var simulateStdout io.Writer = os.Stdout
 
-const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--trace F.jsonl] [--var k=v]...
+const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--html F.html] [--trace F.jsonl] [--var k=v]...
 
 Predicts the wall-clock time of a plan under its mode's caps with a
 discrete-event simulation (lognormal durations through p50/p90, terraform
@@ -33,10 +34,13 @@ Recommended caps: ` + sim.RecommendRule + `.
 
 --check holds the predictions to the spec's budget blocks and exits 1 naming
 each broken one. --gantt draws the median trial of each mode as SVG (with
-several modes, F-MODE.svg). --trace writes the same run as JSON lines in the
-journal's record shape (op_start, op_end with attempt, step, outcome,
-duration; "at" is seconds from the start), to lay beside a real run's
-journal: with --trials 1 it is the only trial.`
+several modes, F-MODE.svg). --html writes one self-contained page (no
+network): the mode table, each mode's median run as a Gantt chart with the
+critical path outlined and a tooltip per operation, and its throttling
+over time. --trace writes the median run as JSON lines in the journal's
+record shape (op_start, op_end with attempt, step, outcome, duration; "at"
+is seconds from the start), to lay beside a real run's journal: with
+--trials 1 it is the only trial.`
 
 // runSimulate predicts the run of a spec's modes or of one plan.
 func runSimulate(ctx context.Context, args []string) error {
@@ -49,6 +53,7 @@ func runSimulate(ctx context.Context, args []string) error {
 	check := fs.Bool("check", false, "exit 1 when a prediction breaks a budget, naming each")
 	gantt := fs.String("gantt", "", "write the median run as an SVG Gantt chart to `FILE`")
 	trace := fs.String("trace", "", "write the median run's predicted starts and ends as JSON lines to `FILE`")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report to `FILE`")
 	workers := fs.Int("workers", 0, "goroutines trials are spread over (default: the number of CPUs)")
 	recTrials := fs.Int("recommend-trials", sim.DefaultRecommendTrials, "trials per candidate cap when searching the recommendation")
 	_ = fs.MarkHidden("workers")
@@ -88,11 +93,23 @@ func runSimulate(ctx context.Context, args []string) error {
 
 	var checks []sim.BudgetCheck
 	broken := false
-	if *check {
+	if *check || *htmlOut != "" {
 		checks = sim.CheckBudgets(plans[0].Budgets, results)
 		for _, c := range checks {
-			broken = broken || !c.OK
+			broken = broken || (*check && !c.OK)
 		}
+	}
+	if *htmlOut != "" {
+		pg, err := review.SimulatePage(deployment, plans, results, checks, *seed)
+		if err != nil {
+			return err
+		}
+		if err := writeHTMLFile(*htmlOut, pg); err != nil {
+			return err
+		}
+	}
+	if !*check {
+		checks = nil
 	}
 	out := simulateStdout
 	if *asJSON {
@@ -221,6 +238,22 @@ func writeGantt(file, deployment string, p *planner.Plan, r *sim.Result, seed ui
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("gantt: %w", err)
+	}
+	return nil
+}
+
+// writeHTMLFile writes the page to file.
+func writeHTMLFile(file string, pg *review.Page) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("html: %w", err)
+	}
+	if err := review.WriteHTML(f, pg); err != nil {
+		f.Close()
+		return fmt.Errorf("html %s: %w", file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("html: %w", err)
 	}
 	return nil
 }
