@@ -26,7 +26,7 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 		s.aimd.tick(s, now)
 		wake = s.aimd.nextWake()
 	}
-	if s.stopping || len(s.ready) == 0 {
+	if s.stopping || s.ready.n == 0 {
 		return s.starts, wake, -1
 	}
 	if p := s.aimd.pausedUntil; now < p {
@@ -68,11 +68,8 @@ func (s *State) admit(now, wake int64) int64 {
 	pol := s.P
 	maxPar := s.aimd.parallel
 	s.plain = s.plain[:0]
-	for i, r := range s.ready {
+	for r := s.ready.next(0); r >= 0; r = s.ready.next(r + 1) {
 		op := &pol.hot[r]
-		if s.o[r].mark == mAdmitted {
-			continue // already taken into a step
-		}
 		if s.delayed > 0 && s.o[r].notAfter > now {
 			wake = earliest(wake, s.o[r].notAfter)
 			continue
@@ -99,13 +96,18 @@ func (s *State) admit(now, wake int64) int64 {
 			continue
 		}
 		if s.stateBusy[op.state] {
-			continue // one process per state: the next starts when this one ends
+			// One process per state: it waits, off the ready list, for
+			// this one to end (startAdmitted takes it off).
+			s.o[r].mark = mStateWait
+			s.stateWait[op.state] = append(s.stateWait[op.state], r)
+			s.ready.remove(r)
+			continue
 		}
 		s.groupOrder = append(s.groupOrder, op.state)
 		s.groups[op.state] = append(s.groups[op.state], r)
 		s.occupy(r)
 		if !s.o[r].solo { // a coalesced attempt failed: it runs on its own
-			s.coalesce(op.state, s.ready[i+1:], now)
+			s.coalesce(op.state, r+1, now)
 		}
 	}
 	return wake
@@ -113,10 +115,10 @@ func (s *State) admit(now, wake int64) int64 {
 
 // coalesce adds the ready instances of state st, in rank order, to its
 // group as far as the caps allow.
-func (s *State) coalesce(st int32, rest []int32, now int64) {
+func (s *State) coalesce(st int32, from int32, now int64) {
 	pol := s.P
 	maxPar := s.aimd.parallel
-	for _, r2 := range rest {
+	for r2 := s.ready.next(from); r2 >= 0; r2 = s.ready.next(r2 + 1) {
 		if maxPar > 0 && s.inFlight >= maxPar {
 			return
 		}
@@ -135,21 +137,14 @@ func (s *State) coalesce(st int32, rest []int32, now int64) {
 // first, then the coalesced groups, in admission order. The steps' members
 // are s.plain and s.groups themselves, valid until the next Schedule.
 func (s *State) startAdmitted() {
-	w := 0
-	for _, r := range s.ready {
-		o := &s.o[r]
-		if o.mark != mAdmitted {
-			s.ready[w] = r
-			w++
-			continue
-		}
-		o.mark = mNone
-		if o.notAfter != 0 {
-			o.notAfter = 0
-			s.delayed--
+	for _, r := range s.plain {
+		s.started(r)
+	}
+	for _, st := range s.groupOrder {
+		for _, r := range s.groups[st] {
+			s.started(r)
 		}
 	}
-	s.ready = s.ready[:w]
 	for k := range s.plain {
 		s.addStart(s.plain[k : k+1 : k+1])
 	}
@@ -198,6 +193,7 @@ func (s *State) occupy(r int32) {
 	if op.state >= 0 {
 		s.stateBusy[op.state] = true
 	}
+	s.ready.remove(r)
 	o := &s.o[r]
 	o.mark = mAdmitted // startAdmitted clears it
 	o.status = Running
@@ -210,7 +206,7 @@ func (s *State) release(members []int32) {
 	s.steps--
 	first := &pol.Ops[members[0]]
 	if first.State >= 0 {
-		s.stateBusy[first.State] = false
+		s.freeState(first.State)
 	}
 	if first.Alone {
 		s.alone = false
@@ -261,7 +257,7 @@ func (s *State) EndedOK(members []int32, now int64) {
 	s.steps--
 	if first := &pol.hot[members[0]]; first.state >= 0 || first.alone {
 		if first.state >= 0 {
-			s.stateBusy[first.state] = false
+			s.freeState(first.state)
 		}
 		if first.alone {
 			s.alone = false
@@ -299,7 +295,7 @@ func (s *State) Ended(members []int32, out []Outcome, now int64) {
 	s.steps--
 	if first := &pol.hot[members[0]]; first.state >= 0 || first.alone {
 		if first.state >= 0 {
-			s.stateBusy[first.state] = false
+			s.freeState(first.state)
 		}
 		if first.alone {
 			s.alone = false
@@ -445,4 +441,14 @@ func (s *State) backoff(n int) int64 {
 	}
 	d = min(d, c.MaxBackoff)
 	return d/2 + s.rng.Int64N(d/2+1)
+}
+
+// started clears an admitted operation's admission marks.
+func (s *State) started(r int32) {
+	o := &s.o[r]
+	o.mark = mNone
+	if o.notAfter != 0 {
+		o.notAfter = 0
+		s.delayed--
+	}
 }

@@ -69,10 +69,11 @@ type Note struct {
 
 // marks of an operation in the ready machinery.
 const (
-	mNone     int8 = iota
-	mReady         // in the ready list
-	mParked        // dependencies done, held by a barrier
-	mAdmitted      // taken into a step in this scheduling pass
+	mNone      int8 = iota
+	mReady          // in the ready list
+	mParked         // dependencies done, held by a barrier
+	mAdmitted       // taken into a step in this scheduling pass
+	mStateWait      // ready, but its terraform state is busy (stateWait)
 )
 
 // opRun is one operation's part of a State.
@@ -103,8 +104,13 @@ type State struct {
 	delayed int  // ready operations with a notBefore set
 	resumed bool // Resume was called since Reset
 
-	ready  []int32 // ranks, ascending
+	ready  rankSet // ready operations, iterated by rank
 	parked []int32
+	// stateWait holds, by state, ready operations whose terraform state is
+	// busy: every pass would skip them until it frees, so they leave the
+	// ready list meanwhile and come back (wakeState) when it does.
+	stateWait [][]int32
+	released  []int32 // scratch: parked operations a barrier let go
 
 	inFlight    int // operations in running steps
 	steps       int // running steps
@@ -141,12 +147,13 @@ func New(pol *Policy) *State {
 	s.rng = rand.New(s.pcg)
 	s.o = make([]opRun, n)
 	s.indeg = make([]int32, n)
-	s.ready = make([]int32, 0, n)
+	s.ready = newRankSet(n)
 	s.members = make([]int32, 0, n)
 	s.regionBusy = make([]int32, len(pol.Regions))
 	s.compBusy = make([]int32, len(pol.Comps))
 	s.stateBusy = make([]bool, len(pol.States))
 	s.groups = make([][]int32, len(pol.States))
+	s.stateWait = make([][]int32, len(pol.States))
 	s.phaseDone = make([]int32, len(pol.Phases))
 	s.batchDone = make([]int32, pol.NBatches)
 	return s
@@ -160,8 +167,11 @@ func (s *State) Reset(seed1, seed2 uint64) {
 	clear(s.o)
 	copy(s.indeg, pol.indeg0)
 	s.delayed, s.resumed = 0, false
-	s.ready = s.ready[:0]
+	s.ready.reset()
 	s.parked = s.parked[:0]
+	for i := range s.stateWait {
+		s.stateWait[i] = s.stateWait[i][:0]
+	}
 	s.inFlight, s.steps, s.regionsUsed, s.finished, s.stepSeq = 0, 0, 0, 0, 0
 	clear(s.regionBusy)
 	clear(s.compBusy)
@@ -235,7 +245,7 @@ func (s *State) Finished() int { return s.finished }
 
 // Waiting reports whether operations wait to start (ready or behind a
 // barrier).
-func (s *State) Waiting() bool { return len(s.ready) > 0 || len(s.parked) > 0 }
+func (s *State) Waiting() bool { return s.ready.n > 0 || len(s.parked) > 0 }
 
 // BatchWaiting reports whether a batch lock set was asked for and not yet
 // granted.
@@ -287,16 +297,26 @@ func (s *State) advanceBarriers() {
 	if (s.curPhase != ph || s.curBatch != b) && len(s.parked) > 0 {
 		// Barriers only move forward: what they now allow joins the ready
 		// list for good.
+		// One merge into the ready list, not an insertion each: a phase
+		// of thousands of operations would otherwise move the list as
+		// many times.
 		w := 0
+		s.released = s.released[:0]
 		for _, r := range s.parked {
-			if s.barriersAllow(&pol.hot[r]) {
-				s.insertReady(r)
-			} else {
+			h := &pol.hot[r]
+			switch {
+			case !s.barriersAllow(h):
 				s.parked[w] = r
 				w++
+			case h.state >= 0 && !h.alone && s.stateBusy[h.state]:
+				s.o[r].mark = mStateWait
+				s.stateWait[h.state] = append(s.stateWait[h.state], r)
+			default:
+				s.released = append(s.released, r)
 			}
 		}
 		s.parked = s.parked[:w]
+		s.mergeReady(s.released)
 	}
 }
 
@@ -309,40 +329,63 @@ func (s *State) insertReady(r int32) {
 	if s.o[r].notAfter != 0 {
 		s.delayed++
 	}
-	if !s.barriersAllow(&s.P.hot[r]) {
+	h := &s.P.hot[r]
+	if !s.barriersAllow(h) {
 		s.o[r].mark = mParked
 		s.parked = append(s.parked, r)
 		return
 	}
-	s.o[r].mark = mReady
-	i, j := 0, len(s.ready)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if s.ready[h] > r {
-			j = h
-		} else {
-			i = h + 1
-		}
+	if h.state >= 0 && !h.alone && s.stateBusy[h.state] {
+		s.o[r].mark = mStateWait
+		s.stateWait[h.state] = append(s.stateWait[h.state], r)
+		return
 	}
-	s.ready = append(s.ready, 0)
-	copy(s.ready[i+1:], s.ready[i:])
-	s.ready[i] = r
+	s.insertSorted(r)
+}
+
+// insertSorted puts r on the ready list.
+func (s *State) insertSorted(r int32) {
+	s.o[r].mark = mReady
+	s.ready.add(r)
 }
 
 // removeWaiting takes r off the ready or parked list (a skip).
 func (s *State) removeWaiting(r int32) {
-	list := &s.ready
-	if s.o[r].mark == mParked {
+	var list *[]int32
+	switch s.o[r].mark {
+	case mParked:
 		list = &s.parked
+	case mStateWait:
+		list = &s.stateWait[s.P.hot[r].state]
+	default:
+		s.ready.remove(r)
 	}
-	for k, x := range *list {
-		if x == r {
-			*list = append((*list)[:k], (*list)[k+1:]...)
-			break
+	if list != nil {
+		for k, x := range *list {
+			if x == r {
+				*list = append((*list)[:k], (*list)[k+1:]...)
+				break
+			}
 		}
 	}
 	if s.o[r].notAfter != 0 {
 		s.delayed--
 	}
 	s.o[r].mark = mNone
+}
+
+// freeState marks terraform state st free and brings its waiting
+// operations back to the ready list (one merge, in rank order).
+func (s *State) freeState(st int32) {
+	s.stateBusy[st] = false
+	s.mergeReady(s.stateWait[st])
+	s.stateWait[st] = s.stateWait[st][:0]
+}
+
+// mergeReady puts ranks w on the ready list.
+func (s *State) mergeReady(w []int32) {
+	for _, r := range w {
+		s.o[r].mark = mReady
+		s.ready.add(r)
+	}
 }

@@ -44,3 +44,21 @@ if git cat-file -e "$base^{commit}" 2>/dev/null; then
     done
   fi
 fi
+
+# simulate of generated 10k and 100k-operation plans, 100 trials with the
+# recommendation search (issue 13's goal: t(100k)/t(10k) <= 11, 100k under
+# 15 s on two cores).
+work2=$(mktemp -d)
+go build -o "$work2/echelon" ./cmd/echelon
+go build -o "$work2/specgen" ./planner/internal/specgen/cmd/specgen
+declare -A secs
+for n in 10000 100000; do
+  "$work2/specgen" -ops "$n" -dir "$work2/s$n" >/dev/null
+  "$work2/echelon" compile "$work2/s$n" -o "$work2/s$n.plan" >/dev/null 2>&1
+  start=$(date +%s.%N)
+  "$work2/echelon" simulate "$work2/s$n.plan" --trials 100 >/dev/null 2>&1
+  secs[$n]=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+  echo "simulate --trials 100 of $n operations: ${secs[$n]} s (load $(cut -d' ' -f1 /proc/loadavg))"
+done
+echo "t(100k)/t(10k) = $(awk -v a="${secs[10000]}" -v b="${secs[100000]}" 'BEGIN { printf "%.2f", b / a }') (goal <= 11; 100k goal < 15 s)"
+rm -rf "$work2"

@@ -66,6 +66,28 @@ func TestSearchTrialsAtMostTrials(t *testing.T) {
 	}
 }
 
+// TestSearchTrialsBoundedByOperations: the search spends at most
+// RecommendOpTrials operation-trials a candidate, and at least 10 trials.
+func TestSearchTrialsBoundedByOperations(t *testing.T) {
+	defer func(v int) { recommendOpTrials = v }(recommendOpTrials)
+	p := mkPlan(planner.Mode{MaxParallel: 1}, fixed("a", 1), fixed("b", 1))
+	for _, tc := range []struct{ budget, trials, want int }{
+		{100, 100, 50}, // 100 / 2 operations
+		{2, 100, 10},   // never under 10
+		{2, 5, 5},      // nor over the prediction's own trials
+		{1000, 100, 100},
+	} {
+		recommendOpTrials = tc.budget
+		r, err := Simulate(p, Options{Trials: tc.trials, Seed: 1, Recommend: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Recommended.Trials; got != tc.want {
+			t.Errorf("budget %d, trials %d: %d trials per candidate, want %d", tc.budget, tc.trials, got, tc.want)
+		}
+	}
+}
+
 // TestRecommendationStatesItsTolerance: a recommendation that throttles a
 // little (under the tolerance) must not be described as not throttling,
 // and the output must name the tolerance it was held to.

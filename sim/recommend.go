@@ -25,6 +25,13 @@ const ToleranceRule = "fewer than max(0.5, 0.1% of the requests) throttled reque
 // DefaultRecommendTrials is the trials per candidate cap.
 const DefaultRecommendTrials = 200
 
+// RecommendOpTrials bounds the recommendation's trials per candidate to
+// RecommendOpTrials / operations (at least 10): 200 trials up to 10,000
+// operations, 20 at 100,000.
+const RecommendOpTrials = 2_000_000
+
+var recommendOpTrials = RecommendOpTrials // tests lower it
+
 type candidate struct {
 	cap       int // 0 = no cap, which sorts last
 	p50       float64
@@ -76,12 +83,24 @@ func withCaps(p *planner.Plan, maxPar, tfPar int) *planner.Plan {
 	return &q
 }
 
-func evalCaps(p *planner.Plan, maxPar, tfPar int, opts Options, trials int) (candidate, error) {
-	m, err := newModel(withCaps(p, maxPar, tfPar))
-	if err != nil {
-		return candidate{}, err
-	}
-	ts, err := runTrials(m, trials, opts.Seed, opts.Workers)
+// withCaps is m under other caps: the same flattened plan (compiling a
+// 100k-operation plan again for each candidate took longer than its
+// trials), with the policy's max_parallel and -parallelism changed.
+func (m *model) withCaps(maxPar, tfPar int) *model {
+	q := *m
+	pol := *m.pol
+	q.plan = withCaps(m.plan, maxPar, tfPar)
+	pol.Plan = q.plan
+	pol.MaxParallel = max(maxPar, 0)
+	pol.TFParallelism = planner.TerraformParallelism(q.plan.Mode)
+	q.pol = &pol
+	q.maxParallel, q.tfPar = pol.MaxParallel, pol.TFParallelism
+	return &q
+}
+
+func evalCaps(base *model, maxPar, tfPar int, opts Options, trials int) (candidate, error) {
+	m := base.withCaps(maxPar, tfPar)
+	ts, err := runTrialsProgress(m, trials, opts.Seed, opts.Workers, progressOf(&opts))
 	if err != nil {
 		return candidate{}, err
 	}
@@ -133,9 +152,15 @@ func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error
 	if trials <= 0 {
 		trials = DefaultRecommendTrials
 	}
-	// The search is never more thorough than the prediction it refines.
+	// The search is never more thorough than the prediction it refines,
+	// and spends at most RecommendOpTrials operation-trials a candidate:
+	// a 100k-operation plan's makespan varies little from trial to trial,
+	// and 18 candidates of 100 trials each took four times the prediction.
 	trials = min(trials, r.Trials)
 	m := r.model
+	if n := len(m.ops); n > 0 {
+		trials = max(min(trials, recommendOpTrials/n), min(trials, 10))
+	}
 	tf := m.tfPar
 	tolerated := throttleTolerance(r.Requests)
 	hasResources := false
@@ -147,7 +172,7 @@ func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error
 	if hasResources {
 		var cs []candidate
 		for _, c := range powersUpTo(256, m.tfPar) {
-			ev, err := evalCaps(p, p.Mode.MaxParallel, c, opts, trials)
+			ev, err := evalCaps(m, p.Mode.MaxParallel, c, opts, trials)
 			if err != nil {
 				return nil, err
 			}
@@ -165,7 +190,7 @@ func recommend(p *planner.Plan, r *Result, opts Options) (*Recommendation, error
 			continue
 		}
 		seen[c] = true
-		ev, err := evalCaps(p, c, tf, opts, trials)
+		ev, err := evalCaps(m, c, tf, opts, trials)
 		if err != nil {
 			return nil, err
 		}

@@ -35,6 +35,11 @@ type Options struct {
 	// throttling, by operation ID and 1-based attempt); nil: every attempt
 	// succeeds. It must be a pure function: trials run concurrently.
 	Outcome func(op string, attempt int) sched.Outcome
+	// Progress, when set, is told the trials done so far (the prediction's
+	// and then the recommendation search's), from any goroutine, after
+	// every 64 trials a worker runs.
+	Progress     func(done int)
+	progressDone *atomic.Int64
 }
 
 // DefaultTrials is the number of trials when Options.Trials is 0.
@@ -186,7 +191,7 @@ func Simulate(p *planner.Plan, opts Options) (*Result, error) {
 		return nil, err
 	}
 	m.outcome = opts.Outcome
-	ts, err := runTrials(m, opts.Trials, opts.Seed, opts.Workers)
+	ts, err := runTrialsProgress(m, opts.Trials, opts.Seed, opts.Workers, progressOf(&opts))
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +209,22 @@ func Simulate(p *planner.Plan, opts Options) (*Result, error) {
 // runTrials runs trials over workers goroutines; trial i's figures land at
 // index i whatever goroutine ran it.
 func runTrials(m *model, trials int, seed uint64, workers int) (*trialSet, error) {
+	return runTrialsProgress(m, trials, seed, workers, nil)
+}
+
+// progressOf counts trials across runTrials calls for opts.Progress.
+func progressOf(opts *Options) func(int) {
+	if opts.Progress == nil {
+		return nil
+	}
+	if opts.progressDone == nil {
+		opts.progressDone = new(atomic.Int64)
+	}
+	done, report := opts.progressDone, opts.Progress
+	return func(n int) { report(int(done.Add(int64(n)))) }
+}
+
+func runTrialsProgress(m *model, trials int, seed uint64, workers int, progress func(int)) (*trialSet, error) {
 	if trials > MaxTrials {
 		return nil, fmt.Errorf("%d trials asked for; at most %d", trials, MaxTrials)
 	}
@@ -249,6 +270,9 @@ func runTrials(m *model, trials int, seed uint64, workers int) (*trialSet, error
 						return
 					}
 					e.collect(ts, i, &tot)
+				}
+				if progress != nil {
+					progress(min(lo+64, trials) - lo)
 				}
 			}
 		}()

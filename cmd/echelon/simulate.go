@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
@@ -56,6 +58,8 @@ func runSimulate(ctx context.Context, args []string) error {
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to `FILE`")
 	workers := fs.Int("workers", 0, "goroutines trials are spread over (default: the number of CPUs)")
 	recTrials := fs.Int("recommend-trials", sim.DefaultRecommendTrials, "trials per candidate cap when searching the recommendation")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `FILE`")
+	_ = fs.MarkHidden("cpuprofile")
 	_ = fs.MarkHidden("workers")
 	_ = fs.MarkHidden("recommend-trials")
 	sf.register(fs)
@@ -64,6 +68,13 @@ func runSimulate(ctx context.Context, args []string) error {
 			return nil
 		}
 		return err
+	}
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if fs.NArg() != 1 {
 		return usagef("simulate takes one spec or plan, got %s", planner.Plural(fs.NArg(), "argument"))
@@ -84,7 +95,15 @@ func runSimulate(ctx context.Context, args []string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, err := sim.Simulate(p, opts)
+		o := opts
+		var stopProgress func()
+		if !*asJSON && isTerminal(os.Stderr) {
+			o.Progress, stopProgress = simulateProgress(os.Stderr, p.Mode.Name, *trials)
+		}
+		r, err := sim.Simulate(p, o)
+		if stopProgress != nil {
+			stopProgress()
+		}
 		if err != nil {
 			return fmt.Errorf("simulate mode %s: %w", p.Mode.Name, err)
 		}
@@ -256,4 +275,33 @@ func writeHTMLFile(file string, pg *review.Page) error {
 		return fmt.Errorf("html: %w", err)
 	}
 	return nil
+}
+
+// simulateProgress shows on a terminal how far a long simulation is, at
+// most four times a second, and clears the line when stopped.
+func simulateProgress(w io.Writer, mode string, trials int) (func(int), func()) {
+	var mu sync.Mutex
+	var last time.Time
+	shown := false
+	report := func(done int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(last) >= 250*time.Millisecond {
+			last = now
+			what := fmt.Sprintf("%d/%d trials", done, trials)
+			if done > trials {
+				what = fmt.Sprintf("%d trials, then searching the recommended caps (%d trials)", trials, done-trials)
+			}
+			fmt.Fprintf(w, "\r\x1b[Ksimulating mode %s: %s", mode, what)
+			shown = true
+		}
+	}
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if shown {
+			fmt.Fprint(w, "\r\x1b[K")
+		}
+	}
+	return report, stop
 }
