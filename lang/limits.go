@@ -291,3 +291,22 @@ func FileKind(m os.FileMode) string {
 func fileStart(name string) *hcl.Range {
 	return &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.Pos{Line: 1, Column: 1, Byte: 0}}
 }
+
+// ReadSpecSource reads a spec file for tools other than Load (echelon
+// fmt) under Load's limits: a regular file of at most MaxSpecFileSize,
+// nested at most MaxNesting deep. The diagnostic, when not nil, is an
+// error at FILE:LINE:COL.
+func ReadSpecSource(path string) ([]byte, *hcl.Diagnostic) {
+	src, err := readBounded(path, MaxSpecFileSize, "spec file")
+	if err != nil {
+		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read spec file", Detail: err.Error() + ".", Subject: fileStart(path)}
+	}
+	return src, CheckSource(src, path)
+}
+
+// CheckSource is the nesting check Load makes before parsing src (HCL
+// native syntax), for tools that parse specs themselves; nil when src
+// may be parsed.
+func CheckSource(src []byte, filename string) *hcl.Diagnostic {
+	return checkNesting(src, filename, syntaxHCL)
+}

@@ -20,33 +20,38 @@ func TestHostileExitCodes(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		setup func(t *testing.T, dir string)
+		fmt   bool // fmt must refuse it too
 	}{
 		{"nesting", func(t *testing.T, dir string) {
 			write(t, dir, "s.hcl", base+"locals {\n  x = "+strings.Repeat("[", 60000)+strings.Repeat("]", 60000)+"\n}\n")
-		}},
+		}, true},
 		{"symlink to /dev/zero", func(t *testing.T, dir string) {
 			write(t, dir, "s.hcl", base)
 			if err := os.Symlink("/dev/zero", filepath.Join(dir, "z.hcl")); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, true},
 		{"fifo", func(t *testing.T, dir string) {
 			write(t, dir, "s.hcl", base)
 			if err := syscall.Mkfifo(filepath.Join(dir, "p.hcl"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, true},
 		{"manifest /dev/stdin", func(t *testing.T, dir string) {
 			write(t, dir, "s.hcl", strings.Replace(base, "command { argv = [\"true\"] }", "kubectl { manifests = [\"/dev/stdin\", \"/dev/zero\"] }", 1))
-		}},
+		}, false},
 		{"workspace", func(t *testing.T, dir string) {
 			write(t, dir, "s.hcl", strings.Replace(base, "command { argv = [\"true\"] }", "terraform {\n    dir = \".\"\n    workspace = \"../../../x\"\n  }", 1))
-		}},
+		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc.setup(t, dir)
-			for _, cmd := range [][]string{{"validate", "--json", dir}, {"compile", "--json", dir, "-o", filepath.Join(dir, "plan.json")}} {
+			cmds := [][]string{{"validate", "--json", dir}, {"compile", "--json", dir, "-o", filepath.Join(dir, "plan.json")}}
+			if tc.fmt {
+				cmds = append(cmds, []string{"fmt", "-check", "--json", dir})
+			}
+			for _, cmd := range cmds {
 				var js strings.Builder
 				jsonStdout = &js
 				stdout, stderr, code := runCLI(t, cmd...)
