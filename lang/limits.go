@@ -123,8 +123,13 @@ func checkNesting(src []byte, filename string, syntax int) *hcl.Diagnostic {
 		if c == '\n' {
 			line++
 			lineStart = i + 1
-			if top.mode == heredoc {
+			switch top.mode {
+			case heredoc:
 				atLineStart = true
+			case str:
+				// A quoted string ends at the line's end for the parser
+				// too (an error): what follows is code again.
+				stack = stack[:len(stack)-1]
 			}
 			continue
 		}
