@@ -10,7 +10,7 @@ import (
 )
 
 // TestHostileExitCodes: through the CLI, hostile specs (lang's corpus
-// covers 155 of them) end validate and compile with exit 1 and a
+// covers 157 of them) end validate and compile with exit 1 and a
 // FILE:LINE:COL error, not a crash (exit 2 from the runtime), a hang or
 // an exit 0.
 func TestHostileExitCodes(t *testing.T) {
