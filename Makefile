@@ -1,7 +1,7 @@
 # echelon — see README.md. Every target works from a fresh clone.
 GO ?= go
 
-.PHONY: build test bench golden fmt lint tools
+.PHONY: build test bench golden fmt lint tools fuzz
 
 build:
 	$(GO) build -o bin/echelon ./cmd/echelon
@@ -9,6 +9,16 @@ build:
 # The README's test command; .ci/run calls exactly this.
 test:
 	bash scripts/test.sh
+
+# Every fuzz target, 60 s each (make test runs them for 10-20 s).
+FUZZTIME ?= 60s
+fuzz:
+	@for pkg in ./lang ./planner; do \
+	  for target in $$($(GO) test $$pkg -list '^Fuzz' | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x || exit 1; \
+	  done; \
+	done
 
 # Benchmarks and peer comparisons; figures go to BENCHMARKS.md.
 bench:

@@ -110,6 +110,8 @@ func hostileCases() []hostileCase {
 	add("depth/template-directive", local(`"%{ if `+deep(60_000)+` }x%{ endif }"`))
 	add("depth/mixed", local(strings.Repeat("[{a=(", 20_000)))
 	add("depth/function-calls", local(strings.Repeat("abs(", 60_000)+"1"+strings.Repeat(")", 60_000)))
+	add("depth/after-unterminated-string", local("\"abc\n  y = "+deep(60_000)))
+	add("depth/after-unterminated-interpolation", local("\"${\"\n  y = "+deep(60_000)))
 	add("depth/argv", spec(cmdComp("")+"locals {\n  y = "+deep(5_000)+"\n}\n"))
 	cs = append(cs,
 		hostileCase{name: "depth/tfvars", files: map[string]string{"s.hcl": fullSkeleton + "variable \"v\" {\n  type = any\n}\n", "v.tfvars": "v = " + deep(60_000)}, opts: varFile("v.tfvars")},

@@ -123,8 +123,13 @@ func checkNesting(src []byte, filename string, syntax int) *hcl.Diagnostic {
 		if c == '\n' {
 			line++
 			lineStart = i + 1
-			if top.mode == heredoc {
+			switch top.mode {
+			case heredoc:
 				atLineStart = true
+			case str:
+				// A quoted string ends at the line's end for the parser
+				// too (an error): what follows is code again.
+				stack = stack[:len(stack)-1]
 			}
 			continue
 		}
@@ -290,4 +295,23 @@ func FileKind(m os.FileMode) string {
 // about the file as a whole.
 func fileStart(name string) *hcl.Range {
 	return &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.Pos{Line: 1, Column: 1, Byte: 0}}
+}
+
+// ReadSpecSource reads a spec file for tools other than Load (echelon
+// fmt) under Load's limits: a regular file of at most MaxSpecFileSize,
+// nested at most MaxNesting deep. The diagnostic, when not nil, is an
+// error at FILE:LINE:COL.
+func ReadSpecSource(path string) ([]byte, *hcl.Diagnostic) {
+	src, err := readBounded(path, MaxSpecFileSize, "spec file")
+	if err != nil {
+		return nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read spec file", Detail: err.Error() + ".", Subject: fileStart(path)}
+	}
+	return src, CheckSource(src, path)
+}
+
+// CheckSource is the nesting check Load makes before parsing src (HCL
+// native syntax), for tools that parse specs themselves; nil when src
+// may be parsed.
+func CheckSource(src []byte, filename string) *hcl.Diagnostic {
+	return checkNesting(src, filename, syntaxHCL)
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
@@ -171,6 +172,13 @@ func (l *loader) decodeVariables() {
 // HCL expression, e.g. '["a","b"]'. An untyped variable given what reads
 // as a list or map gets a warning that it is a string.
 func (l *loader) setRaw(d *varDecl, raw, source string) {
+	if !utf8.ValidString(raw) {
+		// A plan records values as JSON, which would turn the bad bytes
+		// into U+FFFD: apply would then see another value.
+		l.errorf(nil, "Invalid value for variable", "The value of %s is not valid UTF-8.", source)
+		d.failed = true
+		return
+	}
 	var val cty.Value
 	if d.v.Type.IsPrimitiveType() || !d.typed {
 		val = cty.StringVal(raw)

@@ -514,7 +514,7 @@ func formatVersion(b []byte) (string, error) {
 
 // ReadFile reads and checks a plan file.
 func ReadFile(path string) (*Plan, error) {
-	b, err := os.ReadFile(path)
+	b, err := readPlanFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -152,3 +152,27 @@ func TestIsPlanStreaming(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPlanFileSpecial: apply /dev/zero read without end and a FIFO
+// blocked; a plan must be a regular file of at most MaxPlanSize.
+func TestReadPlanFileSpecial(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "plan.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(t.TempDir(), "big.json")
+	write(t, big, "")
+	if err := os.Truncate(big, MaxPlanSize+1); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/dev/zero": "a character device", fifo: "a named pipe (FIFO)", big: "larger than 1024 MiB"} {
+		if _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadFile(%s): err = %v, want %q", path, err, want)
+		}
+	}
+	ok := filepath.Join(t.TempDir(), "ok.json")
+	write(t, ok, `{"format_version": "0"}`)
+	if _, err := ReadFile(ok); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("a small regular file is read: err = %v", err)
+	}
+}

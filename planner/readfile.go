@@ -19,6 +19,10 @@ import (
 // hands kubectl something the digest refused.
 const MaxManifestSize = 64 << 20
 
+// MaxPlanSize caps a plan file (a 100,000-operation plan is about a tenth
+// of it).
+const MaxPlanSize = 1 << 30
+
 // openRegular opens path for reading if it is a regular file, without
 // blocking on a FIFO swapped in after the check, and returns it with its
 // info. Devices (/dev/zero, /dev/stdin), FIFOs, sockets and directories
@@ -129,22 +133,47 @@ func hasTopLevelKey(r io.Reader, key string) bool {
 	return found
 }
 
-// readSmall reads a regular file of at most limit bytes whole.
+// readSmall reads a regular file of at most limit bytes whole, in one
+// allocation of its size as os.ReadFile does.
 func readSmall(path string, limit int64) ([]byte, error) {
 	f, info, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	tooBig := fmt.Errorf("%s is larger than %d MiB, the limit for it", path, limit>>20)
 	if info.Size() > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, tooBig
 	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	b := make([]byte, 0, info.Size()+1) // +1: EOF is seen without growing
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(b)) > limit {
+			return nil, tooBig // it grew while being read
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// readPlanFile reads a plan file: a regular file of at most MaxPlanSize
+// (apply /dev/zero read without end, a FIFO blocked). A directory gets
+// the file system's own error.
+func readPlanFile(path string) ([]byte, error) {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return os.ReadFile(path)
+	}
+	b, err := readSmall(path, MaxPlanSize)
 	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+		return nil, fmt.Errorf("reading plan: %w", err)
 	}
 	return b, nil
 }

@@ -58,9 +58,13 @@ func runFmt(ctx context.Context, args []string) error {
 		stdout = io.Discard
 	}
 	for _, name := range files {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", name, err)
+		// A device, FIFO, huge or too deeply nested file is reported,
+		// not read without end or handed to a recursive parser.
+		src, bad := lang.ReadSpecSource(name)
+		if bad != nil {
+			diags = append(diags, bad)
+			res.Files = append(res.Files, fmtFile{Path: name, Error: true})
+			continue
 		}
 		// hclwrite formats whatever it is given; parse first so a broken
 		// file is reported rather than rewritten.
@@ -130,9 +134,18 @@ type fmtFile struct {
 
 // fmtStdin formats standard input to standard output.
 func fmtStdin(asJSON bool) error {
-	src, err := io.ReadAll(os.Stdin)
+	src, err := io.ReadAll(io.LimitReader(os.Stdin, lang.MaxSpecFileSize+1))
 	if err != nil {
 		return fmt.Errorf("reading stdin: %w", err)
+	}
+	if len(src) > lang.MaxSpecFileSize {
+		return fmt.Errorf("stdin holds more than %d MiB, the limit for a spec file", lang.MaxSpecFileSize>>20)
+	}
+	if d := lang.CheckSource(src, "<stdin>"); d != nil {
+		if err := lang.WriteDiagnostics(os.Stderr, hcl.Diagnostics{d}, nil, asJSON); err != nil {
+			return err
+		}
+		return errReported
 	}
 	f, diags := hclsyntax.ParseConfig(src, "<stdin>", hcl.InitialPos)
 	if diags.HasErrors() {

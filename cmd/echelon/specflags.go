@@ -94,7 +94,8 @@ func diagWriter(w io.Writer, asJSON bool) io.Writer {
 // with "{". Specs are .hcl files or directories.
 func isPlanFile(path string) bool {
 	st, err := os.Stat(path)
-	if err != nil || st.IsDir() || strings.HasSuffix(path, ".hcl") {
+	if err != nil || !st.Mode().IsRegular() || strings.HasSuffix(path, ".hcl") {
+		// Not a FIFO or device either: opening one to peek would block.
 		return false
 	}
 	if strings.HasSuffix(path, ".json") {
