@@ -19,7 +19,7 @@
 //
 // State directory layout:
 //
-//	locks/table.json                      lock table (DirLocks), flocked
+//	locks/table.json                      lock table (DirLocks): a snapshot line, then change records; the directory is flocked
 //	runs/<plan digest>/apply.lock         flocked by the running apply of that plan (its pid)
 //	runs/<plan digest>/journal.jsonl      append-only JSON lines (Event)
 //	runs/<plan digest>/logs/<op>.<n>.log  one log per operation and attempt

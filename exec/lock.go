@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,21 +45,111 @@ type GroupRecorder interface {
 	AddGroup(owner string, pgid int) error
 }
 
-// DirLocks is the embedded LockStore: a directory with a lock table
-// (table.json) guarded by a flock on that file. Holders record their
-// pid, so the locks of a process that died (kill -9) are reclaimed by the
-// next one that looks.
+// DirLocks is the embedded LockStore: one file in a directory,
+// table.json, whose first line is a snapshot of the holders and whose
+// other lines are the changes since (a holder acquired, released, or given
+// a process group), one JSON record each. Every reader and writer holds a
+// flock on the directory. Holders record their pid, so the locks of a
+// process that died (kill -9) are reclaimed by the next one that needs
+// them.
+//
+// The cost of an acquire or release does not grow with the number of
+// holders: each process keeps the table in memory, indexed by lock name,
+// and on taking the flock reads only the records others appended since
+// (a single write each); it checks liveness only of the holders in its
+// way. Once the records outnumber twice the holders (and 1024), the file
+// is compacted: dead holders dropped and a new snapshot written to a
+// temporary file, fsynced and renamed over the table, the directory
+// fsynced. The rename is the only way the snapshot changes, so a torn
+// snapshot can never be seen; a record torn by a kill or a full disk is
+// the last bytes of the file, never acknowledged, and cut off by the
+// next holder of the flock. Anything else that does not parse fails
+// closed: no lock is granted while the table cannot be read, and the
+// error names the file and line.
 type DirLocks struct {
 	Dir string
 
-	mu  sync.Mutex // flock is per open file; this serialises our goroutines
-	fd  *os.File   // the lock table; also what is flocked
-	buf []byte
-	// last is the table as we last wrote it, lastTable its decoded form.
-	last      []byte
-	lastTable lockTable
-	seq       uint64
-	host      string
+	mu   sync.Mutex // the flock is per open file; this serialises our goroutines
+	dirf *os.File   // the directory: flocked, and fsynced after a rename
+	host string
+	seq  uint64
+
+	// The table as of our last look, kept between flocks.
+	f           *os.File // table.json as loaded (O_APPEND)
+	off         int64    // bytes of f applied
+	lines       int      // lines of f applied (for FILE:LINE)
+	gen         uint64   // the snapshot's generation
+	records     int      // change records since the snapshot
+	nextCompact int
+	st          lockState
+	// mine maps an owner to the IDs of the holders this store took for it.
+	mine map[string]map[string]bool
+}
+
+// lockState is the table indexed by lock name.
+type lockState struct {
+	holders map[string]*lockHolder
+	excl    map[string]string              // lock name -> holder ID
+	shared  map[string]map[string]struct{} // lock name -> holder IDs
+}
+
+func newLockState() lockState {
+	return lockState{holders: map[string]*lockHolder{}, excl: map[string]string{}, shared: map[string]map[string]struct{}{}}
+}
+
+func (s *lockState) add(h *lockHolder) {
+	s.remove(h.ID)
+	s.holders[h.ID] = h
+	for _, n := range h.Exclusive {
+		s.excl[n] = h.ID
+	}
+	for _, n := range h.Shared {
+		m := s.shared[n]
+		if m == nil {
+			m = map[string]struct{}{}
+			s.shared[n] = m
+		}
+		m[h.ID] = struct{}{}
+	}
+}
+
+func (s *lockState) remove(id string) {
+	h := s.holders[id]
+	if h == nil {
+		return
+	}
+	delete(s.holders, id)
+	for _, n := range h.Exclusive {
+		if s.excl[n] == id {
+			delete(s.excl, n)
+		}
+	}
+	for _, n := range h.Shared {
+		if m := s.shared[n]; m != nil {
+			delete(m, id)
+			if len(m) == 0 {
+				delete(s.shared, n)
+			}
+		}
+	}
+}
+
+// conflict returns a holder in the way of h ("" none).
+func (s *lockState) conflict(h *lockHolder) string {
+	for _, n := range h.Exclusive {
+		if id, ok := s.excl[n]; ok {
+			return id
+		}
+		for id := range s.shared[n] {
+			return id
+		}
+	}
+	for _, n := range h.Shared {
+		if id, ok := s.excl[n]; ok {
+			return id
+		}
+	}
+	return ""
 }
 
 // NewDirLocks returns a lock store in dir, creating it.
@@ -63,17 +157,33 @@ func NewDirLocks(dir string) (*DirLocks, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lock store: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "table.json"), os.O_CREATE|os.O_RDWR, 0o644)
+	dirf, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("lock store: %w", err)
 	}
 	h, _ := os.Hostname()
-	return &DirLocks{Dir: dir, fd: f, host: h}, nil
+	d := &DirLocks{Dir: dir, dirf: dirf, host: h, mine: map[string]map[string]bool{}}
+	// Load now: a table that cannot be read is reported before any work.
+	if err := d.with(func() error { return nil }); err != nil {
+		dirf.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// Close releases the store's file; locks still held stay in the table until
-// released or their process dies.
-func (d *DirLocks) Close() error { return d.fd.Close() }
+// Close releases the store's files; locks still held stay in the table
+// until released or their process dies.
+func (d *DirLocks) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.f != nil {
+		d.f.Close()
+		d.f = nil
+	}
+	return d.dirf.Close()
+}
+
+func (d *DirLocks) path() string { return filepath.Join(d.Dir, "table.json") }
 
 type lockHolder struct {
 	ID        string   `json:"id"`
@@ -88,8 +198,20 @@ type lockHolder struct {
 	Groups []int `json:"groups,omitempty"`
 }
 
+// lockTable is the snapshot, the table's first line. A table written
+// before the change records existed is this object alone (generation 0).
 type lockTable struct {
-	Holders []lockHolder `json:"holders"`
+	Generation uint64       `json:"generation"`
+	Holders    []lockHolder `json:"holders"`
+}
+
+// lockRecord is one change after the snapshot: exactly one of Acquire,
+// Release, Group (with PGID).
+type lockRecord struct {
+	Acquire *lockHolder `json:"acquire,omitempty"`
+	Release string      `json:"release,omitempty"`
+	Group   string      `json:"group,omitempty"`
+	PGID    int         `json:"pgid,omitempty"`
 }
 
 // TryAcquire implements TryLocker.
@@ -111,12 +233,12 @@ func (d *DirLocks) releaser(id string) func() error {
 	}
 }
 
-func (d *DirLocks) holder(owner string, exclusive, shared []string) lockHolder {
+func (d *DirLocks) holder(owner string, exclusive, shared []string) *lockHolder {
 	d.mu.Lock()
 	d.seq++
 	id := fmt.Sprintf("%d-%d-%d", os.Getpid(), time.Now().UnixNano(), d.seq)
 	d.mu.Unlock()
-	h := lockHolder{ID: id, Owner: owner, Host: d.host, PID: os.Getpid(),
+	h := &lockHolder{ID: id, Owner: owner, Host: d.host, PID: os.Getpid(),
 		Since: time.Now().UTC().Format(time.RFC3339Nano), Exclusive: exclusive, Shared: shared}
 	if h.Exclusive == nil {
 		h.Exclusive = []string{}
@@ -154,64 +276,27 @@ func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared 
 	}
 }
 
-// with runs f holding the table's flock. The table lives in the locked
-// file itself, rewritten in place (write at 0, then truncate to length):
-// replacing a file by rename makes ext4 flush it (auto_da_alloc), which
-// cost milliseconds per operation. Readers hold the flock, so they never
-// see a half-written table; the table needs no durability, since a
-// restarted process holds nothing.
-func (d *DirLocks) with(f func(t *lockTable) (write bool, err error)) error {
+// with runs f holding the directory's flock, the table brought up to date
+// first; f changes it through d.append. A due compaction follows.
+func (d *DirLocks) with(f func() error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := flock(d.fd, syscall.LOCK_EX); err != nil {
+	if err := flock(d.dirf, syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("lock store: %w", err)
 	}
-	defer flock(d.fd, syscall.LOCK_UN)
-	fi, err := d.fd.Stat()
-	if err != nil {
-		return fmt.Errorf("lock store: %w", err)
-	}
-	var t lockTable
-	if n := fi.Size(); n > 0 {
-		if cap(d.buf) < int(n) {
-			d.buf = make([]byte, n)
-		}
-		data := d.buf[:n]
-		if _, err := d.fd.ReadAt(data, 0); err != nil {
-			return fmt.Errorf("lock store: %w", err)
-		}
-		if bytes.Equal(data, d.last) {
-			// Nobody else wrote since we did: skip the decode, which was
-			// most of the cost per operation.
-			t.Holders = append([]lockHolder(nil), d.lastTable.Holders...)
-		} else if err := json.Unmarshal(data, &t); err != nil {
-			// Only a crash mid-write leaves this; its writer is gone and
-			// live holders re-check their own state, so start afresh.
-			t = lockTable{}
-		}
-	}
-	write, err := f(&t)
-	if err != nil || !write {
+	defer flock(d.dirf, syscall.LOCK_UN)
+	if err := d.sync(); err != nil {
 		return err
 	}
-	if t.Holders == nil {
-		t.Holders = []lockHolder{}
-	}
-	out, err := json.Marshal(t)
-	if err != nil {
+	if err := f(); err != nil {
 		return err
 	}
-	out = append(out, '\n')
-	if _, err := d.fd.WriteAt(out, 0); err != nil {
-		return fmt.Errorf("lock store: %w", err)
-	}
-	if int64(len(out)) < fi.Size() {
-		if err := d.fd.Truncate(int64(len(out))); err != nil {
-			return fmt.Errorf("lock store: %w", err)
+	if d.records >= d.nextCompact {
+		if err := d.compact(); err != nil {
+			// The table as it is stays valid; try again later.
+			d.nextCompact = 2*d.records + 1
 		}
 	}
-	d.last = out
-	d.lastTable = lockTable{Holders: append([]lockHolder(nil), t.Holders...)}
 	return nil
 }
 
@@ -224,71 +309,270 @@ func flock(f *os.File, how int) error {
 	}
 }
 
-func (d *DirLocks) tryAcquire(h lockHolder) (bool, error) {
+// sync brings d.st up to date with the file: the records appended since
+// we last looked, or the whole file when it was replaced (compacted).
+func (d *DirLocks) sync() error {
+	if d.f == nil {
+		return d.load()
+	}
+	fi, err := d.f.Stat()
+	if err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		return d.load() // renamed over: a compaction
+	}
+	switch size := fi.Size(); {
+	case size == d.off:
+		return nil
+	case size < d.off:
+		return d.load()
+	default:
+		buf := make([]byte, size-d.off)
+		if _, err := d.f.ReadAt(buf, d.off); err != nil {
+			return fmt.Errorf("lock store: %w", err)
+		}
+		return d.apply(buf, d.off)
+	}
+}
+
+// load reads the whole table: the snapshot, then every record.
+func (d *DirLocks) load() error {
+	if d.f != nil {
+		d.f.Close()
+		d.f = nil
+	}
+	d.st, d.off, d.lines, d.gen, d.records = newLockState(), 0, 0, 0, 0
+	f, err := os.OpenFile(d.path(), os.O_RDWR|os.O_APPEND, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return d.compact() // a new store: write its first snapshot
+	}
+	if err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("lock store: %w", err)
+	}
+	d.f = f
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		// Empty, or the whole-object table of an earlier echelon: read
+		// it, then rewrite it as a snapshot line.
+		if len(bytes.TrimSpace(data)) > 0 {
+			var t lockTable
+			if err := json.Unmarshal(data, &t); err != nil {
+				d.f.Close()
+				d.f = nil
+				return d.corrupt(1, err)
+			}
+			for i := range t.Holders {
+				d.st.add(&t.Holders[i])
+			}
+		}
+		return d.compact()
+	}
+	var t lockTable
+	if err := json.Unmarshal(data[:nl], &t); err != nil {
+		d.f.Close()
+		d.f = nil
+		return d.corrupt(1, err)
+	}
+	for i := range t.Holders {
+		d.st.add(&t.Holders[i])
+	}
+	d.gen, d.off, d.lines = t.Generation, int64(nl+1), 1
+	d.nextCompact = max(1024, 2*len(d.st.holders))
+	return d.apply(data[nl+1:], d.off)
+}
+
+// apply applies the records in buf, the bytes of the file from offset at.
+// Bytes after the last newline are a record torn by a kill or a full disk
+// (its writer held the flock, so it is gone or gave up): cut off.
+func (d *DirLocks) apply(buf []byte, at int64) error {
+	for len(buf) > 0 {
+		nl := bytes.IndexByte(buf, '\n')
+		if nl < 0 {
+			if err := d.f.Truncate(at); err != nil {
+				return fmt.Errorf("lock store: cutting a torn record: %w", err)
+			}
+			break
+		}
+		line := buf[:nl]
+		buf, at = buf[nl+1:], at+int64(nl+1)
+		var r lockRecord
+		err := json.Unmarshal(line, &r)
+		if err == nil {
+			err = d.applyRecord(r)
+		}
+		if err != nil {
+			line := d.lines + 1
+			d.f.Close()
+			d.f = nil
+			return d.corrupt(line, err)
+		}
+		d.off, d.lines = at, d.lines+1
+		d.records++
+	}
+	return nil
+}
+
+func (d *DirLocks) applyRecord(r lockRecord) error {
+	switch {
+	case r.Acquire != nil && r.Release == "" && r.Group == "" && r.Acquire.ID != "":
+		d.st.add(r.Acquire)
+	case r.Release != "" && r.Acquire == nil && r.Group == "":
+		d.st.remove(r.Release)
+	case r.Group != "" && r.Acquire == nil && r.Release == "":
+		if h := d.st.holders[r.Group]; h != nil && !slices.Contains(h.Groups, r.PGID) {
+			h.Groups = append(h.Groups, r.PGID)
+		}
+	default:
+		return errors.New("not a lock record")
+	}
+	return nil
+}
+
+// corrupt is the fail-closed error for a table that cannot be read.
+func (d *DirLocks) corrupt(line int, err error) error {
+	return fmt.Errorf("lock store %s:%d: unreadable (%v); no lock is granted while the table cannot be read: "+
+		"if no apply is running with this state directory, remove %s", d.path(), line, err, d.path())
+}
+
+// append writes one record with a single write and applies it. A short
+// write (a full disk) is cut off again, and the change did not happen.
+func (d *DirLocks) append(r lockRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if _, err := d.f.Write(b); err != nil {
+		_ = d.f.Truncate(d.off) // else the next holder of the flock cuts it
+		return fmt.Errorf("lock store %s: %w", d.path(), err)
+	}
+	if err := d.applyRecord(r); err != nil {
+		return err
+	}
+	d.off += int64(len(b))
+	d.lines++
+	d.records++
+	return nil
+}
+
+// compact drops dead holders and replaces the table by a snapshot of the
+// live ones: temporary file, fsync, rename, fsync of the directory.
+func (d *DirLocks) compact() error {
+	for id, h := range d.st.holders {
+		if !holderAlive(*h, d.host) {
+			d.st.remove(id)
+		}
+	}
+	ids := slices.Sorted(maps.Keys(d.st.holders))
+	t := lockTable{Generation: d.gen + 1, Holders: make([]lockHolder, 0, len(ids))}
+	for _, id := range ids {
+		t.Holders = append(t.Holders, *d.st.holders[id])
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	tmp, err := os.CreateTemp(d.Dir, ".table-*.json")
+	if err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), d.path())
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("lock store: writing %s: %w", d.path(), err)
+	}
+	if err := d.dirf.Sync(); err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	f, err := os.OpenFile(d.path(), os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("lock store: %w", err)
+	}
+	if d.f != nil {
+		d.f.Close()
+	}
+	d.f, d.off, d.lines, d.gen, d.records = f, int64(len(b)), 1, t.Generation, 0
+	d.nextCompact = max(1024, 2*len(t.Holders))
+	return nil
+}
+
+func (d *DirLocks) tryAcquire(h *lockHolder) (bool, error) {
 	ok := false
-	err := d.with(func(t *lockTable) (bool, error) {
-		changed := false
-		excl := map[string]bool{}
-		held := map[string]bool{}
-		live := t.Holders[:0]
-		for _, o := range t.Holders {
-			if !holderAlive(o, d.host) {
-				changed = true // reclaim a dead process's locks
-				continue
+	err := d.with(func() error {
+		for {
+			id := d.st.conflict(h)
+			if id == "" {
+				break
 			}
-			live = append(live, o)
-			for _, n := range o.Exclusive {
-				excl[n] = true
-				held[n] = true
+			if holderAlive(*d.st.holders[id], d.host) {
+				return nil
 			}
-			for _, n := range o.Shared {
-				held[n] = true
+			// A dead process's locks: reclaim them.
+			if err := d.append(lockRecord{Release: id}); err != nil {
+				return err
 			}
 		}
-		t.Holders = live
-		for _, n := range h.Exclusive {
-			if held[n] {
-				return changed, nil
-			}
+		if err := d.append(lockRecord{Acquire: h}); err != nil {
+			return err
 		}
-		for _, n := range h.Shared {
-			if excl[n] {
-				return changed, nil
-			}
+		m := d.mine[h.Owner]
+		if m == nil {
+			m = map[string]bool{}
+			d.mine[h.Owner] = m
 		}
-		t.Holders = append(t.Holders, h)
+		m[h.ID] = true
 		ok = true
-		return true, nil
+		return nil
 	})
 	return ok, err
 }
 
 func (d *DirLocks) release(id string) error {
-	return d.with(func(t *lockTable) (bool, error) {
-		for i, o := range t.Holders {
-			if o.ID == id {
-				t.Holders = append(t.Holders[:i], t.Holders[i+1:]...)
-				return true, nil
+	return d.with(func() error {
+		h := d.st.holders[id]
+		if h == nil {
+			return nil
+		}
+		if m := d.mine[h.Owner]; m != nil {
+			if delete(m, id); len(m) == 0 {
+				delete(d.mine, h.Owner)
 			}
 		}
-		return false, nil
+		return d.append(lockRecord{Release: id})
 	})
 }
 
-// AddGroup implements GroupRecorder: the holders this process took under
+// AddGroup implements GroupRecorder: the holders this store took under
 // owner record pgid.
 func (d *DirLocks) AddGroup(owner string, pgid int) error {
-	pid := os.Getpid()
-	return d.with(func(t *lockTable) (bool, error) {
-		changed := false
-		for i := range t.Holders {
-			h := &t.Holders[i]
-			if h.Owner == owner && h.PID == pid && h.Host == d.host {
-				h.Groups = append(h.Groups, pgid)
-				changed = true
+	return d.with(func() error {
+		for _, id := range slices.Sorted(maps.Keys(d.mine[owner])) {
+			if h := d.st.holders[id]; h != nil && !slices.Contains(h.Groups, pgid) {
+				if err := d.append(lockRecord{Group: id, PGID: pgid}); err != nil {
+					return err
+				}
 			}
 		}
-		return changed, nil
+		return nil
 	})
 }
 
