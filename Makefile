@@ -13,7 +13,7 @@ test:
 # Every fuzz target, 60 s each (make test runs them for 10-20 s).
 FUZZTIME ?= 60s
 fuzz:
-	@for pkg in ./lang ./planner; do \
+	@for pkg in ./lang ./planner ./exec; do \
 	  for target in $$($(GO) test $$pkg -list '^Fuzz' | grep '^Fuzz'); do \
 	    echo "== $$pkg $$target"; \
 	    $(GO) test $$pkg -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 100x || exit 1; \

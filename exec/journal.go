@@ -198,6 +198,32 @@ type journalState struct {
 	Warnings []string
 }
 
+// maxJournalLine bounds one journal record: echelon writes none near it
+// (an event is a few hundred bytes; an error message is cut), so a longer
+// line is damage, skipped without holding it in memory.
+const maxJournalLine = 1 << 20
+
+// readJournalLine reads one line up to maxJournalLine bytes; a longer one
+// is consumed and reported as long. io.EOF means no complete line is left.
+func readJournalLine(br *bufio.Reader) (line []byte, long bool, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) <= maxJournalLine {
+			line = append(line, frag...)
+		} else {
+			long, line = true, nil
+		}
+		switch err {
+		case nil:
+			return line, long, nil
+		case bufio.ErrBufferFull:
+			continue
+		default:
+			return nil, false, err
+		}
+	}
+}
+
 // maxJournalWarnings bounds the warnings of a badly damaged journal.
 const maxJournalWarnings = 10
 
@@ -223,7 +249,7 @@ func ReadJournal(path string) (*journalState, error) {
 	br := bufio.NewReaderSize(f, 64*1024)
 	bad := 0
 	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
+		line, long, err := readJournalLine(br)
 		if err == io.EOF {
 			// A last line without its newline is torn, whatever it
 			// holds: Append writes record and newline in one write and
@@ -234,7 +260,12 @@ func ReadJournal(path string) (*journalState, error) {
 			return nil, fmt.Errorf("read journal: %w", err)
 		}
 		var ev Event
-		if err := json.Unmarshal(line, &ev); err != nil {
+		if long {
+			err = fmt.Errorf("a record longer than %d bytes", maxJournalLine)
+		} else {
+			err = json.Unmarshal(line, &ev)
+		}
+		if err != nil {
 			if bad++; bad <= maxJournalWarnings {
 				st.Warnings = append(st.Warnings, fmt.Sprintf("%s:%d: unreadable journal record skipped (%v); what it recorded is lost", path, n, err))
 			}

@@ -30,3 +30,4 @@ fuzz_pkg() { # PACKAGE TIME
 }
 fuzz_pkg ./lang 20s
 fuzz_pkg ./planner 10s
+fuzz_pkg ./exec 10s
