@@ -202,26 +202,36 @@ func (s *State) occupy(r int32) {
 
 // release gives back a step's slots.
 func (s *State) release(members []int32) {
-	pol := s.P
-	s.steps--
-	first := &pol.Ops[members[0]]
-	if first.State >= 0 {
-		s.freeState(first.State)
-	}
-	if first.Alone {
-		s.alone = false
-	}
+	s.endStep(members[0])
 	for _, r := range members {
-		op := &pol.Ops[r]
-		s.inFlight--
-		if op.Region >= 0 {
-			s.regionBusy[op.Region]--
-			if s.regionBusy[op.Region] == 0 {
-				s.regionsUsed--
-			}
-		}
-		s.compBusy[op.Comp]--
+		s.freeSlots(&s.P.hot[r])
 	}
+}
+
+// endStep frees what a step holds as a whole: its terraform state (the
+// operations waiting for it come back) and the run-alone flag.
+func (s *State) endStep(first int32) {
+	s.steps--
+	if h := &s.P.hot[first]; h.state >= 0 || h.alone {
+		if h.state >= 0 {
+			s.freeState(h.state)
+		}
+		if h.alone {
+			s.alone = false
+		}
+	}
+}
+
+// freeSlots gives back one operation's slots: in flight, its region's and
+// its component's.
+func (s *State) freeSlots(h *hot) {
+	s.inFlight--
+	if h.region >= 0 {
+		if s.regionBusy[h.region]--; s.regionBusy[h.region] == 0 {
+			s.regionsUsed--
+		}
+	}
+	s.compBusy[h.comp]--
 }
 
 // BatchHeld tells that the lock set Schedule asked for is held.
@@ -254,24 +264,10 @@ func (s *State) Requeue(members []int32, notBefore int64) {
 // simulator's common case, without an outcome per member).
 func (s *State) EndedOK(members []int32, now int64) {
 	pol := s.P
-	s.steps--
-	if first := &pol.hot[members[0]]; first.state >= 0 || first.alone {
-		if first.state >= 0 {
-			s.freeState(first.state)
-		}
-		if first.alone {
-			s.alone = false
-		}
-	}
+	s.endStep(members[0])
 	for _, r := range members {
 		op := &pol.hot[r]
-		s.inFlight--
-		if op.region >= 0 {
-			if s.regionBusy[op.region]--; s.regionBusy[op.region] == 0 {
-				s.regionsUsed--
-			}
-		}
-		s.compBusy[op.comp]--
+		s.freeSlots(op)
 		s.o[r].status = Succeeded
 		s.finished++
 		s.phaseDone[op.phase]++
@@ -292,27 +288,13 @@ func (s *State) EndedOK(members []int32, now int64) {
 // retry with backoff or apply on_error; throttling lowers the caps.
 func (s *State) Ended(members []int32, out []Outcome, now int64) {
 	pol := s.P
-	s.steps--
-	if first := &pol.hot[members[0]]; first.state >= 0 || first.alone {
-		if first.state >= 0 {
-			s.freeState(first.state)
-		}
-		if first.alone {
-			s.alone = false
-		}
-	}
+	s.endStep(members[0])
 	failed := false
 	var retryAfter int64
 	throttled := false
 	for i, r := range members {
 		op := &pol.hot[r]
-		s.inFlight--
-		if op.region >= 0 {
-			if s.regionBusy[op.region]--; s.regionBusy[op.region] == 0 {
-				s.regionsUsed--
-			}
-		}
-		s.compBusy[op.comp]--
+		s.freeSlots(op)
 		switch out[i].Kind {
 		case OK:
 			s.o[r].status = Succeeded

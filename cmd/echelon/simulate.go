@@ -139,33 +139,32 @@ func runSimulate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *gantt != "" {
-		for i, r := range results {
-			file := *gantt
-			if len(results) > 1 {
-				ext := filepath.Ext(file)
-				file = strings.TrimSuffix(file, ext) + "-" + r.Mode + ext
-			}
-			if err := writeGantt(file, deployment, plans[i], r, *seed); err != nil {
-				return err
-			}
-			if !*asJSON {
-				fmt.Fprintf(out, "\ngantt: %s (mode %s, trial %d)\n", file, r.Mode, r.MedianTrial)
-			}
+	// The median run of each mode, drawn (--gantt) and listed (--trace).
+	for _, w := range []struct {
+		flag, what string
+		write      func(io.Writer, *planner.Plan, *sim.Result, *sim.Run) error
+	}{
+		{*gantt, "gantt", func(f io.Writer, p *planner.Plan, r *sim.Result, run *sim.Run) error {
+			return sim.WriteGantt(f, fmt.Sprintf("%s: the median of %d predicted runs", deployment, r.Trials), run)
+		}},
+		{*trace, "trace", func(f io.Writer, p *planner.Plan, _ *sim.Result, run *sim.Run) error {
+			return sim.WriteTrace(f, p, run)
+		}},
+	} {
+		if w.flag == "" {
+			continue
 		}
-	}
-	if *trace != "" {
 		for i, r := range results {
-			file := *trace
+			file := w.flag
 			if len(results) > 1 {
 				ext := filepath.Ext(file)
 				file = strings.TrimSuffix(file, ext) + "-" + r.Mode + ext
 			}
-			if err := writeTrace(file, plans[i], r, *seed); err != nil {
+			if err := writeMedianRun(file, w.what, plans[i], r, *seed, w.write); err != nil {
 				return err
 			}
 			if !*asJSON {
-				fmt.Fprintf(out, "\ntrace: %s (mode %s, trial %d)\n", file, r.Mode, r.MedianTrial)
+				fmt.Fprintf(out, "\n%s: %s (mode %s, trial %d)\n", w.what, file, r.Mode, r.MedianTrial)
 			}
 		}
 	}
@@ -175,21 +174,23 @@ func runSimulate(ctx context.Context, args []string) error {
 	return nil
 }
 
-func writeTrace(file string, p *planner.Plan, r *sim.Result, seed uint64) error {
+// writeMedianRun traces the median trial of r and writes it to file.
+func writeMedianRun(file, what string, p *planner.Plan, r *sim.Result, seed uint64,
+	write func(io.Writer, *planner.Plan, *sim.Result, *sim.Run) error) error {
 	run, err := sim.Trace(p, seed, r.MedianTrial)
 	if err != nil {
 		return fmt.Errorf("trace mode %s: %w", p.Mode.Name, err)
 	}
 	f, err := os.Create(file)
 	if err != nil {
-		return fmt.Errorf("trace: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := sim.WriteTrace(f, p, run); err != nil {
+	if err := write(f, p, r, run); err != nil {
 		f.Close()
-		return fmt.Errorf("trace %s: %w", file, err)
+		return fmt.Errorf("%s %s: %w", what, file, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("trace: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -239,26 +240,6 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 		name = spec.Deployment.Name
 	}
 	return plans, name, nil
-}
-
-func writeGantt(file, deployment string, p *planner.Plan, r *sim.Result, seed uint64) error {
-	run, err := sim.Trace(p, seed, r.MedianTrial)
-	if err != nil {
-		return fmt.Errorf("trace mode %s: %w", p.Mode.Name, err)
-	}
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("gantt: %w", err)
-	}
-	title := fmt.Sprintf("%s: the median of %d predicted runs", deployment, r.Trials)
-	if err := sim.WriteGantt(f, title, run); err != nil {
-		f.Close()
-		return fmt.Errorf("gantt %s: %w", file, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("gantt: %w", err)
-	}
-	return nil
 }
 
 // writeHTMLFile writes the page to file.
