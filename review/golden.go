@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/rogpeppe/go-internal/diff"
+	"github.com/pmezard/go-difflib/difflib"
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
@@ -139,11 +139,11 @@ func CheckGolden(dir string, files map[string][]byte, all bool) ([]byte, error) 
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		oldName := path
+		oldName := path + " (committed)"
 		if err != nil {
 			oldName = "/dev/null"
 		}
-		out.Write(diff.Diff(oldName, old, path, files[n]))
+		out.Write(unified(oldName, old, path+" (now)", files[n]))
 	}
 	if all {
 		for _, n := range have {
@@ -155,7 +155,7 @@ func CheckGolden(dir string, files map[string][]byte, all bool) ([]byte, error) 
 			if err != nil {
 				return nil, err
 			}
-			out.Write(diff.Diff(path, old, "/dev/null", nil))
+			out.Write(unified(path+" (committed)", old, "/dev/null", nil))
 		}
 	}
 	if out.Len() == 0 {
@@ -224,4 +224,25 @@ func writeAtomic(path string, b []byte) error {
 		return fmt.Errorf("golden: %w", err)
 	}
 	return nil
+}
+
+// unified is a minimal unified diff (3 lines of context) of old and new, or
+// nothing when they are equal. difflib's matcher rather than an anchored
+// diff: a plan repeats lines ("resources": 0,) that an anchored diff shows
+// as removed and added again around every change.
+func unified(oldName string, old []byte, newName string, new []byte) []byte {
+	if bytes.Equal(old, new) {
+		return nil
+	}
+	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(string(old)), B: difflib.SplitLines(string(new)),
+		FromFile: oldName, ToFile: newName, Context: 3,
+	})
+	if err != nil {
+		return []byte(err.Error() + "\n") // difflib's writer is a strings.Builder: it cannot fail
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	return []byte("diff " + oldName + " " + newName + "\n" + text)
 }

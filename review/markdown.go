@@ -61,6 +61,10 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 
 	fmt.Fprintln(bw, "\n### Predictions per mode\n\n| mode | plan | operations | P50 | P90 | throttled a run | risk |\n|---|---|---|---|---|---|---|")
 	for _, m := range r.Modes {
+		if m.Status == "not compiled" {
+			fmt.Fprintf(bw, "| %s | not compiled: the spec has errors (above) | — | — | — | — | — |\n", md(m.Mode))
+			continue
+		}
 		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s |\n", md(m.Mode), m.Status,
 			change(m.Before, m.After, func(p *Prediction) string { return fmt.Sprint(p.Operations) }, func(a, b *Prediction) string { return fmt.Sprintf("%+d", b.Operations-a.Operations) }),
 			change(m.Before, m.After, func(p *Prediction) string { return sim.Duration(p.P50) }, func(a, b *Prediction) string { return signed(b.P50 - a.P50) }),

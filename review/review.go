@@ -84,7 +84,7 @@ type Diagnostic struct {
 // ModeReport compares one mode before and after.
 type ModeReport struct {
 	Mode   string `json:"mode"`
-	Status string `json:"status"` // "added", "removed", "changed" or "unchanged"
+	Status string `json:"status"` // "added", "removed", "changed", "unchanged", or "not compiled" (the working tree's spec has errors)
 	// Before and After are nil where the mode does not compile (or exist).
 	Before *Prediction       `json:"before"`
 	After  *Prediction       `json:"after"`
@@ -127,6 +127,7 @@ type side struct {
 	plans      map[string]*planner.Plan
 	results    map[string]*sim.Result
 	checks     []sim.BudgetCheck
+	failed     bool // the spec is there but does not load: its modes are unknown
 }
 
 // Run reviews the spec at opts.Spec in the working tree against the same
@@ -313,6 +314,7 @@ func compileSide(ctx context.Context, path, root string, opts Options) (*side, e
 	spec, diags := lang.Load(path, opts.Load)
 	s.addDiags(diags, root)
 	if diags.HasErrors() || spec == nil {
+		s.failed = true
 		return s, nil
 	}
 	if spec.Deployment != nil {
@@ -401,6 +403,11 @@ func compare(r *Report, base, head *side) {
 		mr.After = prediction(mr.newPlan, head.results[m])
 		inBase, inHead := slices.Contains(base.modes, m), slices.Contains(head.modes, m)
 		switch {
+		case !inHead && head.failed:
+			// Not removed: the spec has errors, so no mode compiles.
+			mr.Status = "not compiled"
+		case !inBase && base.failed:
+			mr.Status = "changed" // the base did not load: nothing to compare with
 		case !inBase:
 			mr.Status = "added"
 		case !inHead:

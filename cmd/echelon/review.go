@@ -31,7 +31,7 @@ or an unknown base revision.`
 func runReview(ctx context.Context, args []string) error {
 	fs := newFlagSet("review", reviewUsage)
 	sf := specFlags{ctx: ctx}
-	base := fs.String("base", "", "the git `REV` to compare with (origin/main)")
+	base := fs.String("base", "", "the git `REV` to compare with, required (in CI, say origin/main)")
 	asJSON := fs.Bool("json", false, "print the review as JSON")
 	htmlOut := fs.String("html", "", "also write a self-contained HTML report to `FILE`")
 	trials := fs.Int("trials", 1000, "simulated trials (`N`) per mode and side")
