@@ -79,7 +79,7 @@ func runApply(ctx context.Context, args []string) error {
 	}
 	// The plan holds "(sensitive)" where the spec has secrets: run with
 	// the real values, and mask them in everything apply writes.
-	runPlan, secrets, err := runtimePlan(plan, spec)
+	runPlan, secrets, err := exec.RuntimePlan(plan, spec)
 	if err != nil {
 		return err
 	}
