@@ -36,7 +36,12 @@
 // Sensitive values (Options.Secrets) reach the drivers as they are and are
 // masked as "(sensitive)" in everything the executor writes: log files
 // (streaming, a secret split across writes included), journal records,
-// events and the Result.
+// events and the Result. RuntimePlan is the inverse of the planner's
+// redaction: it fills a plan's "(sensitive)" placeholders from the spec
+// and lists the values to mask.
+//
+// exec renders nothing: it emits Events through Options.OnEvent, and
+// package views shows them.
 //
 // Tool processes lead process groups of their own and, on Linux, get
 // SIGKILL when apply dies (their forking goroutine stays locked to its
