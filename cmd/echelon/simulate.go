@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sim"
+	"github.com/echelonhq/echelon/views"
 )
 
 // simulateStdout is where simulate writes its view; tests swap it.
@@ -94,13 +94,8 @@ func runSimulate(ctx context.Context, args []string) error {
 			broken = broken || !c.OK
 		}
 	}
-	out := simulateStdout
-	if *asJSON {
-		err = sim.WriteJSON(out, deployment, results, checks)
-	} else {
-		err = sim.WriteText(out, deployment, results, checks)
-	}
-	if err != nil {
+	view := views.NewSimulate(*asJSON, simulateStdout)
+	if err := view.Results(deployment, results, checks); err != nil {
 		return err
 	}
 	if *gantt != "" {
@@ -113,9 +108,7 @@ func runSimulate(ctx context.Context, args []string) error {
 			if err := writeGantt(file, deployment, plans[i], r, *seed); err != nil {
 				return err
 			}
-			if !*asJSON {
-				fmt.Fprintf(out, "\ngantt: %s (mode %s, trial %d)\n", file, r.Mode, r.MedianTrial)
-			}
+			view.Gantt(file, r.Mode, r.MedianTrial)
 		}
 	}
 	if *trace != "" {
@@ -128,9 +121,7 @@ func runSimulate(ctx context.Context, args []string) error {
 			if err := writeTrace(file, plans[i], r, *seed); err != nil {
 				return err
 			}
-			if !*asJSON {
-				fmt.Fprintf(out, "\ntrace: %s (mode %s, trial %d)\n", file, r.Mode, r.MedianTrial)
-			}
+			view.Trace(file, r.Mode, r.MedianTrial)
 		}
 	}
 	if broken {
@@ -188,8 +179,8 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 	for _, m := range modes {
 		p, diags := planner.Compile(spec, planner.Options{Mode: m})
 		if diags.HasErrors() {
-			if err := lang.WriteDiagnostics(diagWriter(os.Stderr, asJSON), diags, spec.Sources, asJSON); err != nil {
-				return nil, "", fmt.Errorf("writing diagnostics: %w", err)
+			if err := views.NewDiagnostics(asJSON, jsonStdout, os.Stderr).Diagnostics(diags, spec.Sources); err != nil {
+				return nil, "", err
 			}
 			return nil, "", errReported
 		}
