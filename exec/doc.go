@@ -39,6 +39,13 @@
 // vars-*.tfvars.json of mode 0600 in the run directory, removed when the
 // step ends.
 //
+// events and the Result. RuntimePlan is the inverse of the planner's
+// redaction: it fills a plan's "(sensitive)" placeholders from the spec
+// and lists the values to mask.
+//
+// exec renders nothing: it emits Events through Options.OnEvent, and
+// package views shows them.
+//
 // Tool processes lead process groups of their own and, on Linux, get
 // SIGKILL when apply dies (their forking goroutine stays locked to its
 // thread, which the death signal is tied to). The lock table records each

@@ -19,6 +19,7 @@ import (
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/views"
 )
 
 // applyStdout is where apply writes its view; tests swap it.
@@ -58,38 +59,39 @@ func runApply(ctx context.Context, args []string) error {
 	}
 	planPath := fs.Arg(0)
 	out := applyStdout
+	diagView := views.NewDiagnostics(*asJSON, out, os.Stderr)
 
 	if fi, err := os.Stat(planPath); err == nil && fi.IsDir() {
-		return applyRefuse(*asJSON, "Cannot read plan",
+		return applyRefuse(diagView, "Cannot read plan",
 			fmt.Errorf("%s is a directory; apply takes a plan file from `echelon compile -o`", planPath))
 	}
 	plan, err := planner.ReadFile(planPath)
 	if err != nil {
-		return applyRefuse(*asJSON, "Cannot read plan", err)
+		return applyRefuse(diagView, "Cannot read plan", err)
 	}
 	specPath := *specFlag
 	if specPath == "" {
 		specPath = planner.SpecPath(plan, planPath)
 	}
-	spec, err := applyLoadSpec(plan, planPath, specPath, *specFlag != "", sf.vars, sf.varFiles, *asJSON)
+	spec, err := applyLoadSpec(plan, planPath, specPath, *specFlag != "", sf.vars, sf.varFiles, diagView)
 	if err != nil {
 		return err
 	}
 	if err := planner.CheckFresh(plan, spec); err != nil {
 		var se *planner.StaleError
 		if errors.As(err, &se) {
-			return applyRefuse(*asJSON, "Stale plan", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
+			return applyRefuse(diagView, "Stale plan", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
 		}
-		return applyRefuse(*asJSON, "Cannot check spec_digest", fmt.Errorf("%s: checking spec_digest: %w", planPath, err))
+		return applyRefuse(diagView, "Cannot check spec_digest", fmt.Errorf("%s: checking spec_digest: %w", planPath, err))
 	}
 	// plan_digest only shows the file agrees with itself: anyone can
 	// recompute it. What runs must be what the spec compiles to.
 	if err := planner.Verify(plan, spec); err != nil {
-		return applyRefuse(*asJSON, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
+		return applyRefuse(diagView, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
 	}
 	// The plan holds "(sensitive)" where the spec has secrets: run with
 	// the real values, and mask them in everything apply writes.
-	runPlan, secrets, err := runtimePlan(plan, spec)
+	runPlan, secrets, err := exec.RuntimePlan(plan, spec)
 	if err != nil {
 		return err
 	}
@@ -99,21 +101,14 @@ func runApply(ctx context.Context, args []string) error {
 		stateDir = filepath.Join(filepath.Dir(planPath), ".echelon")
 	}
 
-	style := exec.StyleLines
-	switch {
-	case *asJSON:
-		style = exec.StyleJSON
-	case isTerminal(out):
-		style = exec.StyleTTY
+	var term *os.File // the terminal itself, for the live view's size
+	if isTerminal(out) {
+		term = out.(*os.File)
 	}
-	termOut := out // the terminal itself, for the live view's size
 	redOut := exec.RedactWriter(out, secrets)
 	defer redOut.Flush()
 	out = redOut
-	view := exec.NewProgress(out, style, plan)
-	if f, ok := termOut.(*os.File); ok && style == exec.StyleTTY {
-		view.SetTerminal(f.Fd())
-	}
+	view := views.NewApply(*asJSON, out, term, plan)
 	if *resume && !exec.HasEarlierRun(stateDir, runPlan) {
 		// Not refused: a first --resume in a script is legitimate.
 		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,
@@ -154,14 +149,8 @@ func runApply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		b, _ := json.Marshal(struct {
-			Kind string `json:"kind"`
-			*exec.Result
-		}{"summary", res})
-		fmt.Fprintln(out, string(b))
-	} else {
-		printApplySummary(out, plan, res, planPath, stateDir)
+	if err := view.Summary(plan, res, planPath, stateDir); err != nil {
+		return err
 	}
 	if !res.OK() {
 		return errReported
@@ -169,27 +158,25 @@ func runApply(ctx context.Context, args []string) error {
 	return nil
 }
 
-// applyRefuse reports why a plan is not run: the error as it is for people,
-// a JSON diagnostic on stdout (where every --json diagnostic goes) with
-// --json.
-func applyRefuse(asJSON bool, summary string, err error) error {
-	if !asJSON {
-		return err
+// applyRefuse reports why a plan is not run: the error as it is for people
+// (main prints it), a JSON diagnostic on stdout (where every --json
+// diagnostic goes) with --json.
+func applyRefuse(view views.Diagnostics, summary string, err error) error {
+	if view.Refused(summary, err) {
+		return errReported
 	}
-	diags := hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: err.Error()}}
-	_ = lang.WriteDiagnostics(applyStdout, diags, nil, true)
-	return errReported
+	return err
 }
 
 // applyLoadSpec loads the plan's spec with its recorded variable values,
 // then the user's --var-file and --var (which win).
-func applyLoadSpec(plan *planner.Plan, planPath, path string, given bool, vars, varFiles []string, asJSON bool) (*lang.Spec, error) {
+func applyLoadSpec(plan *planner.Plan, planPath, path string, given bool, vars, varFiles []string, view views.Diagnostics) (*lang.Spec, error) {
 	if _, err := os.Stat(path); err != nil {
 		if given {
-			return nil, applyRefuse(asJSON, "Spec not found", fmt.Errorf("--spec %s: %w", path, err))
+			return nil, applyRefuse(view, "Spec not found", fmt.Errorf("--spec %s: %w", path, err))
 		}
 		looked := planner.SpecPaths(plan, planPath)
-		return nil, applyRefuse(asJSON, "Spec not found", fmt.Errorf("the plan's spec %s does not exist (looked in %s); if it moved, name it with --spec or compile it again: %s",
+		return nil, applyRefuse(view, "Spec not found", fmt.Errorf("the plan's spec %s does not exist (looked in %s); if it moved, name it with --spec or compile it again: %s",
 			plan.Spec.Path, strings.Join(looked, ", "), recompileCommandFor("SPEC", plan, planPath)))
 	}
 	names := make([]string, 0, len(plan.Spec.Variables))
@@ -225,12 +212,8 @@ func applyLoadSpec(plan *planner.Plan, planPath, path string, given bool, vars, 
 		if spec != nil {
 			sources = spec.Sources
 		}
-		if asJSON {
-			_ = lang.WriteDiagnostics(applyStdout, diags, sources, true)
-			return nil, errReported
-		}
-		_ = lang.WriteDiagnostics(os.Stderr, diags, sources, false)
-		fmt.Fprintf(os.Stderr, "echelon apply: the plan's spec %s has errors; fix them and run: %s\n", path, recompileCommandFor(path, plan, planPath))
+		_ = view.Diagnostics(diags, sources)
+		view.Advice(fmt.Sprintf("echelon apply: the plan's spec %s has errors; fix them and run: %s", path, recompileCommandFor(path, plan, planPath)))
 		return nil, errReported
 	}
 	return spec, nil
@@ -260,66 +243,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
-}
-
-func printApplySummary(w io.Writer, plan *planner.Plan, res *exec.Result, planPath, stateDir string) {
-	total := len(plan.Operations)
-	fmt.Fprintf(w, "\n%s %s: %d/%d operations succeeded", plan.Action, plan.Deployment, len(res.Succeeded)+len(res.Resumed), total)
-	if len(res.Resumed) > 0 {
-		fmt.Fprintf(w, " (%d in an earlier run)", len(res.Resumed))
-	}
-	fmt.Fprintf(w, " in %s", (time.Duration(res.Duration*1000) * time.Millisecond).String())
-	if res.Throttled > 0 {
-		fmt.Fprintf(w, ", %d throttled attempt(s)", res.Throttled)
-	}
-	fmt.Fprintln(w)
-	if len(res.Failed) > 0 {
-		fmt.Fprintf(w, "failed (%d):\n", len(res.Failed))
-		printFailures(w, res.Failed, len(res.Failed))
-	}
-	// What ran but was stopped short: each has an error and a log to read.
-	if len(res.RetryPending) > 0 {
-		fmt.Fprintf(w, "failed, the run stopped before the next attempt (%d):\n", len(res.RetryPending))
-		printFailures(w, res.RetryPending, 10)
-	}
-	if len(res.Cancelled) > 0 {
-		fmt.Fprintf(w, "cancelled while running (%d):\n", len(res.Cancelled))
-		printFailures(w, res.Cancelled, 10)
-	}
-	if len(res.Skipped) > 0 {
-		fmt.Fprintf(w, "skipped, a dependency failed (%d): %s\n", len(res.Skipped), summarize(res.Skipped, 10))
-	}
-	if len(res.NotRun) > 0 {
-		fmt.Fprintf(w, "not started, the run stopped (%d): %s\n", len(res.NotRun), summarize(res.NotRun, 10))
-	}
-	fmt.Fprintf(w, "journal: %s\n", res.Journal)
-	if !res.OK() {
-		fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
-	}
-}
-
-// printFailures lists operations with their last error and log, the first
-// n of them (the rest are in the journal and --json).
-func printFailures(w io.Writer, fs []exec.Failure, n int) {
-	for i, f := range fs {
-		if i == n {
-			fmt.Fprintf(w, "  ... and %d more (see the journal)\n", len(fs)-n)
-			return
-		}
-		attempts := ""
-		if f.Attempts > 1 {
-			attempts = fmt.Sprintf(" (attempt %d)", f.Attempts)
-		}
-		fmt.Fprintf(w, "  %s%s: %s\n", f.Op, attempts, f.Error)
-		if f.Log != "" {
-			fmt.Fprintf(w, "    log: %s\n", f.Log)
-		}
-	}
-}
-
-func summarize(ids []string, n int) string {
-	if len(ids) <= n {
-		return strings.Join(ids, ", ")
-	}
-	return strings.Join(ids[:n], ", ") + fmt.Sprintf(", ... (%d more)", len(ids)-n)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/views"
 )
 
 // plannerStdout is where compile, show, graph and diff write; tests swap it.
@@ -122,10 +123,8 @@ func startCPUProfile(path string) (stop func(), err error) {
 // warning there would precede the plan or graph on the same stream).
 func compileSpec(spec *lang.Spec, opts planner.Options, asJSON bool) (*planner.Plan, error) {
 	plan, diags := planner.Compile(spec, opts)
-	if diags.HasErrors() || (len(diags) > 0 && !asJSON) {
-		if err := lang.WriteDiagnostics(diagWriter(os.Stderr, asJSON), diags, spec.Sources, asJSON); err != nil {
-			return nil, fmt.Errorf("writing diagnostics: %w", err)
-		}
+	if err := views.NewDiagnostics(asJSON, jsonStdout, os.Stderr).Diagnostics(diags, spec.Sources); err != nil {
+		return nil, err
 	}
 	if diags.HasErrors() || plan == nil {
 		return nil, errReported

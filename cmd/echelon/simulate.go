@@ -11,10 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/review"
 	"github.com/echelonhq/echelon/sim"
+	"github.com/echelonhq/echelon/views"
 )
 
 // simulateStdout is where simulate writes its view; tests swap it.
@@ -130,24 +130,20 @@ func runSimulate(ctx context.Context, args []string) error {
 	if !*check {
 		checks = nil
 	}
-	out := simulateStdout
-	if *asJSON {
-		err = sim.WriteJSON(out, deployment, results, checks)
-	} else {
-		err = sim.WriteText(out, deployment, results, checks)
-	}
-	if err != nil {
+	view := views.NewSimulate(*asJSON, simulateStdout)
+	if err := view.Results(deployment, results, checks); err != nil {
 		return err
 	}
 	// The median run of each mode, drawn (--gantt) and listed (--trace).
 	for _, w := range []struct {
 		flag, what string
+		notice     func(file, mode string, trial int)
 		write      func(io.Writer, *planner.Plan, *sim.Result, *sim.Run) error
 	}{
-		{*gantt, "gantt", func(f io.Writer, p *planner.Plan, r *sim.Result, run *sim.Run) error {
+		{*gantt, "gantt", view.Gantt, func(f io.Writer, p *planner.Plan, r *sim.Result, run *sim.Run) error {
 			return sim.WriteGantt(f, fmt.Sprintf("%s: the median of %d predicted runs", deployment, r.Trials), run)
 		}},
-		{*trace, "trace", func(f io.Writer, p *planner.Plan, _ *sim.Result, run *sim.Run) error {
+		{*trace, "trace", view.Trace, func(f io.Writer, p *planner.Plan, _ *sim.Result, run *sim.Run) error {
 			return sim.WriteTrace(f, p, run)
 		}},
 	} {
@@ -163,9 +159,7 @@ func runSimulate(ctx context.Context, args []string) error {
 			if err := writeMedianRun(file, w.what, plans[i], r, *seed, w.write); err != nil {
 				return err
 			}
-			if !*asJSON {
-				fmt.Fprintf(out, "\n%s: %s (mode %s, trial %d)\n", w.what, file, r.Mode, r.MedianTrial)
-			}
+			w.notice(file, r.Mode, r.MedianTrial)
 		}
 	}
 	if broken {
@@ -228,8 +222,8 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 	for _, m := range modes {
 		p, diags := planner.Compile(spec, planner.Options{Mode: m})
 		if diags.HasErrors() {
-			if err := lang.WriteDiagnostics(diagWriter(os.Stderr, asJSON), diags, spec.Sources, asJSON); err != nil {
-				return nil, "", fmt.Errorf("writing diagnostics: %w", err)
+			if err := views.NewDiagnostics(asJSON, jsonStdout, os.Stderr).Diagnostics(diags, spec.Sources); err != nil {
+				return nil, "", err
 			}
 			return nil, "", errReported
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/echelonhq/echelon/lang"
+	"github.com/echelonhq/echelon/views"
 	"github.com/spf13/pflag"
 )
 
@@ -62,14 +63,12 @@ func (f *specFlags) options() lang.LoadOptions {
 // errReported so the command exits 1.
 func (f *specFlags) load(path string, w io.Writer, asJSON bool) (*lang.Spec, error) {
 	spec, diags := lang.Load(path, f.options())
-	if diags.HasErrors() || (len(diags) > 0 && !asJSON) {
-		var sources map[string]*hcl.File
-		if spec != nil {
-			sources = spec.Sources
-		}
-		if err := lang.WriteDiagnostics(diagWriter(w, asJSON), diags, sources, asJSON); err != nil {
-			return nil, fmt.Errorf("writing diagnostics: %w", err)
-		}
+	var sources map[string]*hcl.File
+	if spec != nil {
+		sources = spec.Sources
+	}
+	if err := views.NewDiagnostics(asJSON, jsonStdout, w).Diagnostics(diags, sources); err != nil {
+		return nil, err
 	}
 	if diags.HasErrors() || spec == nil {
 		return nil, errReported
@@ -77,17 +76,14 @@ func (f *specFlags) load(path string, w io.Writer, asJSON bool) (*lang.Spec, err
 	return spec, nil
 }
 
-// jsonStdout is where --json diagnostics go; tests swap it.
-var jsonStdout io.Writer = os.Stdout
+// jsonStdout is where --json diagnostics and validate's result go; tests
+// swap it. By default it is whatever os.Stdout is at the time of the write
+// (tests that redirect os.Stdout see the output too).
+var jsonStdout io.Writer = currentStdout{}
 
-// diagWriter is where diagnostics go: stdout with --json (the contract's
-// one stream for machine-readable output), w (stderr) for people.
-func diagWriter(w io.Writer, asJSON bool) io.Writer {
-	if asJSON {
-		return jsonStdout
-	}
-	return w
-}
+type currentStdout struct{}
+
+func (currentStdout) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
 
 // isPlanFile says whether a command's argument is a plan file rather than
 // a spec: an existing regular file, not *.hcl, named *.json or starting

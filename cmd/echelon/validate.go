@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/views"
 )
 
 // runValidate checks a spec: diagnostics and exit 1 when it has errors, a
@@ -33,38 +33,21 @@ func runValidate(ctx context.Context, args []string) error {
 	if !diags.HasErrors() {
 		diags = append(diags, plannerDiagnostics(spec)...)
 	}
-	if *asJSON {
-		out := struct {
-			lang.DiagnosticsReport
-			Summary *specSummary `json:"summary,omitempty"`
-		}{DiagnosticsReport: lang.DiagnosticsJSON(diags)}
-		if !diags.HasErrors() {
-			s := validateSummary(spec)
-			out.Summary = &s
-		}
-		enc := json.NewEncoder(jsonStdout)
-		enc.SetEscapeHTML(false) // "a -> b" in details, as lang writes them
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return fmt.Errorf("writing result: %w", err)
-		}
-		if diags.HasErrors() {
-			return errReported
-		}
-		return nil
+	var summary *views.SpecSummary
+	if !diags.HasErrors() {
+		s := validateSummary(spec)
+		summary = &s
 	}
-	if len(diags) > 0 {
-		if err := lang.WriteDiagnostics(os.Stderr, diags, spec.Sources, false); err != nil {
-			return fmt.Errorf("writing diagnostics: %w", err)
-		}
+	var sources map[string]*hcl.File
+	if spec != nil {
+		sources = spec.Sources
+	}
+	if err := views.NewValidate(*asJSON, jsonStdout, os.Stderr).Result(diags, sources, summary); err != nil {
+		return err
 	}
 	if diags.HasErrors() {
 		return errReported
 	}
-	s := validateSummary(spec)
-	fmt.Printf("Success! The spec is valid: deployment %q, %s (%s), %s, %s, %s, %s.\n",
-		s.Deployment, planner.Plural(s.Components, "component"), planner.Plural(s.Instances, "instance"), planner.Plural(s.Phases, "phase"),
-		planner.Plural(s.Modes, "mode"), planner.Plural(s.APIs, "api"), planner.Plural(s.Budgets, "budget"))
 	return nil
 }
 
@@ -98,19 +81,8 @@ func plannerDiagnostics(spec *lang.Spec) hcl.Diagnostics {
 	return out
 }
 
-// specSummary counts what a valid spec declares.
-type specSummary struct {
-	Deployment string `json:"deployment"`
-	Components int    `json:"components"`
-	Instances  int    `json:"instances"`
-	Phases     int    `json:"phases"`
-	Modes      int    `json:"modes"`
-	APIs       int    `json:"apis"`
-	Budgets    int    `json:"budgets"`
-}
-
-func validateSummary(spec *lang.Spec) specSummary {
-	s := specSummary{
+func validateSummary(spec *lang.Spec) views.SpecSummary {
+	s := views.SpecSummary{
 		Components: len(spec.Components),
 		Phases:     len(spec.Phases),
 		Modes:      len(spec.Modes),

@@ -1,4 +1,4 @@
-package main
+package views
 
 import (
 	"bytes"
@@ -28,7 +28,9 @@ func TestApplySummaryGroups(t *testing.T) {
 		res.Cancelled = append(res.Cancelled, exec.Failure{Op: fmt.Sprintf("x/r%02d", i), Log: "l", Error: "cancelled", Attempts: 1})
 	}
 	var b bytes.Buffer
-	printApplySummary(&b, plan, res, "plan.json", ".echelon")
+	if err := NewApply(false, &b, nil, plan).Summary(plan, res, "plan.json", ".echelon"); err != nil {
+		t.Fatal(err)
+	}
 	out := b.String()
 	for _, want := range []string{
 		"\ncancelled while running (13):\n  x/r05: signal: killed\n    log: logs/x_r05.1.log\n  x/r06: cancelled\n    log: logs/x_r06.1.log\n",

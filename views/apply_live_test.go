@@ -1,8 +1,7 @@
-package exec
+package views
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/planner"
 )
 
@@ -17,15 +17,15 @@ func TestProgressStyles(t *testing.T) {
 	p := &planner.Plan{Phases: []planner.Phase{{Name: "infra"}},
 		Operations: []planner.Operation{{ID: "net/eu", Phase: "infra"}, {ID: "net/us", Phase: "infra"}}}
 	at := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
-	evs := []Event{
-		{Time: at, Kind: EvOpStart, Op: "net/eu", Attempt: 1},
-		{Time: at, Kind: EvThrottle, Ops: []string{"net/eu"}, RetryAfter: 2, Message: "429 Too Many Requests"},
-		{Time: at, Kind: EvAIMD, Parallel: 2, Parallelism: 5, Message: "throttled: parallelism down to 2 operations, terraform -parallelism=5"},
-		{Time: at, Kind: EvOpEnd, Op: "net/eu", Attempt: 1, Outcome: OutcomeFailed, Duration: 1.5, Error: "boom", Log: "l/net_eu.1.log"},
+	evs := []exec.Event{
+		{Time: at, Kind: exec.EvOpStart, Op: "net/eu", Attempt: 1},
+		{Time: at, Kind: exec.EvThrottle, Ops: []string{"net/eu"}, RetryAfter: 2, Message: "429 Too Many Requests"},
+		{Time: at, Kind: exec.EvAIMD, Parallel: 2, Parallelism: 5, Message: "throttled: parallelism down to 2 operations, terraform -parallelism=5"},
+		{Time: at, Kind: exec.EvOpEnd, Op: "net/eu", Attempt: 1, Outcome: exec.OutcomeFailed, Duration: 1.5, Error: "boom", Log: "l/net_eu.1.log"},
 	}
 
 	var lines bytes.Buffer
-	v := NewProgress(&lines, StyleLines, p)
+	v := NewApply(false, &lines, nil, p)
 	for _, e := range evs {
 		v.Event(e)
 	}
@@ -40,14 +40,14 @@ func TestProgressStyles(t *testing.T) {
 	}
 
 	var js bytes.Buffer
-	v = NewProgress(&js, StyleJSON, p)
+	v = NewApply(true, &js, nil, p)
 	for _, e := range evs {
 		v.Event(e)
 	}
 	v.Close()
 	n := 0
 	for _, l := range strings.Split(strings.TrimSpace(js.String()), "\n") {
-		var e Event
+		var e exec.Event
 		if err := json.Unmarshal([]byte(l), &e); err != nil {
 			t.Fatalf("not JSON: %q", l)
 		}
@@ -59,10 +59,11 @@ func TestProgressStyles(t *testing.T) {
 
 	// The live view's frame: phase counts, the throttle state, running ops.
 	var tty bytes.Buffer
-	v = NewProgress(&tty, StyleTTY, p)
-	v.Event(Event{Time: time.Now(), Kind: EvOpStart, Op: "net/us", Attempt: 1})
-	v.Event(evs[2])
-	v.Close()
+	live := newApplyLive(&tty, p)
+	live.startDrawing()
+	live.Event(exec.Event{Time: time.Now(), Kind: exec.EvOpStart, Op: "net/us", Attempt: 1})
+	live.Event(evs[2])
+	live.Close()
 	frame := tty.String()
 	for _, s := range []string{"parallel 2", "infra", "0/2", "running 1", "net/us", "throttled: parallelism down to 2"} {
 		if !strings.Contains(frame, s) {
@@ -72,7 +73,7 @@ func TestProgressStyles(t *testing.T) {
 }
 
 // frame draws one live-view frame of v on a terminal of the given size.
-func frame(v *Progress, cols, rows int) string {
+func frame(v *applyLive, cols, rows int) string {
 	var b bytes.Buffer
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -93,12 +94,12 @@ func TestProgressFitsTerminal(t *testing.T) {
 		p.Operations = append(p.Operations, planner.Operation{ID: fmt.Sprintf("x/r%d", i+1), Phase: "a"})
 	}
 	p.Operations = append(p.Operations, planner.Operation{ID: "y", Phase: "b"})
-	v := NewProgress(io.Discard, StyleLines, p)
+	v := newApplyLive(io.Discard, p)
 	at := time.Now()
 	for i := range 6 {
-		v.Event(Event{Time: at.Add(time.Duration(i) * time.Millisecond), Kind: EvOpStart, Op: fmt.Sprintf("x/r%d", i+1)})
+		v.Event(exec.Event{Time: at.Add(time.Duration(i) * time.Millisecond), Kind: exec.EvOpStart, Op: fmt.Sprintf("x/r%d", i+1)})
 	}
-	v.Event(Event{Time: at, Kind: EvStopping, Message: strings.Repeat("long reason ", 20)})
+	v.Event(exec.Event{Time: at, Kind: exec.EvStopping, Message: strings.Repeat("long reason ", 20)})
 
 	f := frame(v, 100, 8)
 	if !strings.HasPrefix(f, "\nelapsed") {
@@ -146,41 +147,30 @@ func TestProgressPhaseCounts(t *testing.T) {
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
 		p.Operations = append(p.Operations, planner.Operation{ID: id, Phase: "infra"})
 	}
-	v := NewProgress(io.Discard, StyleLines, p)
+	v := newApplyLive(io.Discard, p)
 	at := time.Now()
 	v.Resumed([]string{"a"})
-	v.Event(Event{Time: at, Kind: EvOpEnd, Op: "b", Outcome: OutcomeFailed, Error: "boom"})
-	v.Event(Event{Time: at, Kind: EvOpEnd, Op: "c", Outcome: OutcomeFailed, Error: "boom"})
-	v.Event(Event{Time: at, Kind: EvRetry, Op: "c", Attempt: 2, Message: "boom"})
-	v.Event(Event{Time: at, Kind: EvOpEnd, Op: "d", Outcome: OutcomeCancelled, Error: "cancelled"})
-	v.Event(Event{Time: at, Kind: EvOpSkip, Op: "e", Outcome: OutcomeSkipped})
+	v.Event(exec.Event{Time: at, Kind: exec.EvOpEnd, Op: "b", Outcome: exec.OutcomeFailed, Error: "boom"})
+	v.Event(exec.Event{Time: at, Kind: exec.EvOpEnd, Op: "c", Outcome: exec.OutcomeFailed, Error: "boom"})
+	v.Event(exec.Event{Time: at, Kind: exec.EvRetry, Op: "c", Attempt: 2, Message: "boom"})
+	v.Event(exec.Event{Time: at, Kind: exec.EvOpEnd, Op: "d", Outcome: exec.OutcomeCancelled, Error: "cancelled"})
+	v.Event(exec.Event{Time: at, Kind: exec.EvOpSkip, Op: "e", Outcome: exec.OutcomeSkipped})
 	f := frame(v, 0, 0)
 	if !strings.Contains(f, "1/5  (1 failed, 1 cancelled, 1 skipped)") {
 		t.Errorf("phase row:\n%s", f)
 	}
 }
 
-// A resumed run's live view counts what succeeded in the earlier run.
-func TestProgressResumedRun(t *testing.T) {
-	b := newPlan(t, planner.Mode{Name: "m", MaxParallel: 1})
-	b.op("a", "a", "", "main", 10)
-	bad := b.op("b", "b", "", "main", 10)
-	bad.Command.Argv = append(bad.Command.Argv, "1") // fails once
-	b.op("c", "c", "", "main", 10, "b")
-	b.op("d", "d", "", "main", 10)
-	p := b.build()
-	state := t.TempDir()
-	runPlan(t, p, Options{StateDir: state})
-	v := NewProgress(io.Discard, StyleLines, p)
-	var resumed []string
-	res, err := Run(context.Background(), p, Options{StateDir: state, Resume: true, OnEvent: v.Event,
-		OnResumed: func(ids []string) { resumed = ids; v.Resumed(ids) }})
-	if err != nil {
-		t.Fatal(err)
+// Operations that succeeded in an earlier run count as done in the live
+// view's phase rows.
+func TestApplyLiveResumed(t *testing.T) {
+	p := &planner.Plan{Phases: []planner.Phase{{Name: "main"}}}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		p.Operations = append(p.Operations, planner.Operation{ID: id, Phase: "main"})
 	}
-	if !res.OK() || strings.Join(resumed, ",") != strings.Join(res.Resumed, ",") || len(resumed) == 0 {
-		t.Fatalf("resumed %v, result %+v", resumed, res)
-	}
+	v := newApplyLive(io.Discard, p)
+	v.Resumed([]string{"a", "b", "d"})
+	v.Event(exec.Event{Time: time.Now(), Kind: exec.EvOpEnd, Op: "c", Outcome: exec.OutcomeSucceeded})
 	if f := frame(v, 0, 0); !strings.Contains(f, "4/4") {
 		t.Errorf("after a resumed run the phase row is not 4/4:\n%s", f)
 	}

@@ -1,7 +1,6 @@
-package exec
+package views
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -9,14 +8,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/planner"
 )
 
-// Progress views a run's events: a live view redrawn about four times a
-// second on a terminal, one line per event otherwise, or JSON lines.
-type Progress struct {
+// applyLive is apply's view on a terminal: a frame (phases, throttle
+// state, the longest-running operations) redrawn about four times a second,
+// with failures and parallelism changes kept on screen above it.
+type applyLive struct {
+	applySummaryHuman
 	w     io.Writer
-	style string // "tty", "lines", "json"
 	start time.Time
 
 	mu        sync.Mutex
@@ -38,23 +39,15 @@ type Progress struct {
 	framed    bool                    // a frame was drawn on a terminal of known size
 	stop      chan struct{}
 	wg        sync.WaitGroup
-	enc       *json.Encoder
 }
 
-// Progress styles.
-const (
-	StyleTTY   = "tty"
-	StyleLines = "lines"
-	StyleJSON  = "json"
-)
-
-// NewProgress returns a view of p's run writing to w in the given style.
-// Call Close when the run ends.
-func NewProgress(w io.Writer, style string, p *planner.Plan) *Progress {
-	v := &Progress{w: w, style: style, start: time.Now(), phaseOf: map[string]string{},
+// newApplyLive returns the live view of p's run on w, not yet drawing:
+// start begins the redraws.
+func newApplyLive(w io.Writer, p *planner.Plan) *applyLive {
+	v := &applyLive{applySummaryHuman: applySummaryHuman{out: w}, w: w, start: time.Now(), phaseOf: map[string]string{},
 		total: map[string]int{}, done: map[string]int{}, failed: map[string]int{}, ended: map[string]string{},
 		running: map[string]time.Time{}, parallel: p.Mode.MaxParallel, tfPar: p.Mode.TerraformParallelism,
-		stop: make(chan struct{}), enc: json.NewEncoder(w)}
+		stop: make(chan struct{})}
 	for _, ph := range p.Phases {
 		v.phases = append(v.phases, ph.Name)
 	}
@@ -65,77 +58,56 @@ func NewProgress(w io.Writer, style string, p *planner.Plan) *Progress {
 		v.phaseOf[op.ID] = op.Phase
 		v.total[op.Phase]++
 	}
-	if style == StyleTTY {
-		v.wg.Add(1)
-		go v.loop()
-	}
 	return v
 }
 
-// Event takes one event (Options.OnEvent).
-func (v *Progress) Event(e Event) {
+func (v *applyLive) startDrawing() {
+	v.wg.Add(1)
+	go v.loop()
+}
+
+// Event takes one event (exec.Options.OnEvent).
+func (v *applyLive) Event(e exec.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	switch e.Kind {
-	case EvRunStart:
+	case exec.EvRunStart:
 		if e.Parallelism > 0 {
 			v.tfPar = e.Parallelism
 		}
-	case EvOpStart:
+	case exec.EvOpStart:
 		v.running[e.Op] = e.Time
 		delete(v.ended, e.Op)
-	case EvOpEnd:
+	case exec.EvOpEnd:
 		delete(v.running, e.Op)
-		if e.Outcome == OutcomeSucceeded {
+		if e.Outcome == exec.OutcomeSucceeded {
 			v.done[v.phaseOf[e.Op]]++
 		} else {
 			v.ended[e.Op] = e.Outcome
 		}
-	case EvRetry:
+	case exec.EvRetry:
 		delete(v.ended, e.Op) // not failed for good: it runs again
-	case EvOpSkip:
+	case exec.EvOpSkip:
 		v.failed[v.phaseOf[e.Op]]++
-	case EvThrottle:
+	case exec.EvThrottle:
 		v.throttles++
-	case EvAIMD:
+	case exec.EvAIMD:
 		v.parallel, v.tfPar = e.Parallel, e.Parallelism
 		v.lastAIMD = e.Message
-	case EvStopping:
+	case exec.EvStopping:
 		v.stopping = e.Message
 	}
-	switch v.style {
-	case StyleJSON:
-		// Every line carries the format's version, so a reader of a
-		// stream it joins late can still tell it.
-		_ = v.enc.Encode(struct {
-			Event
-			FormatVersion string `json:"format_version"`
-		}{e, EventFormatVersion})
-	case StyleLines:
-		if line := eventLine(e); line != "" {
-			fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05.000"), line)
-		}
-	case StyleTTY:
-		// Failures and parallelism changes stay on screen above the frame.
-		if e.Kind == EvAIMD || e.Kind == EvStopping || e.Kind == EvWarning || (e.Kind == EvOpEnd && e.Outcome != OutcomeSucceeded) {
-			v.clear()
-			fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05"), eventLine(e))
-			v.draw()
-		}
+	// Failures and parallelism changes stay on screen above the frame.
+	if e.Kind == exec.EvAIMD || e.Kind == exec.EvStopping || e.Kind == exec.EvWarning || (e.Kind == exec.EvOpEnd && e.Outcome != exec.OutcomeSucceeded) {
+		v.clear()
+		fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05"), eventLine(e))
+		v.draw()
 	}
-}
-
-// SetTerminal tells the live view the terminal it draws on (w may be a
-// wrapper around it), so frames fit its height and width.
-func (v *Progress) SetTerminal(fd uintptr) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.size = func() (int, int) { return termSize(fd) }
 }
 
 // Resumed marks operations that succeeded in an earlier run as done
 // (Options.OnResumed).
-func (v *Progress) Resumed(ids []string) {
+func (v *applyLive) Resumed(ids []string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, id := range ids {
@@ -143,63 +115,7 @@ func (v *Progress) Resumed(ids []string) {
 	}
 }
 
-func eventLine(e Event) string {
-	switch e.Kind {
-	case EvRunStart:
-		return "run started (plan " + shortDigest(e.PlanDigest) + ")"
-	case EvRunEnd:
-		return fmt.Sprintf("run %s after %s", e.Outcome, secs(e.Duration))
-	case EvOpStart:
-		return fmt.Sprintf("%s: started (attempt %d)", e.Op, e.Attempt)
-	case EvOpEnd:
-		if e.Outcome == OutcomeSucceeded {
-			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
-		}
-		if e.Error == e.Outcome {
-			return fmt.Sprintf("%s: %s after %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Log)
-		}
-		return fmt.Sprintf("%s: %s after %s: %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Error, e.Log)
-	case EvOpSkip:
-		return fmt.Sprintf("%s: skipped, %s", e.Op, e.Message)
-	case EvRetry:
-		if e.Message != "" {
-			return fmt.Sprintf("%s: attempt %d in %s after: %s", e.Op, e.Attempt, secs(e.Duration), e.Message)
-		}
-		return fmt.Sprintf("%s: attempt %d in %s", e.Op, e.Attempt, secs(e.Duration))
-	case EvThrottle:
-		ra := ""
-		if e.RetryAfter > 0 {
-			ra = fmt.Sprintf(", retry after %s", secs(e.RetryAfter))
-		}
-		return fmt.Sprintf("throttled: %s%s: %s", strings.Join(e.Ops, ", "), ra, e.Message)
-	case EvWarning:
-		return "warning: " + e.Message
-	case EvAIMD, EvStopping:
-		return e.Message
-	case EvLockWait:
-		return "waiting for locks: " + e.Message
-	case EvResource:
-		if e.Op == "" {
-			return ""
-		}
-		return fmt.Sprintf("%s: %s %s", e.Op, e.Resource, e.Message)
-	}
-	return ""
-}
-
-func secs(s float64) string {
-	return (time.Duration(s*1000) * time.Millisecond).String()
-}
-
-func shortDigest(d string) string {
-	d = strings.TrimPrefix(d, "sha256:")
-	if len(d) > 12 {
-		d = d[:12]
-	}
-	return d
-}
-
-func (v *Progress) loop() {
+func (v *applyLive) loop() {
 	defer v.wg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
@@ -220,7 +136,7 @@ func (v *Progress) loop() {
 // carriage return first: a terminal that echoed ^C left the cursor two
 // columns in, and clearing from there would leave the frame's first
 // characters on screen.
-func (v *Progress) clear() {
+func (v *applyLive) clear() {
 	if v.drawn > 0 {
 		fmt.Fprintf(v.w, "\r\x1b[%dA\x1b[J", v.drawn)
 		v.drawn = 0
@@ -233,7 +149,7 @@ func (v *Progress) clear() {
 // It also never starts on the screen's top row: tmux (scroll-on-clear)
 // moves the whole screen into its scrollback when an erase to the end of
 // the screen starts at the top-left corner, as clear's would, every frame.
-func (v *Progress) draw() {
+func (v *applyLive) draw() {
 	var head strings.Builder
 	fmt.Fprintf(&head, "elapsed %s", time.Since(v.start).Round(time.Second))
 	par := "no cap"
@@ -249,7 +165,7 @@ func (v *Progress) draw() {
 
 	failed, cancelled := map[string]int{}, map[string]int{}
 	for id, outcome := range v.ended {
-		if outcome == OutcomeCancelled {
+		if outcome == exec.OutcomeCancelled {
 			cancelled[v.phaseOf[id]]++
 		} else {
 			failed[v.phaseOf[id]]++
@@ -335,13 +251,11 @@ func (v *Progress) draw() {
 }
 
 // Close stops the live view, leaving its last frame on screen.
-func (v *Progress) Close() {
-	if v.style == StyleTTY {
-		close(v.stop)
-		v.wg.Wait()
-		v.mu.Lock()
-		v.clear()
-		v.draw()
-		v.mu.Unlock()
-	}
+func (v *applyLive) Close() {
+	close(v.stop)
+	v.wg.Wait()
+	v.mu.Lock()
+	v.clear()
+	v.draw()
+	v.mu.Unlock()
 }

@@ -1,0 +1,210 @@
+package views
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/planner"
+)
+
+// Apply is apply's view of a run: its events as they happen (exec's
+// Options.OnEvent and OnResumed), then the summary.
+type Apply interface {
+	// Event shows one event.
+	Event(e exec.Event)
+	// Resumed takes the operations that succeeded in an earlier run.
+	Resumed(ids []string)
+	// Close ends the live part of the view (the last frame stays).
+	Close()
+	// Summary shows the run's result; planPath and stateDir make the
+	// command that continues it.
+	Summary(plan *planner.Plan, res *exec.Result, planPath, stateDir string) error
+}
+
+// NewApply returns apply's view of plan's run writing to w: JSON lines
+// with asJSON; otherwise a live view redrawn on term when it is a terminal
+// (w may wrap it, as a redacting writer does), or one line per event.
+// The live view draws until Close.
+func NewApply(asJSON bool, w io.Writer, term *os.File, plan *planner.Plan) Apply {
+	switch {
+	case asJSON:
+		return &applyJSON{enc: json.NewEncoder(w), w: w}
+	case term != nil:
+		v := newApplyLive(w, plan)
+		fd := term.Fd()
+		v.size = func() (int, int) { return termSize(fd) }
+		v.startDrawing()
+		return v
+	}
+	return &applyLines{applySummaryHuman{out: w}}
+}
+
+// applyLines is apply's human view off a terminal: one line per event.
+type applyLines struct{ applySummaryHuman }
+
+func (v *applyLines) Event(e exec.Event) {
+	if line := eventLine(e); line != "" {
+		fmt.Fprintf(v.out, "%s %s\n", e.Time.Format("15:04:05.000"), line)
+	}
+}
+
+func (v *applyLines) Resumed([]string) {}
+func (v *applyLines) Close()           {}
+
+// applyJSON is apply --json: one JSON line per event, then the summary.
+type applyJSON struct {
+	enc *json.Encoder
+	w   io.Writer
+}
+
+func (v *applyJSON) Event(e exec.Event) {
+	// Every line carries the format's version, so a reader of a stream
+	// it joins late can still tell it.
+	_ = v.enc.Encode(struct {
+		exec.Event
+		FormatVersion string `json:"format_version"`
+	}{e, exec.EventFormatVersion})
+}
+
+func (v *applyJSON) Resumed([]string) {}
+func (v *applyJSON) Close()           {}
+
+func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, _, _ string) error {
+	b, err := json.Marshal(struct {
+		Kind string `json:"kind"`
+		*exec.Result
+	}{"summary", res})
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	_, err = fmt.Fprintln(v.w, string(b))
+	return err
+}
+
+// applySummaryHuman is the summary people read, on a terminal or not.
+type applySummaryHuman struct{ out io.Writer }
+
+func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, planPath, stateDir string) error {
+	w := s.out
+	total := len(plan.Operations)
+	fmt.Fprintf(w, "\n%s %s: %d/%d operations succeeded", plan.Action, plan.Deployment, len(res.Succeeded)+len(res.Resumed), total)
+	if len(res.Resumed) > 0 {
+		fmt.Fprintf(w, " (%d in an earlier run)", len(res.Resumed))
+	}
+	fmt.Fprintf(w, " in %s", (time.Duration(res.Duration*1000) * time.Millisecond).String())
+	if res.Throttled > 0 {
+		fmt.Fprintf(w, ", %d throttled attempt(s)", res.Throttled)
+	}
+	fmt.Fprintln(w)
+	if len(res.Failed) > 0 {
+		fmt.Fprintf(w, "failed (%d):\n", len(res.Failed))
+		printFailures(w, res.Failed, len(res.Failed))
+	}
+	// What ran but was stopped short: each has an error and a log to read.
+	if len(res.RetryPending) > 0 {
+		fmt.Fprintf(w, "failed, the run stopped before the next attempt (%d):\n", len(res.RetryPending))
+		printFailures(w, res.RetryPending, 10)
+	}
+	if len(res.Cancelled) > 0 {
+		fmt.Fprintf(w, "cancelled while running (%d):\n", len(res.Cancelled))
+		printFailures(w, res.Cancelled, 10)
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(w, "skipped, a dependency failed (%d): %s\n", len(res.Skipped), summarize(res.Skipped, 10))
+	}
+	if len(res.NotRun) > 0 {
+		fmt.Fprintf(w, "not started, the run stopped (%d): %s\n", len(res.NotRun), summarize(res.NotRun, 10))
+	}
+	fmt.Fprintf(w, "journal: %s\n", res.Journal)
+	if !res.OK() {
+		fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
+	}
+	return nil
+}
+
+// printFailures lists operations with their last error and log, the first
+// n of them (the rest are in the journal and --json).
+func printFailures(w io.Writer, fs []exec.Failure, n int) {
+	for i, f := range fs {
+		if i == n {
+			fmt.Fprintf(w, "  ... and %d more (see the journal)\n", len(fs)-n)
+			return
+		}
+		attempts := ""
+		if f.Attempts > 1 {
+			attempts = fmt.Sprintf(" (attempt %d)", f.Attempts)
+		}
+		fmt.Fprintf(w, "  %s%s: %s\n", f.Op, attempts, f.Error)
+		if f.Log != "" {
+			fmt.Fprintf(w, "    log: %s\n", f.Log)
+		}
+	}
+}
+
+func summarize(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return strings.Join(ids[:n], ", ") + fmt.Sprintf(", ... (%d more)", len(ids)-n)
+}
+
+func eventLine(e exec.Event) string {
+	switch e.Kind {
+	case exec.EvRunStart:
+		return "run started (plan " + shortDigest(e.PlanDigest) + ")"
+	case exec.EvRunEnd:
+		return fmt.Sprintf("run %s after %s", e.Outcome, secs(e.Duration))
+	case exec.EvOpStart:
+		return fmt.Sprintf("%s: started (attempt %d)", e.Op, e.Attempt)
+	case exec.EvOpEnd:
+		if e.Outcome == exec.OutcomeSucceeded {
+			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
+		}
+		if e.Error == e.Outcome {
+			return fmt.Sprintf("%s: %s after %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Log)
+		}
+		return fmt.Sprintf("%s: %s after %s: %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Error, e.Log)
+	case exec.EvOpSkip:
+		return fmt.Sprintf("%s: skipped, %s", e.Op, e.Message)
+	case exec.EvRetry:
+		if e.Message != "" {
+			return fmt.Sprintf("%s: attempt %d in %s after: %s", e.Op, e.Attempt, secs(e.Duration), e.Message)
+		}
+		return fmt.Sprintf("%s: attempt %d in %s", e.Op, e.Attempt, secs(e.Duration))
+	case exec.EvThrottle:
+		ra := ""
+		if e.RetryAfter > 0 {
+			ra = fmt.Sprintf(", retry after %s", secs(e.RetryAfter))
+		}
+		return fmt.Sprintf("throttled: %s%s: %s", strings.Join(e.Ops, ", "), ra, e.Message)
+	case exec.EvWarning:
+		return "warning: " + e.Message
+	case exec.EvAIMD, exec.EvStopping:
+		return e.Message
+	case exec.EvLockWait:
+		return "waiting for locks: " + e.Message
+	case exec.EvResource:
+		if e.Op == "" {
+			return ""
+		}
+		return fmt.Sprintf("%s: %s %s", e.Op, e.Resource, e.Message)
+	}
+	return ""
+}
+
+func secs(s float64) string {
+	return (time.Duration(s*1000) * time.Millisecond).String()
+}
+
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return d
+}
