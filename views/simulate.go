@@ -16,6 +16,8 @@ type Simulate interface {
 	Gantt(file, mode string, trial int)
 	// Trace notes a trace written to file: the given trial of mode.
 	Trace(file, mode string, trial int)
+	// HTML notes the HTML report written to file.
+	HTML(file string)
 }
 
 // NewSimulate returns simulate's view on w: one JSON document with
@@ -42,6 +44,8 @@ func (v simulateHuman) Trace(file, mode string, trial int) {
 	fmt.Fprintf(v.w, "\ntrace: %s (mode %s, trial %d)\n", file, mode, trial)
 }
 
+func (v simulateHuman) HTML(file string) { fmt.Fprintf(v.w, "\nhtml: %s\n", file) }
+
 type simulateJSON struct{ w io.Writer }
 
 func (v simulateJSON) Results(deployment string, results []*sim.Result, checks []sim.BudgetCheck) error {
@@ -50,3 +54,4 @@ func (v simulateJSON) Results(deployment string, results []*sim.Result, checks [
 
 func (simulateJSON) Gantt(string, string, int) {}
 func (simulateJSON) Trace(string, string, int) {}
+func (simulateJSON) HTML(string)               {}

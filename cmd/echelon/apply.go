@@ -37,6 +37,13 @@ var applyStdout io.Writer = os.Stdout
 // operations finish; a second one cancels them. Either way the journal in
 // the state directory lets `--resume` continue.
 func runApply(ctx context.Context, args []string) error {
+	// A closed stdout (apply ... | head) must not kill the run halfway,
+	// its operations orphaned and its journal unended: with SIGPIPE
+	// handled, writes fail with EPIPE and the run goes on. Handled, not
+	// ignored: an ignored signal would stay ignored in the tools it starts.
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 	fs := newFlagSet("apply", "apply PLAN [--spec SPEC] [--state DIR] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
 	sf := specFlags{ctx: ctx}
 	specFlag := fs.String("spec", "", "the plan's `SPEC` (default: found from the plan's spec.path)")

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -86,7 +87,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	case errors.Is(err, errReported):
 		return 1
 	case errors.As(err, new(usageError)):
-		fmt.Fprintf(stderr, "echelon %s: %v\n", args[0], err)
+		msg := err.Error()
+		if !strings.Contains(msg, "--help") {
+			msg += fmt.Sprintf(" (see 'echelon %s --help')", args[0])
+		}
+		fmt.Fprintf(stderr, "echelon %s: %s\n", args[0], msg)
 		return 2
 	default:
 		fmt.Fprintf(stderr, "echelon %s: %v\n", args[0], err)

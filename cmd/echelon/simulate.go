@@ -162,6 +162,9 @@ func runSimulate(ctx context.Context, args []string) error {
 			w.notice(file, r.Mode, r.MedianTrial)
 		}
 	}
+	if *htmlOut != "" {
+		view.HTML(*htmlOut)
+	}
 	if broken {
 		return errReported
 	}
