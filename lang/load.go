@@ -63,6 +63,9 @@ type loader struct {
 
 	varVals   map[string]cty.Value
 	localVals map[string]cty.Value
+	// failedLocals are declared locals whose value has an error of its
+	// own: a reference to one says so, not that it is undeclared.
+	failedLocals map[string]bool
 	baseCtx   *hcl.EvalContext
 
 	// refMemo holds checkRefs results while one component's instances are

@@ -428,6 +428,12 @@ func (l *loader) decodeLocals() {
 			}
 		}
 		failed[name] = !ok
+		if !ok {
+			if l.failedLocals == nil {
+				l.failedLocals = map[string]bool{}
+			}
+			l.failedLocals[name] = true
+		}
 		return ok
 	}
 	for _, name := range order {
@@ -547,7 +553,10 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 					names = append(names, n)
 				}
 			}
-			if !ok {
+			switch {
+			case !ok && l.failedLocals[attr]:
+				add(rng, "Local value has errors", "local.%s could not be computed (its own error is reported above), so this expression cannot be evaluated.", attr)
+			case !ok:
 				add(rng, "Reference to undeclared local value", "No local value named %q is defined.%s", attr, didYouMean(attr, names))
 			}
 		case "each":
