@@ -66,7 +66,7 @@ type loader struct {
 	// failedLocals are declared locals whose value has an error of its
 	// own: a reference to one says so, not that it is undeclared.
 	failedLocals map[string]bool
-	baseCtx   *hcl.EvalContext
+	baseCtx      *hcl.EvalContext
 
 	// refMemo holds checkRefs results while one component's instances are
 	// decoded (see checkRefsMemo); nil otherwise.
