@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
 
@@ -111,7 +112,7 @@ func terraformRun(ctx context.Context, s Step) error {
 		err = tf.ApplyJSON(ctx, ev, opts...)
 	}
 	ev.flush()
-	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", s.Action, len(s.Ops), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", s.Action, len(s.Ops), lang.FormatDuration(time.Since(start).Round(time.Millisecond)))
 	if err == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
 
@@ -96,7 +97,7 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, planPat
 	if len(res.Resumed) > 0 {
 		fmt.Fprintf(w, " (%d in an earlier run)", len(res.Resumed))
 	}
-	fmt.Fprintf(w, " in %s", (time.Duration(res.Duration*1000) * time.Millisecond).String())
+	fmt.Fprintf(w, " in %s", lang.FormatDuration(time.Duration(res.Duration*1000)*time.Millisecond))
 	if res.Throttled > 0 {
 		fmt.Fprintf(w, ", %d throttled attempt(s)", res.Throttled)
 	}
@@ -198,7 +199,7 @@ func eventLine(e exec.Event) string {
 }
 
 func secs(s float64) string {
-	return (time.Duration(s*1000) * time.Millisecond).String()
+	return lang.FormatDuration(time.Duration(s*1000) * time.Millisecond)
 }
 
 func shortDigest(d string) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
 
@@ -151,7 +152,7 @@ func (v *applyLive) clear() {
 // the screen starts at the top-left corner, as clear's would, every frame.
 func (v *applyLive) draw() {
 	var head strings.Builder
-	fmt.Fprintf(&head, "elapsed %s", time.Since(v.start).Round(time.Second))
+	fmt.Fprintf(&head, "elapsed %s", lang.FormatDuration(time.Since(v.start).Round(time.Second)))
 	par := "no cap"
 	if v.parallel > 0 {
 		par = fmt.Sprint(v.parallel)
@@ -224,7 +225,7 @@ func (v *applyLive) draw() {
 			lines = append(lines, fmt.Sprintf("  ... and %d more running", len(ids)-show))
 			break
 		}
-		lines = append(lines, fmt.Sprintf("  %-40s %s", id, time.Since(v.running[id]).Round(time.Second)))
+		lines = append(lines, fmt.Sprintf("  %-40s %s", id, lang.FormatDuration(time.Since(v.running[id]).Round(time.Second))))
 	}
 	lines = append(lines, tail...)
 	if rows > 0 && len(lines) > rows-2 {
