@@ -224,7 +224,12 @@ func equal(a, b []string) bool {
 // FormatSeconds writes seconds, rounded to whole ones, as lang.FormatDuration
 // does: 1h2m3s, 4m5s, 6s.
 func FormatSeconds(s float64) string {
-	return lang.FormatDuration(time.Duration(math.Round(min(max(s, 0), 1e9))) * time.Second)
+	s = min(max(s, 0), 1e9)
+	if s < 10 {
+		// Under ten seconds, tenths: a plan of 300ms steps is not "0s".
+		return lang.FormatDuration(time.Duration(math.Round(s*10)) * time.Second / 10)
+	}
+	return lang.FormatDuration(time.Duration(math.Round(s)) * time.Second)
 }
 
 // brk marks where wrap may break a line; it is removed on output.

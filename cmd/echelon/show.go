@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 
 	"github.com/echelonhq/echelon/planner"
 )
@@ -24,6 +26,9 @@ func runShow(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() != 1 {
 		return usagef("show takes one plan file, got %s", planner.Plural(fs.NArg(), "argument"))
+	}
+	if fi, err := os.Stat(fs.Arg(0)); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory; show takes a plan file: echelon compile %s -o PLAN, then echelon show PLAN", fs.Arg(0), fs.Arg(0))
 	}
 	p, err := planner.ReadFile(fs.Arg(0))
 	if err != nil {
