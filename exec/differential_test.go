@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -64,6 +65,11 @@ func genPlan(seed uint64) *planner.Plan {
 		mode.RegionParallel = 1 + rng.IntN(3)
 	}
 	mode.TerraformParallelism = []int{0, 3, 10}[rng.IntN(3)]
+	// Apis, one of them per region: a throttle slows the scope it came from.
+	// Rate 0: the simulator's own token buckets do not delay anything (the
+	// fake driver has none); throttles come from the failure script.
+	p.APIs = []planner.API{{Name: "global", Scope: "deployment"}, {Name: "regional", Scope: "region"}}
+	apiNames := []string{"global", "regional"}
 
 	type inst struct {
 		id, region string
@@ -91,6 +97,12 @@ func genPlan(seed uint64) *planner.Plan {
 		}
 		sharedWS := rng.IntN(2) == 0 // one state for every region, or a workspace per region
 		alone := rng.IntN(10) == 0
+		calls := map[string]int{}
+		for _, a := range apiNames {
+			if rng.IntN(3) == 0 {
+				calls[a] = 1 + rng.IntN(5)
+			}
+		}
 		retries := rng.IntN(3)
 		onError := onErrors[rng.IntN(len(onErrors))]
 		dur := float64(100+100*rng.IntN(40)) / 1000
@@ -121,7 +133,7 @@ func genPlan(seed uint64) *planner.Plan {
 				op := planner.Operation{ID: id, Component: name, Region: region, Phase: p.Phases[phaseOf].Name,
 					Driver: driver, Priority: float64(rng.IntN(100)), OnError: onError, Retries: retries,
 					Duration: planner.Duration{P50: dur, P90: dur}, Resources: resources,
-					ResourceDuration: planner.Duration{P50: resDur, P90: resDur}}
+					ResourceDuration: planner.Duration{P50: resDur, P90: resDur}, Calls: calls}
 				if alone {
 					op.Alone = "parallel = false"
 				}
@@ -317,7 +329,7 @@ func TestDifferentialSimExec(t *testing.T) {
 	if testing.Short() {
 		n = min(n, 50)
 	}
-	stats := struct{ ops, attempts, retried, throttled, coalesced, stopped int }{}
+	stats := struct{ ops, attempts, retried, throttled, coalesced, stopped, scoped int }{}
 	for i := range n {
 		seed := uint64(i)
 		p := genPlan(seed)
@@ -340,7 +352,12 @@ func TestDifferentialSimExec(t *testing.T) {
 			fd := &fakeDriver{outcome: outcome, calls: map[string]int{}}
 			res, err = Run(context.Background(), p, Options{StateDir: stateDir, Seed: seed,
 				Backoff: time.Second, MaxBackoff: 20 * time.Second, ThrottleRetries: 3, QuietPeriod: 10 * time.Second,
-				drive: fd.drive, settle: synctest.Wait})
+				drive: fd.drive, settle: synctest.Wait,
+				OnEvent: func(e Event) {
+					if e.Kind == EvAIMD && (strings.HasPrefix(e.Message, "global: ") || strings.HasPrefix(e.Message, "regional/")) {
+						stats.scoped++
+					}
+				}})
 			if err != nil {
 				t.Fatalf("plan %d: exec: %v", i, err)
 			}
@@ -377,10 +394,10 @@ func TestDifferentialSimExec(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d plans, %d operations, %d attempts (%d retries), %d throttled steps, %d coalesced steps, %d runs not OK",
-		n, stats.ops, stats.attempts, stats.retried, stats.throttled, stats.coalesced, stats.stopped)
+	t.Logf("%d plans, %d operations, %d attempts (%d retries), %d throttled steps (%d scoped AIMD changes), %d coalesced steps, %d runs not OK",
+		n, stats.ops, stats.attempts, stats.retried, stats.throttled, stats.scoped, stats.coalesced, stats.stopped)
 	// The generator must reach what the test is for.
-	if n >= 100 && (stats.retried == 0 || stats.throttled == 0 || stats.coalesced == 0 || stats.stopped == 0) {
+	if n >= 100 && (stats.retried == 0 || stats.throttled == 0 || stats.coalesced == 0 || stats.stopped == 0 || stats.scoped == 0) {
 		t.Errorf("the generator missed a feature: %+v", stats)
 	}
 }

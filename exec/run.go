@@ -227,6 +227,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 	r.pol = pol
 	r.sch = sched.New(pol)
 	r.sch.KeepNotes = true
+	r.sch.PerScope = true // a throttle slows the api scope it came from
 	r.sch.Reset(opts.Seed, 0x5eed)
 	r.ops = make([]*opState, len(p.Operations))
 	r.byRank = make([]*opState, len(pol.Ops))

@@ -19,7 +19,8 @@ type aimd struct {
 	tf           int // effective -parallelism
 	peak         int // in flight when first throttled without a cap
 	quiet        int64
-	noTF         bool // the plan runs no terraform: messages leave -parallelism out
+	noTF         bool   // the plan runs no terraform: messages leave -parallelism out
+	scope        string // the api scope it acts on ("": every operation)
 
 	lastThrottle int64
 	lastChange   int64
@@ -60,7 +61,7 @@ func (a *aimd) throttled(s *State, now, retryAfter int64, inFlight int) {
 	}
 	a.parallel, a.tf, a.lastChange = np, ntf, now
 	s.note(Note{Kind: NoteAIMD, Time: now, Op: -1, Cause: -1, Parallel: np, TF: ntf, RetryAfter: retryAfter, Throttle: true,
-		Message: fmt.Sprintf("throttled: parallelism down to %d operations%s", np, a.tfNote(ntf))})
+		Scope: a.scope, Message: a.scopeNote() + fmt.Sprintf("throttled: parallelism down to %d operations%s", np, a.tfNote(ntf))})
 }
 
 func (a *aimd) below() bool {
@@ -97,7 +98,15 @@ func (a *aimd) tick(s *State, now int64) {
 	if shown == 0 {
 		msg = fmt.Sprintf("quiet for %s: no cap on operations again%s", fmtDur(a.quiet), a.tfNote(a.tf))
 	}
-	s.note(Note{Kind: NoteAIMD, Time: now, Op: -1, Cause: -1, Parallel: shown, TF: a.tf, Message: msg})
+	s.note(Note{Kind: NoteAIMD, Time: now, Op: -1, Cause: -1, Parallel: shown, TF: a.tf, Scope: a.scope, Message: a.scopeNote() + msg})
+}
+
+// scopeNote names the api scope a change acts on ("" for every operation).
+func (a *aimd) scopeNote() string {
+	if a.scope == "" {
+		return ""
+	}
+	return a.scope + ": "
 }
 
 func (a *aimd) tfNote(tf int) string {

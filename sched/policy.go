@@ -94,6 +94,13 @@ type Policy struct {
 	hot     []hot
 	depOff  []int32
 	depList []int32
+	// Scopes are the api buckets AIMD can act on alone: one per api, and
+	// for scope = "region" one per region (and one for non-regional
+	// operations). scopeOff/scopeList are each operation's (CSR), the
+	// apis it calls.
+	Scopes    []string
+	scopeOff  []int32
+	scopeList []int32
 }
 
 // hot is an Op's fields the scheduling passes read.
@@ -248,6 +255,7 @@ func Compile(p *planner.Plan, cfg Config) (*Policy, error) {
 		pol.depList = append(pol.depList, op.Dependent...)
 		pol.depOff[r+1] = int32(len(pol.depList))
 	}
+	pol.compileScopes(p)
 	pol.PhaseOps = make([]int32, len(pol.Phases))
 	pol.BatchOps = make([]int32, pol.NBatches)
 	for i := range pol.Ops {
@@ -286,4 +294,61 @@ func (pol *Policy) checkAcyclic() error {
 		return fmt.Errorf("the plan's dependencies form a cycle")
 	}
 	return nil
+}
+
+// compileScopes lists the api scopes and which of them each operation
+// calls (api names unknown to the plan are left to the simulator to refuse).
+func (pol *Policy) compileScopes(p *planner.Plan) {
+	type key struct {
+		api    string
+		region int32
+	}
+	idx := map[key]int32{}
+	regional := map[string]bool{}
+	for _, a := range p.APIs {
+		regional[a.Name] = a.Scope == "region"
+		if a.Scope != "region" {
+			idx[key{a.Name, -1}] = int32(len(pol.Scopes))
+			pol.Scopes = append(pol.Scopes, a.Name)
+		}
+	}
+	pol.scopeOff = make([]int32, len(pol.Ops)+1)
+	for r := range pol.Ops {
+		op := &pol.Ops[r]
+		calls := p.Operations[op.Index].Calls
+		names := make([]string, 0, len(calls))
+		for a, n := range calls {
+			if n > 0 {
+				names = append(names, a)
+			}
+		}
+		sort.Strings(names)
+		for _, a := range names {
+			reg, known := regional[a]
+			if !known {
+				continue
+			}
+			k := key{a, -1}
+			if reg {
+				k.region = op.Region
+			}
+			b, ok := idx[k]
+			if !ok {
+				b = int32(len(pol.Scopes))
+				idx[k] = b
+				name := a + "/(not regional)"
+				if op.Region >= 0 {
+					name = a + "/" + pol.Regions[op.Region]
+				}
+				pol.Scopes = append(pol.Scopes, name)
+			}
+			pol.scopeList = append(pol.scopeList, b)
+		}
+		pol.scopeOff[r+1] = int32(len(pol.scopeList))
+	}
+}
+
+// scopesOf are the api scopes operation r calls.
+func (pol *Policy) scopesOf(r int32) []int32 {
+	return pol.scopeList[pol.scopeOff[r]:pol.scopeOff[r+1]]
 }

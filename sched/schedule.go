@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Never is the wake time that means "no time-based reason to look again".
@@ -25,6 +26,15 @@ func (s *State) Schedule(now int64) (starts []Start, wake int64, needBatch int32
 	if s.aimd.lastThrottle >= 0 { // AIMD has nothing to raise before a first throttle
 		s.aimd.tick(s, now)
 		wake = s.aimd.nextWake()
+	}
+	if s.anyScope {
+		for b := range s.scopeAIMD {
+			a := &s.scopeAIMD[b]
+			if a.lastThrottle >= 0 {
+				a.tick(s, now)
+				wake = earliest(wake, a.nextWake())
+			}
+		}
 	}
 	if s.stopping || s.ready.n == 0 {
 		return s.starts, wake, -1
@@ -77,7 +87,7 @@ func (s *State) admit(now, wake int64) int64 {
 		if op.alone {
 			// Nothing may overtake a ready run-alone operation: no new work
 			// starts until everything has drained, then it runs alone.
-			if s.inFlight == 0 {
+			if s.inFlight == 0 && (!s.anyScope || s.scopesAllow(r, now, &wake)) {
 				s.occupy(r)
 				s.alone = true
 				s.plain = append(s.plain, r)
@@ -87,7 +97,7 @@ func (s *State) admit(now, wake int64) int64 {
 		if maxPar > 0 && s.inFlight >= maxPar {
 			return wake
 		}
-		if !s.fits(r) {
+		if !s.fits(r) || (s.anyScope && !s.scopesAllow(r, now, &wake)) {
 			continue
 		}
 		if op.state < 0 {
@@ -126,7 +136,7 @@ func (s *State) coalesce(st int32, from int32, now int64) {
 		if o2.state != st || o2.alone || s.o[r2].solo || (s.delayed > 0 && s.o[r2].notAfter > now) {
 			continue
 		}
-		if s.fits(r2) {
+		if s.fits(r2) && (!s.anyScope || s.scopesAllow(r2, now, nil)) {
 			s.groups[st] = append(s.groups[st], r2)
 			s.occupy(r2)
 		}
@@ -159,7 +169,35 @@ func (s *State) startAdmitted() {
 func (s *State) addStart(m []int32) {
 	s.stepSeq++
 	s.steps++
-	s.starts = append(s.starts, Start{Step: s.stepSeq, Members: m, Parallelism: s.aimd.tf})
+	tf := s.aimd.tf
+	if s.anyScope {
+		// A throttled scope's -parallelism holds for every step calling it.
+		for _, r := range m {
+			for _, b := range s.P.scopesOf(r) {
+				tf = min(tf, s.scopeAIMD[b].tf)
+			}
+		}
+	}
+	s.starts = append(s.starts, Start{Step: s.stepSeq, Members: m, Parallelism: tf})
+}
+
+// scopesAllow reports whether r may start next to what its api scopes
+// have in flight, and lowers *wake to the end of a scope's Retry-After
+// pause that holds it back (wake may be nil).
+func (s *State) scopesAllow(r int32, now int64, wake *int64) bool {
+	for _, b := range s.P.scopesOf(r) {
+		a := &s.scopeAIMD[b]
+		if now < a.pausedUntil {
+			if wake != nil {
+				*wake = earliest(*wake, a.pausedUntil)
+			}
+			return false
+		}
+		if a.parallel > 0 && int(s.scopeBusy[b]) >= a.parallel {
+			return false
+		}
+	}
+	return true
 }
 
 // fits reports whether a ready operation passes the barriers and the
@@ -193,6 +231,11 @@ func (s *State) occupy(r int32) {
 	if op.state >= 0 {
 		s.stateBusy[op.state] = true
 	}
+	if s.PerScope {
+		for _, b := range s.P.scopesOf(r) {
+			s.scopeBusy[b]++
+		}
+	}
 	s.ready.remove(r)
 	o := &s.o[r]
 	o.mark = mAdmitted // startAdmitted clears it
@@ -204,7 +247,7 @@ func (s *State) occupy(r int32) {
 func (s *State) release(members []int32) {
 	s.endStep(members[0])
 	for _, r := range members {
-		s.freeSlots(&s.P.hot[r])
+		s.freeSlots(r, &s.P.hot[r])
 	}
 }
 
@@ -224,7 +267,12 @@ func (s *State) endStep(first int32) {
 
 // freeSlots gives back one operation's slots: in flight, its region's and
 // its component's.
-func (s *State) freeSlots(h *hot) {
+func (s *State) freeSlots(r int32, h *hot) {
+	if s.PerScope {
+		for _, b := range s.P.scopesOf(r) {
+			s.scopeBusy[b]--
+		}
+	}
 	s.inFlight--
 	if h.region >= 0 {
 		if s.regionBusy[h.region]--; s.regionBusy[h.region] == 0 {
@@ -267,7 +315,7 @@ func (s *State) EndedOK(members []int32, now int64) {
 	s.endStep(members[0])
 	for _, r := range members {
 		op := &pol.hot[r]
-		s.freeSlots(op)
+		s.freeSlots(r, op)
 		s.o[r].status = Succeeded
 		s.finished++
 		s.phaseDone[op.phase]++
@@ -294,7 +342,7 @@ func (s *State) Ended(members []int32, out []Outcome, now int64) {
 	throttled := false
 	for i, r := range members {
 		op := &pol.hot[r]
-		s.freeSlots(op)
+		s.freeSlots(r, op)
 		switch out[i].Kind {
 		case OK:
 			s.o[r].status = Succeeded
@@ -314,8 +362,7 @@ func (s *State) Ended(members []int32, out []Outcome, now int64) {
 		}
 	}
 	if throttled {
-		// One throttle per step, however many of its operations it hit.
-		s.aimd.throttled(s, now, retryAfter, s.inFlight+len(members))
+		s.throttled(members, out, now, retryAfter)
 	}
 	if failed {
 		for i, r := range members {
@@ -433,4 +480,38 @@ func (s *State) started(r int32) {
 		o.notAfter = 0
 		s.delayed--
 	}
+}
+
+// throttled lowers the caps after a throttled step: of each api scope its
+// throttled operations call (PerScope), or of the whole run when they call
+// none. One throttle per step and scope, however many operations it hit.
+func (s *State) throttled(members []int32, out []Outcome, now, retryAfter int64) {
+	if s.PerScope {
+		hit := s.scratchScopes[:0]
+		for i, r := range members {
+			if out[i].Kind != Throttled {
+				continue
+			}
+			for _, b := range s.P.scopesOf(r) {
+				if !slices.Contains(hit, b) {
+					hit = append(hit, b)
+				}
+			}
+		}
+		s.scratchScopes = hit
+		if len(hit) > 0 {
+			s.anyScope = true
+			for _, b := range hit {
+				n := int(s.scopeBusy[b]) // in flight still, plus this step's members calling it
+				for _, r := range members {
+					if slices.Contains(s.P.scopesOf(r), b) {
+						n++
+					}
+				}
+				s.scopeAIMD[b].throttled(s, now, retryAfter, n)
+			}
+			return
+		}
+	}
+	s.aimd.throttled(s, now, retryAfter, s.inFlight+len(members))
 }

@@ -63,7 +63,8 @@ type Note struct {
 	Parallel   int
 	TF         int
 	RetryAfter int64
-	Throttle   bool // NoteAIMD: lowered by a throttle (else raised after quiet)
+	Throttle   bool   // NoteAIMD: lowered by a throttle (else raised after quiet)
+	Scope      string // NoteAIMD: the api scope it acts on ("": every operation)
 	Message    string
 }
 
@@ -95,6 +96,12 @@ type State struct {
 	Notes []Note
 	// KeepNotes turns Notes on (sim leaves it off).
 	KeepNotes bool
+	// PerScope makes throttling act on the api scopes the throttled
+	// operations call (Policy.Scopes: an api, or one region's bucket of a
+	// scope = "region" api) rather than on every operation; operations
+	// that declare no calls still throttle the whole run. Set it before
+	// Begin; it costs a count per scope an operation calls.
+	PerScope bool
 
 	rng *rand.Rand
 	pcg *rand.PCG
@@ -109,8 +116,9 @@ type State struct {
 	// stateWait holds, by state, ready operations whose terraform state is
 	// busy: every pass would skip them until it frees, so they leave the
 	// ready list meanwhile and come back (wakeState) when it does.
-	stateWait [][]int32
-	released  []int32 // scratch: parked operations a barrier let go
+	stateWait     [][]int32
+	released      []int32 // scratch: parked operations a barrier let go
+	scratchScopes []int32
 
 	inFlight    int // operations in running steps
 	steps       int // running steps
@@ -131,6 +139,10 @@ type State struct {
 	batchWaiting bool
 
 	aimd aimd
+	// By api scope (PerScope): its AIMD and its operations in flight.
+	scopeAIMD []aimd
+	scopeBusy []int32
+	anyScope  bool // a scope has been throttled: admit checks scopes
 
 	groups     [][]int32 // by state: instances admitted in this pass
 	groupOrder []int32
@@ -154,6 +166,8 @@ func New(pol *Policy) *State {
 	s.stateBusy = make([]bool, len(pol.States))
 	s.groups = make([][]int32, len(pol.States))
 	s.stateWait = make([][]int32, len(pol.States))
+	s.scopeAIMD = make([]aimd, len(pol.Scopes))
+	s.scopeBusy = make([]int32, len(pol.Scopes))
 	s.phaseDone = make([]int32, len(pol.Phases))
 	s.batchDone = make([]int32, pol.NBatches)
 	return s
@@ -181,6 +195,12 @@ func (s *State) Reset(seed1, seed2 uint64) {
 	s.alone, s.stopping, s.batchWaiting = false, false, false
 	s.curPhase, s.curBatch, s.batchHeld = 0, 0, -1
 	s.aimd = newAIMD(pol.MaxParallel, pol.TFParallelism, pol.Cfg.Quiet, pol.NoTF)
+	for b := range s.scopeAIMD {
+		s.scopeAIMD[b] = newAIMD(0, pol.TFParallelism, pol.Cfg.Quiet, pol.NoTF)
+		s.scopeAIMD[b].scope = pol.Scopes[b]
+	}
+	clear(s.scopeBusy)
+	s.anyScope = false
 	s.Notes = s.Notes[:0]
 }
 

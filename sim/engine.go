@@ -315,6 +315,8 @@ func newEngine(m *model) *engine {
 	e.st = sched.New(m.pol)
 	if m.outcome != nil {
 		e.outcome = func(r int32, attempt int) sched.Outcome { return m.outcome(m.ops[r].id, attempt) }
+		// Throttles come only from an outcome: scopes are worth counting.
+		e.st.PerScope = true
 	}
 	e.outs = make([]sched.Outcome, n)
 	e.buckets = make([]bucket, m.nBuckets)
