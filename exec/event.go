@@ -28,6 +28,17 @@ type Event struct {
 	Message  string `json:"message,omitempty"`
 
 	PlanDigest string `json:"plan_digest,omitempty"`
+	// Predicted is the run's prediction (run_start, when apply made one).
+	Predicted *Predicted `json:"predicted,omitempty"`
+}
+
+// Predicted is a run's predicted wall-clock time in seconds, over Trials
+// simulated runs of its plan.
+type Predicted struct {
+	Trials int     `json:"trials"`
+	P10    float64 `json:"p10"`
+	P50    float64 `json:"p50"`
+	P90    float64 `json:"p90"`
 }
 
 // Event kinds.

@@ -32,6 +32,17 @@ type Result struct {
 	// run stopped. --resume runs both again.
 	Cancelled    []Failure `json:"cancelled"`
 	RetryPending []Failure `json:"retry_pending"`
+	// Timings are the operations that ran in this run, by ID: their last
+	// attempt's start and end, seconds from the run's start (for laying
+	// the run beside its prediction).
+	Timings []Timing `json:"-"`
+}
+
+// Timing is an operation's last attempt in a run.
+type Timing struct {
+	Op         string
+	Phase      string
+	Start, End float64
 }
 
 // OK reports whether every operation succeeded.
@@ -67,6 +78,12 @@ func (r *runner) summarize() *Result {
 	}
 	sort.Strings(res.Resumed)
 	sort.Strings(res.Succeeded)
+	res.Timings = res.Timings[:0]
+	for _, s := range r.ops {
+		if s.ran {
+			res.Timings = append(res.Timings, Timing{Op: s.op.ID, Phase: s.op.Phase, Start: s.lastStart, End: s.lastEnd})
+		}
+	}
 	for _, l := range []*[]string{&res.Succeeded, &res.Resumed, &res.Skipped, &res.NotRun} {
 		if *l == nil {
 			*l = []string{}

@@ -66,6 +66,10 @@ type Options struct {
 	// step that ends at this instant has reported (synctest.Wait).
 	settle func()
 
+	// Predicted, when set, is the run's prediction, recorded in its
+	// run_start record so the journal can be laid beside it.
+	Predicted *Predicted
+
 	// Secrets are the sensitive values (from sensitive variables, and what
 	// the spec derives from them): each is masked as "(sensitive)" in every
 	// log file, journal record, event and the Result. The drivers still get
@@ -81,6 +85,9 @@ type opState struct {
 	lastLog   string
 	lastErr   string // the last failed attempt's error, this run
 	cancelled bool   // running when running work was cancelled
+	ran       bool   // an attempt ended in this run
+	// lastStart and lastEnd time that attempt: seconds from the run's start.
+	lastStart, lastEnd float64
 }
 
 // runner is one Run: the scheduling policy (package sched) decides what
@@ -268,7 +275,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	_, tf := r.sch.Parallel()
 	ev := Event{Time: start, Kind: EvRunStart, PlanDigest: r.plan.PlanDigest,
-		Parallel: r.plan.Mode.MaxParallel, Parallelism: tf}
+		Parallel: r.plan.Mode.MaxParallel, Parallelism: tf, Predicted: r.opts.Predicted}
 	if err := r.journal.Append(ev); err != nil {
 		return nil, err
 	}
@@ -415,6 +422,9 @@ func (r *runner) stepFinished(d stepDone) error {
 	}
 	if d.errs == nil {
 		d.errs, d.blame = opErrors(st.ops, d.err)
+	}
+	for _, s := range st.ops {
+		s.ran, s.lastStart, s.lastEnd = true, st.started.Sub(r.start).Seconds(), now.Sub(r.start).Seconds()
 	}
 	outs := make([]sched.Outcome, len(st.ops))
 	// Operations a coalesced step got through go ahead; only the failed

@@ -11,6 +11,7 @@ import (
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sim"
 )
 
 // Apply is apply's view of a run: its events as they happen (exec's
@@ -22,9 +23,9 @@ type Apply interface {
 	Resumed(ids []string)
 	// Close ends the live part of the view (the last frame stays).
 	Close()
-	// Summary shows the run's result; planPath and stateDir make the
-	// command that continues it.
-	Summary(plan *planner.Plan, res *exec.Result, planPath, stateDir string) error
+	// Summary shows the run's result, beside its prediction when cmp is
+	// set; planPath and stateDir make the command that continues it.
+	Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, planPath, stateDir string) error
 }
 
 // NewApply returns apply's view of plan's run writing to w: JSON lines
@@ -75,11 +76,12 @@ func (v *applyJSON) Event(e exec.Event) {
 func (v *applyJSON) Resumed([]string) {}
 func (v *applyJSON) Close()           {}
 
-func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, _, _ string) error {
+func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, cmp *sim.Comparison, _, _ string) error {
 	b, err := json.Marshal(struct {
 		Kind string `json:"kind"`
 		*exec.Result
-	}{"summary", res})
+		Prediction *sim.Comparison `json:"prediction,omitempty"`
+	}{"summary", res, cmp})
 	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
@@ -90,7 +92,7 @@ func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, _, _ string) erro
 // applySummaryHuman is the summary people read, on a terminal or not.
 type applySummaryHuman struct{ out io.Writer }
 
-func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, planPath, stateDir string) error {
+func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, planPath, stateDir string) error {
 	w := s.out
 	total := len(plan.Operations)
 	fmt.Fprintf(w, "\n%s %s: %d/%d operations succeeded", plan.Action, plan.Deployment, len(res.Succeeded)+len(res.Resumed), total)
@@ -102,6 +104,9 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, planPat
 		fmt.Fprintf(w, ", %d throttled attempt(s)", res.Throttled)
 	}
 	fmt.Fprintln(w)
+	if cmp != nil {
+		printComparison(w, cmp)
+	}
 	if len(res.Failed) > 0 {
 		fmt.Fprintf(w, "failed (%d):\n", len(res.Failed))
 		printFailures(w, res.Failed, len(res.Failed))
@@ -208,4 +213,37 @@ func shortDigest(d string) string {
 		d = d[:12]
 	}
 	return d
+}
+
+// printComparison lays the run beside its prediction: in total, per phase,
+// and the operations that took longer or shorter than their P10-P90.
+func printComparison(w io.Writer, c *sim.Comparison) {
+	q := func(x sim.Quantiles) string {
+		return fmt.Sprintf("%s (P10-P90 %s-%s)", sim.Duration(x.P50), sim.Duration(x.P10), sim.Duration(x.P90))
+	}
+	off := ""
+	if c.Predicted.P50 > 0 {
+		off = fmt.Sprintf(" (%+.0f%% of P50)", 100*(c.Actual-c.Predicted.P50)/c.Predicted.P50)
+	}
+	fmt.Fprintf(w, "predicted %s from %d simulated runs; took %s%s\n", q(c.Predicted), c.Trials, sim.Duration(c.Actual), off)
+	if len(c.Phases) > 1 {
+		for _, ph := range c.Phases {
+			fmt.Fprintf(w, "  phase %s: predicted %s, took %s\n", ph.Phase, q(ph.Predicted), sim.Duration(ph.Actual))
+		}
+	}
+	if len(c.Outliers) > 0 {
+		fmt.Fprintf(w, "outside their predicted P10-P90 (%d of %d):", len(c.Outliers), c.Checked)
+		for i, o := range c.Outliers {
+			if i == 10 {
+				fmt.Fprintf(w, " and %d more", len(c.Outliers)-10)
+				break
+			}
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(w, "%s %s took %s (%s-%s)", sep, o.Op, sim.Duration(o.Actual), sim.Duration(o.P10), sim.Duration(o.P90))
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -28,7 +28,7 @@ func TestApplySummaryGroups(t *testing.T) {
 		res.Cancelled = append(res.Cancelled, exec.Failure{Op: fmt.Sprintf("x/r%02d", i), Log: "l", Error: "cancelled", Attempts: 1})
 	}
 	var b bytes.Buffer
-	if err := NewApply(false, &b, nil, plan).Summary(plan, res, "plan.json", ".echelon"); err != nil {
+	if err := NewApply(false, &b, nil, plan).Summary(plan, res, nil, "plan.json", ".echelon"); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

@@ -19,6 +19,7 @@ import (
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sim"
 	"github.com/echelonhq/echelon/views"
 )
 
@@ -151,12 +152,29 @@ func runApply(ctx context.Context, args []string) error {
 		QuietPeriod: *quiet,
 		Backoff:     *backoff,
 	}
+	// The prediction this run is held to, from the same policy, before it
+	// starts (bounded: at most 2M operation-trials, as the recommendation).
+	predicted, predErr := sim.Simulate(plan, sim.Options{Trials: min(200, max(10, 2_000_000/max(len(plan.Operations), 1))), Seed: 1})
+	if predErr == nil {
+		opts.Predicted = &exec.Predicted{Trials: predicted.Trials, P10: predicted.WallClock.P10,
+			P50: predicted.WallClock.P50, P90: predicted.WallClock.P90}
+	}
 	res, err := exec.Run(ctx, runPlan, opts)
 	view.Close()
 	if err != nil {
 		return err
 	}
-	if err := view.Summary(plan, res, planPath, stateDir); err != nil {
+	var cmp *sim.Comparison
+	if predErr == nil && len(res.Resumed) == 0 {
+		// A resumed run did part of the work earlier: its time is not
+		// the plan's to compare.
+		actual := make([]sim.Actual, len(res.Timings))
+		for i, t := range res.Timings {
+			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End}
+		}
+		cmp = sim.Compare(plan, predicted, actual, res.Duration)
+	}
+	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err
 	}
 	if !res.OK() {

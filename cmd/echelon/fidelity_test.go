@@ -197,3 +197,59 @@ func TestTraceMatchesApply(t *testing.T) {
 		t.Errorf("makespans differ by %.1f%% (predicted %.3fs, actual %.3fs), over 5%%", 100*diff, pm, am)
 	}
 }
+
+// TestApplySummaryAgainstPrediction: apply's summary lays the run beside
+// the prediction it recorded at the start (journal run_start), per phase,
+// and names the operation that took far longer than its duration says.
+func TestApplySummaryAgainstPrediction(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "s.hcl")
+	src := `
+deployment "late" {}
+phase "p" {}
+mode "m" {}
+component "quick" {
+  phase    = phase.p
+  driver   = "command"
+  duration = "0.1s"
+  command { argv = ["sleep", "0.1"] }
+}
+component "slow" {
+  phase    = phase.p
+  driver   = "command"
+  duration = "0.1s"
+  command { argv = ["sleep", "0.8"] }
+}
+`
+	if err := os.WriteFile(spec, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(dir, "p.plan")
+	if _, stderr, code := runCLI(t, "compile", spec, "-o", plan); code != 0 {
+		t.Fatalf("compile: %d %s", code, stderr)
+	}
+	out, stderr, code := runCLI(t, "apply", plan, "--state", filepath.Join(dir, "state"))
+	if code != 0 {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "predicted 0.1s (P10-P90 0.1s-0.1s) from 200 simulated runs; took ") {
+		t.Errorf("no prediction beside the run:\n%s", out)
+	}
+	if !strings.Contains(out, "outside their predicted P10-P90 (1 of 2): slow took ") {
+		t.Errorf("the slow operation is not named:\n%s", out)
+	}
+	journals, _ := filepath.Glob(filepath.Join(dir, "state", "runs", "*", "journal.jsonl"))
+	if len(journals) != 1 {
+		t.Fatal(journals)
+	}
+	b, _ := os.ReadFile(journals[0])
+	first, _, _ := strings.Cut(string(b), "\n")
+	if !strings.Contains(first, `"predicted":{"trials":200,"p10":0.1,"p50":0.1,"p90":0.1}`) {
+		t.Errorf("run_start does not record the prediction: %s", first)
+	}
+	// --json: the summary line carries the comparison.
+	out, _, code = runCLI(t, "apply", plan, "--state", filepath.Join(dir, "state2"), "--json")
+	if code != 0 || !strings.Contains(out, `"prediction":{"trials":200,`) || !strings.Contains(out, `"op":"slow"`) {
+		t.Errorf("--json summary without the prediction (exit %d):\n%s", code, out)
+	}
+}

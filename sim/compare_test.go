@@ -1,0 +1,32 @@
+package sim
+
+import (
+	"testing"
+
+	"github.com/echelonhq/echelon/planner"
+)
+
+// TestCompare: phase spans from the real starts and ends, and an operation
+// named when its time falls outside its own P10-P90 (beyond the slack).
+func TestCompare(t *testing.T) {
+	p := mkPlan(planner.Mode{}, fixed("a", 10), fixed("b", 10))
+	p.Operations[1].Duration = planner.Duration{P50: 10, P90: 20} // P10 = 5
+	r, err := Simulate(p, Options{Trials: 20, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := p.Operations[0].Phase
+	c := Compare(p, r, []Actual{
+		{Op: "a", Phase: ph, Start: 0, End: 10.3}, // within the slack of a point
+		{Op: "b", Phase: ph, Start: 1, End: 31},   // 30 s > P90 20 s
+	}, 31)
+	if c.Checked != 2 || len(c.Outliers) != 1 || c.Outliers[0].Op != "b" || c.Outliers[0].Actual != 30 || c.Outliers[0].P10 != 5 {
+		t.Errorf("outliers %+v (checked %d): want b alone, 30 s against 5-20 s", c.Outliers, c.Checked)
+	}
+	if len(c.Phases) != 1 || c.Phases[0].Actual != 31 {
+		t.Errorf("phases %+v: want one of 31 s (first start to last end)", c.Phases)
+	}
+	if c.Actual != 31 || c.Predicted != r.WallClock || c.Trials != 20 {
+		t.Errorf("totals %+v", c)
+	}
+}
