@@ -215,7 +215,7 @@ func TestConcurrentApplies(t *testing.T) {
 	if err := os.MkdirAll(marks, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	argv := helperArgv(t, marks, 30)
+	argv := helperArgv(t, marks, 80) // long enough that two applies started together overlap, even on a loaded machine
 	spec := func(tag, regions, mode, extra string) string {
 		return fmt.Sprintf(`
 deployment "shared" {}

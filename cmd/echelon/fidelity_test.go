@@ -15,7 +15,7 @@ import (
 
 // sleepSpec is command operations that sleep fixed times: one phase after
 // another, dependencies, max_parallel 2 and a run-alone operation. Every
-// end is at least 100 ms from any other, so a real run has no near tie
+// end is at least 200 ms from any other, so a real run has no near tie
 // whose order the machine's noise could decide.
 const sleepSpec = `
 deployment "sleeps" {}
@@ -33,54 +33,54 @@ mode "two" {
 component "a" {
   phase    = phase.one
   driver   = "command"
-  duration = "0.3s"
-  command { argv = ["sleep", "0.3"] }
+  duration = "0.6s"
+  command { argv = ["sleep", "0.6"] }
 }
 
 component "b" {
   phase    = phase.one
   driver   = "command"
-  duration = "0.75s"
-  command { argv = ["sleep", "0.75"] }
+  duration = "1.5s"
+  command { argv = ["sleep", "1.5"] }
 }
 
 component "c" {
   phase      = phase.one
   driver     = "command"
   depends_on = [component.a]
-  duration   = "0.2s"
-  command { argv = ["sleep", "0.2"] }
+  duration   = "0.4s"
+  command { argv = ["sleep", "0.4"] }
 }
 
 component "d" {
   phase      = phase.one
   driver     = "command"
   depends_on = [component.c]
-  duration   = "0.6s"
-  command { argv = ["sleep", "0.6"] }
+  duration   = "1.2s"
+  command { argv = ["sleep", "1.2"] }
 }
 
 component "e" {
   phase    = phase.two
   driver   = "command"
-  duration = "0.4s"
-  command { argv = ["sleep", "0.4"] }
+  duration = "0.8s"
+  command { argv = ["sleep", "0.8"] }
 }
 
 component "f" {
   phase    = phase.two
   driver   = "command"
-  duration = "0.25s"
+  duration = "0.5s"
   parallel = false
-  command { argv = ["sleep", "0.25"] }
+  command { argv = ["sleep", "0.5"] }
 }
 
 component "g" {
   phase      = phase.two
   driver     = "command"
   depends_on = [component.e]
-  duration   = "0.15s"
-  command { argv = ["sleep", "0.15"] }
+  duration   = "0.3s"
+  command { argv = ["sleep", "0.3"] }
 }
 `
 
@@ -166,12 +166,12 @@ func TestTraceMatchesApply(t *testing.T) {
 		t.Fatalf("simulate: %d %s", code, stderr)
 	}
 	predicted := readRecs(t, trace)
-	// The fixture's own promise: no two ends within 100 ms.
+	// The fixture's own promise: no two ends within 200 ms.
 	var ends []float64
 	for _, r := range predicted {
 		if r.Kind == "op_end" {
 			for _, e := range ends {
-				if math.Abs(e-r.At) < 0.1 {
+				if math.Abs(e-r.At) < 0.2 {
 					t.Fatalf("fixture: ends at %.2fs and %.2fs are too close to order reliably", e, r.At)
 				}
 			}
