@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -235,7 +236,8 @@ component "slow" {
 	if !strings.Contains(out, "predicted 0.1s (P10-P90 0.1s-0.1s) from 200 simulated runs; took ") {
 		t.Errorf("no prediction beside the run:\n%s", out)
 	}
-	if !strings.Contains(out, "outside their predicted P10-P90 (1 of 2): slow took ") {
+	// (quick may be named too on a loaded machine: 0.1 s is little room.)
+	if !regexp.MustCompile(`outside their predicted P10-P90 \([12] of 2\):.* slow took `).MatchString(out) {
 		t.Errorf("the slow operation is not named:\n%s", out)
 	}
 	journals, _ := filepath.Glob(filepath.Join(dir, "state", "runs", "*", "journal.jsonl"))
