@@ -243,11 +243,17 @@ func writeVarFile(dir string, vars map[string]any) (string, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("terraform var file: %w", err)
+	if err == nil {
+		// terraform runs in its own directory: a relative run directory
+		// (the default .echelon beside a relative plan path) must not
+		// become a path it cannot find.
+		var abs string
+		if abs, err = filepath.Abs(path); err == nil {
+			return abs, nil
+		}
 	}
-	return path, nil
+	os.Remove(path)
+	return "", fmt.Errorf("terraform var file: %w", err)
 }
 
 // tfEvents reads terraform's -json stream: each message becomes a log line

@@ -129,3 +129,29 @@ exec '` + bin + `' "$@"
 		}
 	}
 }
+
+// TestVarFileAbsolute: the var file's path is absolute even when the run
+// directory is relative, since terraform runs in its own directory (a plan
+// applied as `echelon apply p.plan` has the relative state .echelon).
+func TestVarFileAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(wd, dir)
+	if err != nil {
+		t.Skip(err)
+	}
+	path, err := writeVarFile(rel, map[string]any{"a": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(path)
+	if !filepath.IsAbs(path) {
+		t.Errorf("var file %q is relative", path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Error(err)
+	}
+}
