@@ -24,6 +24,8 @@ var (
 			{Name: "duration"},
 			{Name: "resources"},
 			{Name: "resource_duration"},
+			{Name: "destroy_duration"},
+			{Name: "destroy_resource_duration"},
 			{Name: "calls"},
 			{Name: "on_error"},
 			{Name: "retries"},
@@ -462,6 +464,20 @@ func (l *loader) instanceAttrs(c *Component, attrs hcl.Attributes, driver *hcl.B
 			}
 		})
 	}
+	if a := attrs["destroy_duration"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			if d, ok := l.duration(a, ctx, sc); ok {
+				inst.DestroyDuration = d
+			}
+		})
+	}
+	if a := attrs["destroy_resource_duration"]; a != nil {
+		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
+			if d, ok := l.duration(a, ctx, sc); ok {
+				inst.DestroyResourceDuration = d
+			}
+		})
+	}
 	if a := attrs["calls"]; a != nil {
 		add(a, func(inst *Instance, ctx *hcl.EvalContext) {
 			calls := map[string]int{}
@@ -642,7 +658,7 @@ func withSensitive(m map[string]bool, keys ...string) map[string]bool {
 }
 
 // duration reads "6m" or { p50 = "6m", p90 = "10m" } (p90 defaults to p50),
-// for duration and resource_duration.
+// for duration, resource_duration and their destroy_ forms.
 func (l *loader) duration(a *hcl.Attribute, ctx *hcl.EvalContext, sc scope) (Duration, bool) {
 	val, ok := l.value(a.Expr, ctx, sc)
 	if !ok {

@@ -171,9 +171,14 @@ type Instance struct {
 	// ResourceDuration is one resource's apply time (same forms as
 	// duration: "2m" or {p50, p90}); terraform only.
 	ResourceDuration Duration
-	Calls            map[string]int // api name -> requests
-	OnError          string         // "stop", "skip_dependents", "continue"
-	Retries          int
+	// DestroyDuration and DestroyResourceDuration are the same for a
+	// destroy plan; unset (zero), the planner derives them from the
+	// deploy ones (docs/language.md, "Destroy durations").
+	DestroyDuration         Duration
+	DestroyResourceDuration Duration
+	Calls                   map[string]int // api name -> requests
+	OnError                 string         // "stop", "skip_dependents", "continue"
+	Retries                 int
 
 	// Exactly one of these is set, matching Component.Driver.
 	Terraform *Terraform

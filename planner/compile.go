@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/hashicorp/hcl/v2"
@@ -95,6 +96,9 @@ func Compile(spec *lang.Spec, opts Options) (*Plan, hcl.Diagnostics) {
 		}
 	}
 
+	if opts.Destroy {
+		g.useDestroyDurations()
+	}
 	batches := g.schedule(sub, mode.PhaseBarrier)
 	g.lock(sub, batches, opts.Destroy, strategy)
 	prio := g.priorities(sub, mode)
@@ -927,4 +931,41 @@ func rangePtr(r hcl.Range) *hcl.Range {
 		return nil
 	}
 	return &r
+}
+
+// DestroyFraction is how long a destroy takes against its deploy when a
+// component gives no destroy_duration / destroy_resource_duration, by
+// driver: measured on specs/besu-local (BENCHMARKS.md, "Destroy
+// durations"), where terraform's destroy of the resources took 0.3 of
+// their apply and the commands the same time. kubectl and helm are
+// unmeasured and keep their deploy durations. `echelon calibrate` (issue 9)
+// is to replace these with a spec's own history.
+var DestroyFraction = map[string]float64{"terraform": 0.3}
+
+// useDestroyDurations gives each instance of a destroy plan its destroy
+// durations: the component's destroy_duration and destroy_resource_duration,
+// or its deploy ones scaled by DestroyFraction. Instances are copied: the
+// spec's stay as they are for other plans.
+func (g *graph) useDestroyDurations() {
+	scale := func(d lang.Duration, f float64) lang.Duration {
+		return lang.Duration{P50: time.Duration(float64(d.P50) * f), P90: time.Duration(float64(d.P90) * f)}
+	}
+	for op, in := range g.inst {
+		c := *in
+		f, ok := DestroyFraction[g.driver[g.comp[op]]]
+		if !ok {
+			f = 1
+		}
+		if c.DestroyDuration.P50 > 0 {
+			c.Duration = c.DestroyDuration
+		} else {
+			c.Duration = scale(c.Duration, f)
+		}
+		if c.DestroyResourceDuration.P50 > 0 {
+			c.ResourceDuration = c.DestroyResourceDuration
+		} else {
+			c.ResourceDuration = scale(c.ResourceDuration, f)
+		}
+		g.inst[op] = &c
+	}
 }
