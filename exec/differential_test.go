@@ -64,6 +64,10 @@ func genPlan(seed uint64) *planner.Plan {
 	if rng.IntN(3) == 0 {
 		mode.RegionParallel = 1 + rng.IntN(3)
 	}
+	if rng.IntN(3) == 0 {
+		ft := rng.IntN(3)
+		mode.FailureTolerance = &ft
+	}
 	mode.TerraformParallelism = []int{0, 3, 10}[rng.IntN(3)]
 	// Apis, one of them per region: a throttle slows the scope it came from.
 	// Rate 0: the simulator's own token buckets do not delay anything (the

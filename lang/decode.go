@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,7 @@ var (
 	modeSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "description"}, {Name: "phase_barrier"}, {Name: "batch_barrier"}, {Name: "max_parallel"},
 		{Name: "region_parallel"}, {Name: "terraform_parallelism"}, {Name: "component_parallel"},
+		{Name: "failure_tolerance"},
 	}}
 	budgetSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "description"}, {Name: "mode", Required: true}, {Name: "p50"}, {Name: "p90"}, {Name: "max_throttled"},
@@ -387,6 +389,9 @@ func (l *loader) decodeModes() {
 		if a := content.Attributes["component_parallel"]; a != nil {
 			l.intMap(a, l.baseCtx, sc, "component", "component_parallel", 0, m.ComponentParallel)
 		}
+		if a := content.Attributes["failure_tolerance"]; a != nil {
+			l.failureTolerance(a, sc, m)
+		}
 		l.spec.Modes = append(l.spec.Modes, m)
 	}
 }
@@ -540,4 +545,29 @@ func mayBeNull(expr hcl.Expression) bool {
 		return false
 	}
 	return true
+}
+
+// failureTolerance reads a mode's failure_tolerance: a whole number of
+// regions, or a percentage of them as a string ("10%").
+func (l *loader) failureTolerance(a *hcl.Attribute, sc scope, m *Mode) {
+	val, ok := l.value(a.Expr, l.baseCtx, sc)
+	if !ok {
+		return
+	}
+	rng := a.Expr.Range()
+	if val.Type() == cty.String && val.IsKnown() && !val.IsNull() {
+		s := strings.TrimSpace(val.AsString())
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if !strings.HasSuffix(s, "%") || err != nil || !(pct >= 0 && pct <= 100) {
+			l.errorf(&rng, "Invalid failure_tolerance",
+				"failure_tolerance is a number of regions (3) or a percentage of them (\"10%%\"), not %q.", s)
+			return
+		}
+		m.FailureTolerance = &FailureTolerance{Percent: max(pct, 1e-9)}
+		return
+	}
+	n, ok := l.toInt(val, rng, "failure_tolerance", 0)
+	if ok {
+		m.FailureTolerance = &FailureTolerance{Regions: n}
+	}
 }

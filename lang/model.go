@@ -95,7 +95,17 @@ type Mode struct {
 	RegionParallel       int            // 0 = no cap
 	TerraformParallelism int            // passed to terraform -parallelism; 0 = terraform's default (10)
 	ComponentParallel    map[string]int // component name -> cap
-	DeclRange            hcl.Range
+	// FailureTolerance, when set, lets regions go on after others fail,
+	// until more than it have (nil: a failure acts by on_error alone).
+	FailureTolerance *FailureTolerance
+	DeclRange        hcl.Range
+}
+
+// FailureTolerance is a number of regions, or a percentage of the plan's
+// regions (Percent, when given as "10%").
+type FailureTolerance struct {
+	Regions int
+	Percent float64 // > 0: a percentage, and Regions is unused
 }
 
 // Component is one declared unit of work. Structural attributes (phase,

@@ -3,6 +3,7 @@ package planner
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -35,6 +36,19 @@ func (g *graph) assemble(spec *lang.Spec, mode *lang.Mode, s *subgraph, batches 
 		Budgets:    []Budget{},
 		Operations: make([]Operation, len(s.ops)),
 		Batches:    batches,
+	}
+	if ft := mode.FailureTolerance; ft != nil {
+		n := ft.Regions
+		if ft.Percent > 0 {
+			regions := map[string]bool{}
+			for _, op := range s.ops {
+				if r := g.inst[op].Region; r != "" {
+					regions[r] = true
+				}
+			}
+			n = int(math.Floor(ft.Percent / 100 * float64(len(regions))))
+		}
+		p.Mode.FailureTolerance = &n
 	}
 	for k, v := range mode.ComponentParallel {
 		p.Mode.ComponentParallel[k] = v

@@ -303,6 +303,9 @@ func (w *planWriter) mode(m *Mode) {
 	w.intField("terraform_parallelism", m.TerraformParallelism)
 	w.key("component_parallel")
 	mapOf(w, m.ComponentParallel, w.int)
+	if m.FailureTolerance != nil {
+		w.intField("failure_tolerance", *m.FailureTolerance)
+	}
 	w.end('}')
 }
 

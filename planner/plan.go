@@ -67,6 +67,10 @@ type Mode struct {
 	RegionParallel       int            `json:"region_parallel"`
 	TerraformParallelism int            `json:"terraform_parallelism"`
 	ComponentParallel    map[string]int `json:"component_parallel"`
+	// FailureTolerance is how many regions may fail before the run stops
+	// (a mode's percentage resolved against the plan's regions); nil: no
+	// tolerance, failures act by on_error alone.
+	FailureTolerance *int `json:"failure_tolerance,omitempty"`
 }
 
 // Phase is a phase in execution order.

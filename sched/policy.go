@@ -78,6 +78,7 @@ type Policy struct {
 	PhaseBarrier, BatchBarrier bool
 	MaxParallel                int // 0: no cap
 	RegionParallel             int // 0: no cap
+	FailureTolerance           int // regions that may fail before the run stops; -1: none (on_error alone)
 	TFParallelism              int // the mode's terraform -parallelism
 	NoTF                       bool
 	CompCap                    []int32 // by component; 0: no cap
@@ -114,14 +115,18 @@ type hot struct {
 // cycle) and reports the first problem.
 func Compile(p *planner.Plan, cfg Config) (*Policy, error) {
 	pol := &Policy{
-		Plan:           p,
-		PhaseBarrier:   p.Mode.PhaseBarrier,
-		BatchBarrier:   p.Mode.BatchBarrier,
-		MaxParallel:    max(p.Mode.MaxParallel, 0),
-		RegionParallel: max(p.Mode.RegionParallel, 0),
-		TFParallelism:  planner.TerraformParallelism(p.Mode),
-		NoTF:           true,
-		Cfg:            cfg.withDefaults(),
+		Plan:             p,
+		PhaseBarrier:     p.Mode.PhaseBarrier,
+		BatchBarrier:     p.Mode.BatchBarrier,
+		MaxParallel:      max(p.Mode.MaxParallel, 0),
+		RegionParallel:   max(p.Mode.RegionParallel, 0),
+		FailureTolerance: -1,
+		TFParallelism:    planner.TerraformParallelism(p.Mode),
+		NoTF:             true,
+		Cfg:              cfg.withDefaults(),
+	}
+	if ft := p.Mode.FailureTolerance; ft != nil {
+		pol.FailureTolerance = max(*ft, 0)
 	}
 	phaseIdx := map[string]int32{}
 	for _, ph := range p.Phases {

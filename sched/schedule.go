@@ -425,6 +425,27 @@ func (s *State) fail(r int32, o Outcome, coalesced bool, now int64) {
 	s.o[r].status = Failed
 	s.finished++
 	s.finishBarriers(r)
+	if tol := s.P.FailureTolerance; tol >= 0 && op.Region >= 0 {
+		// failure_tolerance: the region fails, the others go on until more
+		// regions than tol have failed. on_error = "stop" stops the region
+		// (its dependents are skipped), not the run.
+		if !s.regionFail[op.Region] {
+			s.regionFail[op.Region] = true
+			s.failed++
+		}
+		if op.OnError == OnErrorContinue {
+			for _, d := range op.Dependent {
+				s.depDone(d)
+			}
+		} else {
+			s.skipDependents(r, now)
+		}
+		if s.failed > tol {
+			s.Stop(now, fmt.Sprintf("%s failed: %d regions have failed, more than failure_tolerance = %d; running operations finish, nothing new starts",
+				op.ID, s.failed, tol))
+		}
+		return
+	}
 	switch op.OnError {
 	case OnErrorContinue:
 		// The failure is recorded; dependents go ahead.

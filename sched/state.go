@@ -123,6 +123,8 @@ type State struct {
 	inFlight    int // operations in running steps
 	steps       int // running steps
 	regionBusy  []int32
+	regionFail  []bool // failure_tolerance: a region with an operation failed for good
+	failed      int    // such regions
 	regionsUsed int
 	compBusy    []int32
 	stateBusy   []bool
@@ -162,6 +164,7 @@ func New(pol *Policy) *State {
 	s.ready = newRankSet(n)
 	s.members = make([]int32, 0, n)
 	s.regionBusy = make([]int32, len(pol.Regions))
+	s.regionFail = make([]bool, len(pol.Regions))
 	s.compBusy = make([]int32, len(pol.Comps))
 	s.stateBusy = make([]bool, len(pol.States))
 	s.groups = make([][]int32, len(pol.States))
@@ -188,6 +191,8 @@ func (s *State) Reset(seed1, seed2 uint64) {
 	}
 	s.inFlight, s.steps, s.regionsUsed, s.finished, s.stepSeq = 0, 0, 0, 0, 0
 	clear(s.regionBusy)
+	clear(s.regionFail)
+	s.failed = 0
 	clear(s.compBusy)
 	clear(s.stateBusy)
 	clear(s.phaseDone)

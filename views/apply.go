@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -110,6 +111,10 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *si
 	if len(res.Failed) > 0 {
 		fmt.Fprintf(w, "failed (%d):\n", len(res.Failed))
 		printFailures(w, res.Failed, len(res.Failed))
+		if regions := failedRegions(plan, res.Failed); len(regions) > 0 {
+			fmt.Fprintf(w, "failed regions (%d): %s; retry just them: echelon apply %s --state %s --resume\n",
+				len(regions), summarize(regions, 24), planPath, stateDir)
+		}
 	}
 	// What ran but was stopped short: each has an error and a log to read.
 	if len(res.RetryPending) > 0 {
@@ -246,4 +251,22 @@ func printComparison(w io.Writer, c *sim.Comparison) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// failedRegions are the regions of the failed operations, sorted.
+func failedRegions(plan *planner.Plan, failed []exec.Failure) []string {
+	region := make(map[string]string, len(plan.Operations))
+	for i := range plan.Operations {
+		region[plan.Operations[i].ID] = plan.Operations[i].Region
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range failed {
+		if r := region[f.Op]; r != "" && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
