@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/echelonhq/echelon/planner"
 )
@@ -308,4 +309,69 @@ func HasEarlierRun(stateDir string, p *planner.Plan) bool {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}
+
+// RunRecord is a run as its journal tells it: when it started, what it was
+// predicted to take (apply records it), how long it took, and each
+// operation's last attempt, seconds from the start.
+type RunRecord struct {
+	Start     time.Time
+	Predicted *Predicted
+	Duration  float64 // 0: the journal has no run_end (the run died)
+	Timings   []Timing
+}
+
+// ReadRun reads the last run of a journal for a report. Damaged lines are
+// skipped, as --resume skips them.
+func ReadRun(path string) (*RunRecord, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 64*1024)
+	var rec *RunRecord
+	at := map[string]int{}
+	for {
+		line, long, err := readJournalLine(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read journal: %w", err)
+		}
+		var ev Event
+		if long || json.Unmarshal(line, &ev) != nil {
+			continue
+		}
+		if ev.Kind == EvRunStart {
+			rec = &RunRecord{Start: ev.Time, Predicted: ev.Predicted}
+			at = map[string]int{}
+			continue
+		}
+		if rec == nil {
+			continue
+		}
+		off := ev.Time.Sub(rec.Start).Seconds()
+		switch ev.Kind {
+		case EvOpStart:
+			i, ok := at[ev.Op]
+			if !ok {
+				i = len(rec.Timings)
+				at[ev.Op] = i
+				rec.Timings = append(rec.Timings, Timing{Op: ev.Op})
+			}
+			rec.Timings[i].Start, rec.Timings[i].End = off, off
+		case EvOpEnd:
+			if i, ok := at[ev.Op]; ok {
+				rec.Timings[i].End = off
+			}
+		case EvRunEnd:
+			rec.Duration = ev.Duration
+		}
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("%s holds no run", path)
+	}
+	return rec, nil
 }

@@ -222,8 +222,13 @@ func WriteGanttWith(w io.Writer, title string, run *Run, opts GanttOptions) erro
 	fmt.Fprintf(&b, `<defs><pattern id="hatch" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="4" fill="%s"/></pattern></defs>`+"\n", throttleRed)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="10" y="20" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
-	fmt.Fprintf(&b, `<text x="10" y="38" fill="#444">mode %s, trial %d: %s</text>`+"\n",
-		html.EscapeString(run.Mode), run.Trial, Duration(run.Makespan))
+	if run.Trial >= 0 {
+		fmt.Fprintf(&b, `<text x="10" y="38" fill="#444">mode %s, trial %d: %s</text>`+"\n",
+			html.EscapeString(run.Mode), run.Trial, Duration(run.Makespan))
+	} else { // a real run (echelon report)
+		fmt.Fprintf(&b, `<text x="10" y="38" fill="#444">mode %s, a real run: %s</text>`+"\n",
+			html.EscapeString(run.Mode), Duration(run.Makespan))
+	}
 
 	// Legend: phases, then throttling.
 	lx := 10.0

@@ -220,6 +220,9 @@ func shortDigest(d string) string {
 	return d
 }
 
+// Comparison writes a run beside its prediction (apply's summary, report).
+func Comparison(w io.Writer, c *sim.Comparison) { printComparison(w, c) }
+
 // printComparison lays the run beside its prediction: in total, per phase,
 // and the operations that took longer or shorter than their P10-P90.
 func printComparison(w io.Writer, c *sim.Comparison) {

@@ -97,6 +97,11 @@ var completionFlags = map[string][]compFlag{
 		{"seed", "", "value", "random seed"},
 		compVar, compVarFile,
 	},
+	"report": {
+		{"state", "", "dir", "the state directory of the run"},
+		{"json", "", "", "print the comparison as JSON"},
+		{"gantt", "", "file", "draw the real run and the predicted median as SVG"},
+	},
 	"completion": {},
 }
 

@@ -249,6 +249,22 @@ component "slow" {
 	if !strings.Contains(first, `"predicted":{"trials":200,"p10":0.1,"p50":0.1,"p90":0.1}`) {
 		t.Errorf("run_start does not record the prediction: %s", first)
 	}
+	// report lays the journal's run beside the prediction again, and draws both.
+	svg := filepath.Join(dir, "run.svg")
+	out, stderr, code = runCLI(t, "report", plan, "--state", filepath.Join(dir, "state"), "--gantt", svg)
+	if code != 0 || !strings.Contains(out, "predicted 0.1s (P10-P90 0.1s-0.1s) from 200 simulated runs; took ") ||
+		!regexp.MustCompile(`outside their predicted P10-P90 \([12] of 2\):.* slow took `).MatchString(out) {
+		t.Errorf("report (exit %d):\n%s\n%s", code, out, stderr)
+	}
+	for _, f := range []string{svg, filepath.Join(dir, "run-predicted.svg")} {
+		if b, err := os.ReadFile(f); err != nil || !strings.Contains(string(b), "<svg") || !strings.Contains(string(b), "slow") {
+			t.Errorf("%s: %v, not a chart of the run", f, err)
+		}
+	}
+	out, _, code = runCLI(t, "report", plan, "--state", filepath.Join(dir, "state"), "--json")
+	if code != 0 || !strings.Contains(out, `"ended": true`) || !strings.Contains(out, `"op": "slow"`) {
+		t.Errorf("report --json (exit %d):\n%s", code, out)
+	}
 	// --json: the summary line carries the comparison.
 	out, _, code = runCLI(t, "apply", plan, "--state", filepath.Join(dir, "state2"), "--json")
 	if code != 0 || !strings.Contains(out, `"prediction":{"trials":200,`) || !strings.Contains(out, `"op":"slow"`) {

@@ -25,6 +25,7 @@ var commands = map[string]command{
 	"fmt":      {"rewrite specs in canonical HCL layout", runFmt},
 	"compile":  {"compile a spec into a plan", runCompile},
 	"show":     {"show a plan for people", runShow},
+	"report":   {"lay a plan's last run beside its prediction (text, --json, --gantt)", runReport},
 	"graph":    {"print the operation graph as Graphviz DOT", runGraph},
 	"simulate": {"predict wall-clock time and throttling per mode", runSimulate},
 	"apply":    {"run a plan", runApply},

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sim"
+	"github.com/echelonhq/echelon/views"
+)
+
+// reportStdout is where report writes; tests swap it.
+var reportStdout io.Writer = currentStdout{}
+
+const reportUsage = `report PLAN [--state DIR] [--json] [--gantt F.svg]
+
+Lays the plan's last run (its journal in the state directory) beside its
+prediction: the total and each phase, predicted P50 (P10-P90) against real,
+and the operations whose real time fell outside their own P10-P90. The
+prediction is the one apply recorded when the run started (run_start's
+"predicted"), made again from the plan with the same trials and seed for
+the phases and operations. --gantt draws the real run as an SVG Gantt chart
+(F.svg) and the predicted median beside it (F-predicted.svg).`
+
+// runReport reads a plan's last run and compares it with its prediction.
+func runReport(ctx context.Context, args []string) error {
+	fs := newFlagSet("report", reportUsage)
+	state := fs.String("state", "", "state `DIR` of the run (default .echelon next to the plan)")
+	asJSON := fs.Bool("json", false, "print the comparison as JSON")
+	gantt := fs.String("gantt", "", "draw the real run to `FILE` (and the predicted median to FILE-predicted)")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("report takes one plan file, got %s", planner.Plural(fs.NArg(), "argument"))
+	}
+	planPath := fs.Arg(0)
+	plan, err := planner.ReadFile(planPath)
+	if err != nil {
+		return err
+	}
+	stateDir := *state
+	if stateDir == "" {
+		stateDir = filepath.Join(filepath.Dir(planPath), ".echelon")
+	}
+	journal := filepath.Join(exec.RunDir(stateDir, plan), "journal.jsonl")
+	run, err := exec.ReadRun(journal)
+	if err != nil {
+		return fmt.Errorf("no run of this plan in %s (apply it first, or give --state): %w", stateDir, err)
+	}
+	trials := 200
+	if run.Predicted != nil && run.Predicted.Trials > 0 {
+		trials = run.Predicted.Trials
+	}
+	pred, err := sim.Simulate(plan, sim.Options{Trials: trials, Seed: 1})
+	if err != nil {
+		return fmt.Errorf("simulate: %w", err)
+	}
+	phase := make(map[string]string, len(plan.Operations))
+	region := make(map[string]string, len(plan.Operations))
+	for i := range plan.Operations {
+		phase[plan.Operations[i].ID], region[plan.Operations[i].ID] = plan.Operations[i].Phase, plan.Operations[i].Region
+	}
+	actual := make([]sim.Actual, 0, len(run.Timings))
+	end := 0.0
+	for _, t := range run.Timings {
+		actual = append(actual, sim.Actual{Op: t.Op, Phase: phase[t.Op], Start: t.Start, End: t.End})
+		end = max(end, t.End)
+	}
+	total := run.Duration
+	if total == 0 {
+		total = end // the run died before its run_end
+	}
+	cmp := sim.Compare(plan, pred, actual, total)
+	if *asJSON {
+		b, err := json.MarshalIndent(struct {
+			Journal string `json:"journal"`
+			Ended   bool   `json:"ended"`
+			*sim.Comparison
+		}{journal, run.Duration > 0, cmp}, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(reportStdout, string(b))
+		return err
+	}
+	fmt.Fprintf(reportStdout, "%s %s, mode %s: the run in %s\n", plan.Action, plan.Deployment, plan.Mode.Name, journal)
+	if run.Duration == 0 {
+		fmt.Fprintln(reportStdout, "(the journal has no run_end: the run was killed; times are up to its last record)")
+	}
+	views.Comparison(reportStdout, cmp)
+	if *gantt != "" {
+		real := &sim.Run{Mode: plan.Mode.Name, Trial: -1, Makespan: total}
+		for _, ph := range plan.Phases {
+			real.Phases = append(real.Phases, ph.Name)
+		}
+		for _, t := range run.Timings {
+			real.Spans = append(real.Spans, sim.Span{ID: t.Op, Phase: phase[t.Op], Region: region[t.Op], Start: t.Start, End: t.End})
+		}
+		title := fmt.Sprintf("%s: the real run (%s)", plan.Deployment, sim.Duration(total))
+		if err := writeSVG(*gantt, func(w io.Writer) error { return sim.WriteGantt(w, title, real) }); err != nil {
+			return err
+		}
+		predFile := trimExt(*gantt) + "-predicted" + filepath.Ext(*gantt)
+		median, err := sim.Trace(plan, 1, pred.MedianTrial)
+		if err != nil {
+			return err
+		}
+		ptitle := fmt.Sprintf("%s: the predicted median of %d runs (%s)", plan.Deployment, pred.Trials, sim.Duration(pred.WallClock.P50))
+		if err := writeSVG(predFile, func(w io.Writer) error { return sim.WriteGantt(w, ptitle, median) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(reportStdout, "\ngantt: %s (real), %s (predicted)\n", *gantt, predFile)
+	}
+	return nil
+}
+
+func trimExt(f string) string { return f[:len(f)-len(filepath.Ext(f))] }
+
+func writeSVG(file string, write func(io.Writer) error) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("gantt: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("gantt %s: %w", file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("gantt: %w", err)
+	}
+	return nil
+}
