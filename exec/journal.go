@@ -364,7 +364,7 @@ func ReadRun(path string) (*RunRecord, error) {
 			rec.Timings[i].Start, rec.Timings[i].End = off, off
 		case EvOpEnd:
 			if i, ok := at[ev.Op]; ok {
-				rec.Timings[i].End = off
+				rec.Timings[i].End, rec.Timings[i].OK = off, ev.Outcome == OutcomeSucceeded
 			}
 		case EvRunEnd:
 			rec.Duration = ev.Duration

@@ -43,6 +43,7 @@ type Timing struct {
 	Op         string
 	Phase      string
 	Start, End float64
+	OK         bool // the attempt succeeded
 }
 
 // OK reports whether every operation succeeded.
@@ -81,7 +82,8 @@ func (r *runner) summarize() *Result {
 	res.Timings = res.Timings[:0]
 	for _, s := range r.ops {
 		if s.ran {
-			res.Timings = append(res.Timings, Timing{Op: s.op.ID, Phase: s.op.Phase, Start: s.lastStart, End: s.lastEnd})
+			res.Timings = append(res.Timings, Timing{Op: s.op.ID, Phase: s.op.Phase, Start: s.lastStart, End: s.lastEnd,
+				OK: r.sch.Status(s.rank) == sched.Succeeded})
 		}
 	}
 	for _, l := range []*[]string{&res.Succeeded, &res.Resumed, &res.Skipped, &res.NotRun} {

@@ -332,13 +332,17 @@ func (r *runner) notes() {
 				Duration: (time.Duration(n.Delay) * time.Microsecond).Seconds(), Message: shortReason(s.lastErr)})
 		case sched.NoteSkip:
 			s := r.byRank[n.Op]
-			r.emit(Event{Time: t, Kind: EvOpSkip, Op: s.op.ID, Outcome: OutcomeSkipped,
-				Message: "depends on failed " + r.byRank[n.Cause].op.ID})
+			ev := Event{Time: t, Kind: EvOpSkip, Op: s.op.ID, Outcome: OutcomeSkipped,
+				Message: "depends on failed " + r.byRank[n.Cause].op.ID}
+			r.emit(ev)
+			_ = r.journal.AppendAsync(ev)
 		case sched.NoteStop:
 			if !r.stopping {
 				r.stopping = true
 				r.stopCancel()
-				r.emit(Event{Time: t, Kind: EvStopping, Message: n.Message})
+				ev := Event{Time: t, Kind: EvStopping, Message: n.Message}
+				r.emit(ev)
+				_ = r.journal.AppendAsync(ev)
 			}
 		case sched.NoteAIMD:
 			ev := Event{Time: t, Kind: EvAIMD, Parallel: n.Parallel, Parallelism: n.TF, Message: n.Message}

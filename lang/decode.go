@@ -558,9 +558,13 @@ func (l *loader) failureTolerance(a *hcl.Attribute, sc scope, m *Mode) {
 	if val.Type() == cty.String && val.IsKnown() && !val.IsNull() {
 		s := strings.TrimSpace(val.AsString())
 		pct, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-		if !strings.HasSuffix(s, "%") || err != nil || !(pct >= 0 && pct <= 100) {
+		if strings.HasSuffix(s, "%") && err == nil && !(pct >= 0 && pct <= 100) {
+			l.errorf(&rng, "Invalid failure_tolerance", "failure_tolerance %q is not a percentage between 0%% and 100%%.", s)
+			return
+		}
+		if !strings.HasSuffix(s, "%") || err != nil {
 			l.errorf(&rng, "Invalid failure_tolerance",
-				"failure_tolerance is a number of regions (3) or a percentage of them (\"10%%\"), not %q.", s)
+				"failure_tolerance is a number of regions that may fail, such as 3, or a percentage of the plan's regions, such as \"10%%\"; not %q.", s)
 			return
 		}
 		m.FailureTolerance = &FailureTolerance{Percent: max(pct, 1e-9)}

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"sort"
@@ -226,7 +227,8 @@ func FormatDuration(d time.Duration) string {
 		b.WriteString(strconv.FormatInt(int64(m), 10) + "m")
 	}
 	if s := d % time.Minute; s > 0 || b.Len() == 0 {
-		b.WriteString(strconv.FormatFloat(s.Seconds(), 'f', -1, 64) + "s")
+		// Whole milliseconds at most: 6.2379999999999995s is 6.238s.
+		b.WriteString(strconv.FormatFloat(math.Round(s.Seconds()*1000)/1000, 'f', -1, 64) + "s")
 	}
 	return b.String()
 }

@@ -18,6 +18,7 @@ func TestFormatDuration(t *testing.T) {
 		7 * time.Hour:                         "7h",
 		2*time.Hour + 3*time.Second:           "2h3s",
 		4*time.Minute + 1500*time.Millisecond: "4m1.5s",
+		2*time.Minute + 6238*time.Millisecond: "2m6.238s", // not 6.2379999999999995
 	} {
 		got := FormatDuration(d)
 		if got != want {

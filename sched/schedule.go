@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/echelonhq/echelon/lang"
 )
 
 // Never is the wake time that means "no time-based reason to look again".
@@ -441,8 +443,8 @@ func (s *State) fail(r int32, o Outcome, coalesced bool, now int64) {
 			s.skipDependents(r, now)
 		}
 		if s.failed > tol {
-			s.Stop(now, fmt.Sprintf("%s failed: %d regions have failed, more than failure_tolerance = %d; running operations finish, nothing new starts",
-				op.ID, s.failed, tol))
+			s.Stop(now, fmt.Sprintf("%s failed: %s failed, more than failure_tolerance = %d; running operations finish, nothing new starts",
+				op.ID, lang.Plural(s.failed, "region"), tol))
 		}
 		return
 	}

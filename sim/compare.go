@@ -13,6 +13,7 @@ type Actual struct {
 	Op         string
 	Phase      string
 	Start, End float64
+	OK         bool // it succeeded: a failure's time is not held to a P10-P90
 }
 
 // Comparison lays a real run beside its prediction: in total, per phase,
@@ -24,6 +25,9 @@ type Comparison struct {
 	Phases    []PhaseFit  `json:"phases"`
 	Outliers  []OpOutlier `json:"outliers"`
 	Checked   int         `json:"operations_checked"` // operations with a duration to hold them to
+	// ByResources are those timed by their resources (terraform): their
+	// time is their step's, so they are held to nothing alone.
+	ByResources int `json:"operations_timed_by_resources"`
 }
 
 // PhaseFit is a phase's predicted span beside its real one.
@@ -62,7 +66,13 @@ func Compare(p *planner.Plan, r *Result, actual []Actual, total float64) *Compar
 		}
 		hi[a.Phase] = math.Max(hi[a.Phase], a.End)
 		o := byID[a.Op]
-		if o == nil || o.Duration.P50 <= 0 {
+		if o == nil || !a.OK {
+			continue
+		}
+		if o.Duration.P50 <= 0 {
+			if o.Resources > 0 {
+				c.ByResources++
+			}
 			continue
 		}
 		c.Checked++

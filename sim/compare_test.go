@@ -17,8 +17,9 @@ func TestCompare(t *testing.T) {
 	}
 	ph := p.Operations[0].Phase
 	c := Compare(p, r, []Actual{
-		{Op: "a", Phase: ph, Start: 0, End: 10.3}, // within the slack of a point
-		{Op: "b", Phase: ph, Start: 1, End: 31},   // 30 s > P90 20 s
+		{Op: "a", Phase: ph, Start: 0, End: 10.3, OK: true}, // within the slack of a point
+		{Op: "b", Phase: ph, Start: 1, End: 31, OK: true},   // 30 s > P90 20 s
+		{Op: "b", Phase: ph, Start: 0, End: 0},              // a failure: not held to anything
 	}, 31)
 	if c.Checked != 2 || len(c.Outliers) != 1 || c.Outliers[0].Op != "b" || c.Outliers[0].Actual != 30 || c.Outliers[0].P10 != 5 {
 		t.Errorf("outliers %+v (checked %d): want b alone, 30 s against 5-20 s", c.Outliers, c.Checked)

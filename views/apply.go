@@ -254,6 +254,9 @@ func printComparison(w io.Writer, c *sim.Comparison) {
 		}
 		fmt.Fprintln(w)
 	}
+	if c.ByResources > 0 {
+		fmt.Fprintf(w, "(%d terraform operations are timed by their resources: their time is their step's, held to their phase's above, not alone)\n", c.ByResources)
+	}
 }
 
 // failedRegions are the regions of the failed operations, sorted.

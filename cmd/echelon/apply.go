@@ -170,7 +170,7 @@ func runApply(ctx context.Context, args []string) error {
 		// the plan's to compare.
 		actual := make([]sim.Actual, len(res.Timings))
 		for i, t := range res.Timings {
-			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End}
+			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End, OK: t.OK}
 		}
 		cmp = sim.Compare(plan, predicted, actual, res.Duration)
 	}
