@@ -247,30 +247,13 @@ func ReadJournal(path string) (*journalState, error) {
 		}
 		return r
 	}
-	br := bufio.NewReaderSize(f, 64*1024)
 	bad := 0
-	for n := 1; ; n++ {
-		line, long, err := readJournalLine(br)
-		if err == io.EOF {
-			// A last line without its newline is torn, whatever it
-			// holds: Append writes record and newline in one write and
-			// acknowledges only after the fsync.
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read journal: %w", err)
-		}
-		var ev Event
-		if long {
-			err = fmt.Errorf("a record longer than %d bytes", maxJournalLine)
-		} else {
-			err = json.Unmarshal(line, &ev)
-		}
+	err = eachRecord(f, func(n int, ev *Event, err error) {
 		if err != nil {
 			if bad++; bad <= maxJournalWarnings {
 				st.Warnings = append(st.Warnings, fmt.Sprintf("%s:%d: unreadable journal record skipped (%v); what it recorded is lost", path, n, err))
 			}
-			continue
+			return
 		}
 		switch ev.Kind {
 		case EvRunStart:
@@ -292,6 +275,9 @@ func ReadJournal(path string) (*journalState, error) {
 				r.Succeeded = true
 			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	if bad > maxJournalWarnings {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("%s: %d more unreadable records skipped", path, bad-maxJournalWarnings))
@@ -329,28 +315,19 @@ func ReadRun(path string) (*RunRecord, error) {
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 64*1024)
 	var rec *RunRecord
 	at := map[string]int{}
-	for {
-		line, long, err := readJournalLine(br)
-		if err == io.EOF {
-			break
-		}
+	err = eachRecord(f, func(_ int, ev *Event, err error) {
 		if err != nil {
-			return nil, fmt.Errorf("read journal: %w", err)
-		}
-		var ev Event
-		if long || json.Unmarshal(line, &ev) != nil {
-			continue
+			return // damage is skipped, as --resume skips it
 		}
 		if ev.Kind == EvRunStart {
 			rec = &RunRecord{Start: ev.Time, Predicted: ev.Predicted}
 			at = map[string]int{}
-			continue
+			return
 		}
 		if rec == nil {
-			continue
+			return
 		}
 		off := ev.Time.Sub(rec.Start).Seconds()
 		switch ev.Kind {
@@ -369,9 +346,37 @@ func ReadRun(path string) (*RunRecord, error) {
 		case EvRunEnd:
 			rec.Duration = ev.Duration
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	if rec == nil {
 		return nil, fmt.Errorf("%s holds no run", path)
 	}
 	return rec, nil
+}
+
+// eachRecord calls f for every whole line of a journal, in order: the
+// decoded record, or why the line could not be read (a record longer than
+// maxJournalLine, bad JSON). A last line without its newline is torn,
+// whatever it holds (Append writes record and newline in one write and
+// acknowledges only after the fsync), and is not passed on.
+func eachRecord(r io.Reader, f func(n int, ev *Event, err error)) error {
+	br := bufio.NewReaderSize(r, 64*1024)
+	for n := 1; ; n++ {
+		line, long, err := readJournalLine(br)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read journal: %w", err)
+		}
+		var ev Event
+		if long {
+			err = fmt.Errorf("a record longer than %d bytes", maxJournalLine)
+		} else {
+			err = json.Unmarshal(line, &ev)
+		}
+		f(n, &ev, err)
+	}
 }
