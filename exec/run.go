@@ -79,7 +79,6 @@ type Options struct {
 
 type opState struct {
 	op        *planner.Operation
-	idx       int   // in the plan's Operations
 	rank      int32 // in the policy
 	lockWaits int   // tries that found the locks held elsewhere
 	lastLog   string
@@ -240,7 +239,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 	r.byRank = make([]*opState, len(pol.Ops))
 	for rank := range pol.Ops {
 		i := pol.Ops[rank].Index
-		s := &opState{op: &p.Operations[i], idx: i, rank: int32(rank)}
+		s := &opState{op: &p.Operations[i], rank: int32(rank)}
 		r.ops[i], r.byRank[rank] = s, s
 		r.byID[s.op.ID] = s
 	}

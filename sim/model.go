@@ -102,28 +102,20 @@ type apiDef struct {
 
 // model is a plan compiled for simulation: flat slices indexed by rank.
 type model struct {
-	plan         *planner.Plan
-	pol          *sched.Policy
-	outcome      func(op string, attempt int) sched.Outcome // nil: all succeed
-	ops          []mop
-	phases       []string
-	regions      []string
-	comps        []string
-	states       []string
-	apis         []apiDef
-	nBuckets     int
-	phaseBarrier bool
-	batchBarrier bool
-	maxParallel  int
-	regionPar    int
-	compCap      []int32 // by component; 0: no cap
-	tfPar        int
-	nBatches     int
-	phaseOps     []int32 // operations per phase
-	batchOps     []int32 // operations per batch
+	plan     *planner.Plan
+	pol      *sched.Policy
+	outcome  func(op string, attempt int) sched.Outcome // nil: all succeed
+	ops      []mop
+	phases   []string
+	regions  []string
+	comps    []string
+	states   []string
+	apis     []apiDef
+	nBuckets int
+	tfPar    int // the mode's terraform -parallelism (the policy's)
 
+	// Caps, barriers, ranks and dependencies are the policy's (pol).
 	// Templates a trial starts from, by rank.
-	roots   []int32 // ranks without dependencies, ascending
 	minus1  []int32 // all -1
 	minus1L []int64 // all -1
 }
@@ -142,22 +134,13 @@ func newModelWith(p *planner.Plan, cfg sched.Config) (*model, error) {
 		return nil, err
 	}
 	m := &model{
-		plan:         p,
-		pol:          pol,
-		phaseBarrier: pol.PhaseBarrier,
-		batchBarrier: pol.BatchBarrier,
-		maxParallel:  pol.MaxParallel,
-		regionPar:    pol.RegionParallel,
-		tfPar:        pol.TFParallelism,
-		phases:       pol.Phases,
-		regions:      pol.Regions,
-		comps:        pol.Comps,
-		states:       pol.States,
-		nBatches:     pol.NBatches,
-		compCap:      pol.CompCap,
-		phaseOps:     pol.PhaseOps,
-		batchOps:     pol.BatchOps,
-		roots:        pol.Roots,
+		plan:    p,
+		pol:     pol,
+		tfPar:   pol.TFParallelism,
+		phases:  pol.Phases,
+		regions: pol.Regions,
+		comps:   pol.Comps,
+		states:  pol.States,
 	}
 	apiIdx := map[string]int32{}
 	for _, a := range p.APIs {

@@ -94,7 +94,7 @@ func (m *model) withCaps(maxPar, tfPar int) *model {
 	pol.MaxParallel = max(maxPar, 0)
 	pol.TFParallelism = planner.TerraformParallelism(q.plan.Mode)
 	q.pol = &pol
-	q.maxParallel, q.tfPar = pol.MaxParallel, pol.TFParallelism
+	q.tfPar = pol.TFParallelism
 	return &q
 }
 

@@ -387,7 +387,7 @@ func aggregate(m *model, ts *trialSet, opts Options) *Result {
 	r.WallClock = quantiles(v)
 
 	for ph, name := range m.phases {
-		if m.phaseOps[ph] == 0 {
+		if m.pol.PhaseOps[ph] == 0 {
 			continue
 		}
 		for i := range n {

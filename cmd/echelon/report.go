@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/echelonhq/echelon/exec"
@@ -107,36 +106,19 @@ func runReport(ctx context.Context, args []string) error {
 			real.Spans = append(real.Spans, sim.Span{ID: t.Op, Phase: phase[t.Op], Region: region[t.Op], Start: t.Start, End: t.End})
 		}
 		title := fmt.Sprintf("%s: the real run (%s)", plan.Deployment, sim.Duration(total))
-		if err := writeSVG(*gantt, func(w io.Writer) error { return sim.WriteGantt(w, title, real) }); err != nil {
+		if err := writeOut(*gantt, "gantt", func(w io.Writer) error { return sim.WriteGantt(w, title, real) }); err != nil {
 			return err
 		}
-		predFile := trimExt(*gantt) + "-predicted" + filepath.Ext(*gantt)
+		predFile := withSuffix(*gantt, "-predicted")
 		median, err := sim.Trace(plan, 1, pred.MedianTrial)
 		if err != nil {
 			return err
 		}
 		ptitle := fmt.Sprintf("%s: the predicted median of %d runs (%s)", plan.Deployment, pred.Trials, sim.Duration(pred.WallClock.P50))
-		if err := writeSVG(predFile, func(w io.Writer) error { return sim.WriteGantt(w, ptitle, median) }); err != nil {
+		if err := writeOut(predFile, "gantt", func(w io.Writer) error { return sim.WriteGantt(w, ptitle, median) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(reportStdout, "\ngantt: %s (real), %s (predicted)\n", *gantt, predFile)
-	}
-	return nil
-}
-
-func trimExt(f string) string { return f[:len(f)-len(filepath.Ext(f))] }
-
-func writeSVG(file string, write func(io.Writer) error) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("gantt: %w", err)
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("gantt %s: %w", file, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("gantt: %w", err)
 	}
 	return nil
 }

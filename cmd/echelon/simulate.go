@@ -153,8 +153,7 @@ func runSimulate(ctx context.Context, args []string) error {
 		for i, r := range results {
 			file := w.flag
 			if len(results) > 1 {
-				ext := filepath.Ext(file)
-				file = strings.TrimSuffix(file, ext) + "-" + r.Mode + ext
+				file = withSuffix(file, "-"+r.Mode)
 			}
 			if err := writeMedianRun(file, w.what, plans[i], r, *seed, w.write); err != nil {
 				return err
@@ -178,11 +177,17 @@ func writeMedianRun(file, what string, p *planner.Plan, r *sim.Result, seed uint
 	if err != nil {
 		return fmt.Errorf("trace mode %s: %w", p.Mode.Name, err)
 	}
+	return writeOut(file, what, func(w io.Writer) error { return write(w, p, r, run) })
+}
+
+// writeOut creates file and writes it with write; errors say what (gantt,
+// trace, html) failed and where.
+func writeOut(file, what string, write func(io.Writer) error) error {
 	f, err := os.Create(file)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := write(f, p, r, run); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return fmt.Errorf("%s %s: %w", what, file, err)
 	}
@@ -190,6 +195,12 @@ func writeMedianRun(file, what string, p *planner.Plan, r *sim.Result, seed uint
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// withSuffix is file with suffix before its extension (F.svg -> F-x.svg).
+func withSuffix(file, suffix string) string {
+	ext := filepath.Ext(file)
+	return strings.TrimSuffix(file, ext) + suffix + ext
 }
 
 // simulatePlans compiles the spec's modes, or reads the plan.
@@ -241,18 +252,7 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 
 // writeHTMLFile writes the page to file.
 func writeHTMLFile(file string, pg *review.Page) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("html: %w", err)
-	}
-	if err := review.WriteHTML(f, pg); err != nil {
-		f.Close()
-		return fmt.Errorf("html %s: %w", file, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("html: %w", err)
-	}
-	return nil
+	return writeOut(file, "html", func(w io.Writer) error { return review.WriteHTML(w, pg) })
 }
 
 // simulateProgress shows on a terminal how far a long simulation is, at
