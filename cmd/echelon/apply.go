@@ -51,6 +51,8 @@ func runApply(ctx context.Context, args []string) error {
 	state := fs.String("state", "", "state `DIR`: journal, logs, locks (default .echelon next to the plan)")
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `FILE`")
+	_ = fs.MarkHidden("cpuprofile")
 	sf.register(fs) // needed again for sensitive variables
 	quiet := fs.Duration("aimd-quiet", 30*time.Second, "quiet period before raising parallelism again after throttling")
 	backoff := fs.Duration("backoff", time.Second, "first retry delay (doubles per attempt)")
@@ -64,6 +66,13 @@ func runApply(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() != 1 {
 		return usagef("apply takes one plan file, got %d arguments", fs.NArg())
+	}
+	if *cpuprofile != "" {
+		stop, err := startCPUProfile(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	planPath := fs.Arg(0)
 	out := applyStdout
@@ -153,8 +162,9 @@ func runApply(ctx context.Context, args []string) error {
 		Backoff:     *backoff,
 	}
 	// The prediction this run is held to, from the same policy, before it
-	// starts (bounded: at most 2M operation-trials, as the recommendation).
-	predicted, predErr := sim.Simulate(plan, sim.Options{Trials: min(200, max(10, 2_000_000/max(len(plan.Operations), 1))), Seed: 1})
+	// starts (bounded: at most 500k operation-trials, 50 trials at 10k
+	// operations, so a large plan does not wait long to begin).
+	predicted, predErr := sim.Simulate(plan, sim.Options{Trials: min(200, max(10, 500_000/max(len(plan.Operations), 1))), Seed: 1})
 	if predErr == nil {
 		opts.Predicted = &exec.Predicted{Trials: predicted.Trials, P10: predicted.WallClock.P10,
 			P50: predicted.WallClock.P50, P90: predicted.WallClock.P90}
