@@ -304,7 +304,11 @@ type RunRecord struct {
 	Start     time.Time
 	Predicted *Predicted
 	Duration  float64 // 0: the journal has no run_end (the run died)
-	Timings   []Timing
+	Outcome   string  // run_end's (succeeded, failed); "" without one
+	// Resumed: this run continued earlier ones (--resume): the journal
+	// holds more than one run_start, and only this run's part is timed.
+	Resumed bool
+	Timings []Timing
 }
 
 // ReadRun reads the last run of a journal for a report. Damaged lines are
@@ -322,7 +326,7 @@ func ReadRun(path string) (*RunRecord, error) {
 			return // damage is skipped, as --resume skips it
 		}
 		if ev.Kind == EvRunStart {
-			rec = &RunRecord{Start: ev.Time, Predicted: ev.Predicted}
+			rec = &RunRecord{Start: ev.Time, Predicted: ev.Predicted, Resumed: rec != nil}
 			at = map[string]int{}
 			return
 		}
@@ -344,7 +348,7 @@ func ReadRun(path string) (*RunRecord, error) {
 				rec.Timings[i].End, rec.Timings[i].OK = off, ev.Outcome == OutcomeSucceeded
 			}
 		case EvRunEnd:
-			rec.Duration = ev.Duration
+			rec.Duration, rec.Outcome = ev.Duration, ev.Outcome
 		}
 	})
 	if err != nil {

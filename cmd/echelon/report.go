@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/planner"
@@ -43,6 +45,9 @@ func runReport(ctx context.Context, args []string) error {
 		return usagef("report takes one plan file, got %s", planner.Plural(fs.NArg(), "argument"))
 	}
 	planPath := fs.Arg(0)
+	if fi, err := os.Stat(planPath); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory; report takes a plan file: the one apply ran (echelon compile %s -o PLAN)", planPath, planPath)
+	}
 	plan, err := planner.ReadFile(planPath)
 	if err != nil {
 		return err
@@ -79,13 +84,27 @@ func runReport(ctx context.Context, args []string) error {
 	if total == 0 {
 		total = end // the run died before its run_end
 	}
-	cmp := sim.Compare(plan, pred, actual, total)
+	var failed []string
+	for _, t := range run.Timings {
+		if !t.OK {
+			failed = append(failed, t.Op)
+		}
+	}
+	// A resumed run did part of its work earlier: its time is not the
+	// plan's to compare (as apply's summary leaves it out).
+	var cmp *sim.Comparison
+	if !run.Resumed {
+		cmp = sim.Compare(plan, pred, actual, total)
+	}
 	if *asJSON {
 		b, err := json.MarshalIndent(struct {
-			Journal string `json:"journal"`
-			Ended   bool   `json:"ended"`
+			Journal string   `json:"journal"`
+			Ended   bool     `json:"ended"`
+			Outcome string   `json:"outcome,omitempty"`
+			Resumed bool     `json:"resumed"`
+			Failed  []string `json:"failed"`
 			*sim.Comparison
-		}{journal, run.Duration > 0, cmp}, "", "  ")
+		}{journal, run.Duration > 0, run.Outcome, run.Resumed, append([]string{}, failed...), cmp}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -96,7 +115,18 @@ func runReport(ctx context.Context, args []string) error {
 	if run.Duration == 0 {
 		fmt.Fprintln(reportStdout, "(the journal has no run_end: the run was killed; times are up to its last record)")
 	}
-	views.Comparison(reportStdout, cmp)
+	if run.Outcome != "" {
+		fmt.Fprintf(reportStdout, "outcome: %s, %s ran in this run", run.Outcome, planner.Plural(len(run.Timings), "operation"))
+		if len(failed) > 0 {
+			fmt.Fprintf(reportStdout, "; failed (%d): %s", len(failed), strings.Join(failed, ", "))
+		}
+		fmt.Fprintln(reportStdout)
+	}
+	if run.Resumed {
+		fmt.Fprintln(reportStdout, "the run was resumed (--resume): part of its work ran earlier, so its time is not compared with the plan's prediction")
+	} else {
+		views.Comparison(reportStdout, cmp)
+	}
 	if *gantt != "" {
 		real := &sim.Run{Mode: plan.Mode.Name, Trial: -1, Makespan: total}
 		for _, ph := range plan.Phases {
