@@ -74,7 +74,7 @@ func GoldenFiles(spec *lang.Spec, modes []string) (map[string][]byte, hcl.Diagno
 		if err := p.WriteText(&txt); err != nil {
 			return nil, diags, fmt.Errorf("mode %s: %w", m, err)
 		}
-		r, err := sim.Simulate(p, sim.Options{Trials: GoldenTrials, Seed: GoldenSeed, Recommend: true})
+		r, err := sim.Simulate(p, sim.Options{Trials: GoldenTrials, Seed: GoldenSeed, Recommend: true, Overhead: sim.DefaultOverhead()})
 		if err != nil {
 			return nil, diags, fmt.Errorf("simulate mode %s: %w", m, err)
 		}

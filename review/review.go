@@ -330,7 +330,7 @@ func compileSide(ctx context.Context, path, root string, opts Options) (*side, e
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		res, err := sim.Simulate(p, sim.Options{Trials: opts.Trials, Seed: opts.Seed})
+		res, err := sim.Simulate(p, sim.Options{Trials: opts.Trials, Seed: opts.Seed, Overhead: sim.DefaultOverhead()})
 		if err != nil {
 			return nil, fmt.Errorf("simulate mode %s: %w", m.Name, err)
 		}

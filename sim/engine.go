@@ -287,6 +287,12 @@ type engine struct {
 
 	spanLo, spanHi []int64 // scratch for collect
 
+	// Tool overhead's per-trial state: drivers that ran, directories
+	// initialised, when the start-ups in flight end.
+	driverRan []bool
+	dirInit   []bool
+	cpuBusy   []int64
+
 	trace bool
 	marks []ThrottleMark
 	// oneByOne turns the closed-form windows off (one event per request),
@@ -356,6 +362,7 @@ func (e *engine) run(seed uint64, trial int) error {
 	clear(e.exhausted)
 	clear(e.peak)
 	e.marks = e.marks[:0]
+	e.resetOverhead()
 	for b := range e.buckets {
 		a := e.apiOfBucket(int32(b))
 		ad := &m.apis[a]
@@ -533,6 +540,7 @@ func (e *engine) startGroup(st *sched.Start) {
 		}
 		work = max(work, w)
 	}
+	work = min(work+e.overhead(members), maxDraw)
 	u.work = work
 
 	for _, r := range members {

@@ -114,6 +114,15 @@ type model struct {
 	nBuckets int
 	tfPar    int // the mode's terraform -parallelism (the policy's)
 
+	// Tool overhead (overhead.go): nil oh is none. By rank: the driver's
+	// index in oh, the terraform directory's index (-1: none), resources.
+	oh       []ohDef
+	cores    int // 0: no limit
+	nDirs    int
+	opDriver []int8
+	opDir    []int32
+	opRes    []int32
+
 	// Caps, barriers, ranks and dependencies are the policy's (pol).
 	// Templates a trial starts from, by rank.
 	minus1  []int32 // all -1

@@ -35,6 +35,13 @@ type Options struct {
 	// throttling, by operation ID and 1-based attempt); nil: every attempt
 	// succeeds. It must be a pure function: trials run concurrently.
 	Outcome func(op string, attempt int) sched.Outcome
+	// Overhead is each driver's cost of the processes it starts, added to
+	// every step (DefaultOverhead has the measured figures); nil: none.
+	Overhead map[string]DriverOverhead
+	// Cores is the machine's capacity for the overhead's CPU-bound work:
+	// when more steps are starting up than there are cores, each start-up
+	// runs slower. 0: no limit.
+	Cores int
 	// Progress, when set, is told the trials done so far (the prediction's
 	// and then the recommendation search's), from any goroutine, after
 	// every 64 trials a worker runs.
@@ -186,11 +193,10 @@ func Simulate(p *planner.Plan, opts Options) (*Result, error) {
 	if opts.Trials > MaxTrials {
 		return nil, fmt.Errorf("%d trials asked for; at most %d", opts.Trials, MaxTrials)
 	}
-	m, err := newModelWith(p, opts.Policy)
+	m, err := modelFor(p, &opts)
 	if err != nil {
 		return nil, err
 	}
-	m.outcome = opts.Outcome
 	ts, err := runTrialsProgress(m, opts.Trials, opts.Seed, opts.Workers, progressOf(&opts))
 	if err != nil {
 		return nil, err
@@ -204,6 +210,19 @@ func Simulate(p *planner.Plan, opts Options) (*Result, error) {
 		r.Recommended = rec
 	}
 	return r, nil
+}
+
+// modelFor flattens p for opts: its policy, outcome and tool overhead.
+func modelFor(p *planner.Plan, opts *Options) (*model, error) {
+	m, err := newModelWith(p, opts.Policy)
+	if err != nil {
+		return nil, err
+	}
+	m.outcome = opts.Outcome
+	if err := m.setOverhead(opts.Overhead, opts.Cores); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // runTrials runs trials over workers goroutines; trial i's figures land at

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -164,7 +165,8 @@ func runApply(ctx context.Context, args []string) error {
 	// The prediction this run is held to, from the same policy, before it
 	// starts (bounded: at most 500k operation-trials, 50 trials at 10k
 	// operations, so a large plan does not wait long to begin).
-	predicted, predErr := sim.Simulate(plan, sim.Options{Trials: min(200, max(10, 500_000/max(len(plan.Operations), 1))), Seed: 1})
+	predicted, predErr := sim.Simulate(plan, sim.Options{Trials: min(200, max(10, 500_000/max(len(plan.Operations), 1))), Seed: 1,
+		Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()})
 	if predErr == nil {
 		opts.Predicted = &exec.Predicted{Trials: predicted.Trials, P10: predicted.WallClock.P10,
 			P50: predicted.WallClock.P50, P90: predicted.WallClock.P90}

@@ -69,6 +69,7 @@ var completionFlags = map[string][]compFlag{
 		{"gantt", "", "file", "write the median run as an SVG Gantt chart"},
 		{"trace", "", "file", "write the median run's predicted starts and ends as JSON lines"},
 		{"html", "", "file", "write a self-contained HTML report"},
+		{"cores", "", "value", "cores of the machine that will run the plan"},
 		compVar, compVarFile,
 	},
 	"apply": {

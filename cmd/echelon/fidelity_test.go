@@ -246,7 +246,7 @@ component "slow" {
 	}
 	b, _ := os.ReadFile(journals[0])
 	first, _, _ := strings.Cut(string(b), "\n")
-	if !strings.Contains(first, `"predicted":{"trials":200,"p10":0.1,"p50":0.1,"p90":0.1}`) {
+	if !strings.Contains(first, `"predicted":{"trials":200,"p10":0.102,"p50":0.102,"p90":0.102}`) {
 		t.Errorf("run_start does not record the prediction: %s", first)
 	}
 	// report lays the journal's run beside the prediction again, and draws both.

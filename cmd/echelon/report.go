@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/echelonhq/echelon/exec"
@@ -65,7 +66,7 @@ func runReport(ctx context.Context, args []string) error {
 	if run.Predicted != nil && run.Predicted.Trials > 0 {
 		trials = run.Predicted.Trials
 	}
-	pred, err := sim.Simulate(plan, sim.Options{Trials: trials, Seed: 1})
+	pred, err := sim.Simulate(plan, sim.Options{Trials: trials, Seed: 1, Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()})
 	if err != nil {
 		return fmt.Errorf("simulate: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,7 @@ import (
 // simulateStdout is where simulate writes its view; tests swap it.
 var simulateStdout io.Writer = os.Stdout
 
-const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--html F.html] [--trace F.jsonl] [--var k=v]...
+const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--html F.html] [--trace F.jsonl] [--cores N] [--var k=v]...
 
 Predicts the wall-clock time of a plan under its mode's caps with a
 discrete-event simulation (lognormal durations through p50/p90, terraform
@@ -29,6 +30,13 @@ operations, token-bucket APIs with backoff). A SPEC is compiled for the mode
 given (default: its default_mode), or for every mode with --mode all; a PLAN
 is simulated for its own mode. The same seed gives the same output on any
 number of cores.
+
+Each step also pays its tool's overhead (terraform's version check once
+per run, init once per directory, each process's start and per-resource
+refresh; kubectl, helm and commands their start), measured on real tools
+(docs/simulator.md). --cores is the capacity of the machine that will run
+the plan: when more start-ups run at once than it has cores, each is
+slower. It defaults to this machine's cores.
 
 Risk (low, medium, high): ` + sim.RiskRule + `.
 
@@ -56,6 +64,7 @@ func runSimulate(ctx context.Context, args []string) error {
 	gantt := fs.String("gantt", "", "write the median run as an SVG Gantt chart to `FILE`")
 	trace := fs.String("trace", "", "write the median run's predicted starts and ends as JSON lines to `FILE`")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to `FILE`")
+	cores := fs.Int("cores", runtime.NumCPU(), "`N` cores of the machine that will run the plan: tool start-ups beyond them run slower (0: no limit)")
 	workers := fs.Int("workers", 0, "goroutines trials are spread over (default: the number of CPUs)")
 	recTrials := fs.Int("recommend-trials", sim.DefaultRecommendTrials, "trials per candidate cap when searching the recommendation")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `FILE`")
@@ -89,7 +98,11 @@ func runSimulate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := sim.Options{Trials: *trials, Seed: *seed, Workers: *workers, Recommend: true, RecommendTrials: *recTrials}
+	if *cores < 0 {
+		return usagef("--cores must be 0 (no limit) or more, got %d", *cores)
+	}
+	opts := sim.Options{Trials: *trials, Seed: *seed, Workers: *workers, Recommend: true, RecommendTrials: *recTrials,
+		Overhead: sim.DefaultOverhead(), Cores: *cores}
 	var results []*sim.Result
 	for _, p := range plans {
 		if err := ctx.Err(); err != nil {

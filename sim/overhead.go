@@ -1,0 +1,175 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"sort"
+)
+
+// DriverOverhead is what each process a driver starts costs besides its
+// work, in seconds of CPU-bound time: the cost the simulator adds to every
+// step (docs/simulator.md, "Tool overhead"). The defaults are measured by
+// scripts/measure-overhead.sh on real tools.
+type DriverOverhead struct {
+	// Run is paid once per run by the driver's first step (terraform: the
+	// version check of its binary).
+	Run float64 `json:"run"`
+	// Init is paid by the first step in each working directory (terraform:
+	// init of the directory).
+	Init float64 `json:"init"`
+	// Process is paid by every step: the process's start (terraform: its
+	// configuration, state and plan before the first resource).
+	Process float64 `json:"process"`
+	// Resource is paid per resource of a terraform step (its refresh and
+	// plan), whether it has changes or not.
+	Resource float64 `json:"resource"`
+}
+
+// DefaultOverhead is each driver's measured overhead: terraform 1.11
+// applying terraform_data resources (the built-in provider), kubectl and
+// helm against a local kube-apiserver, and a command's fork and exec, on an
+// idle 2-core machine (BENCHMARKS.md, "Tool overhead"). A real provider's
+// plugin start adds to Process; `echelon calibrate` fits it from runs.
+func DefaultOverhead() map[string]DriverOverhead {
+	return map[string]DriverOverhead{
+		"terraform": {Run: 0.05, Init: 0.05, Process: 0.08, Resource: 0.004},
+		"kubectl":   {Process: 0.10},
+		"helm":      {Process: 0.15},
+		"command":   {Process: 0.002},
+	}
+}
+
+// ohDef is a driver's overhead in microseconds.
+type ohDef struct {
+	run, init, process, resource int64
+}
+
+func micros(s float64) int64 { return int64(math.Round(max(s, 0) * usPerSecond)) }
+
+// checkOverhead rejects what no machine measures.
+func checkOverhead(oh map[string]DriverOverhead, cores int) error {
+	if cores < 0 {
+		return fmt.Errorf("cores = %d: at least 1 (0: no limit)", cores)
+	}
+	names := make([]string, 0, len(oh))
+	for n := range oh {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := oh[n]
+		for _, v := range []float64{d.Run, d.Init, d.Process, d.Resource} {
+			if math.IsNaN(v) || v < 0 || v > 3600 {
+				return fmt.Errorf("overhead of %s: %v s is not a duration between 0 and 1h", n, v)
+			}
+		}
+	}
+	return nil
+}
+
+// setOverhead gives the model each operation's driver and directory, and
+// the drivers' overheads; nil oh: no overhead (the model before it).
+func (m *model) setOverhead(oh map[string]DriverOverhead, cores int) error {
+	if err := checkOverhead(oh, cores); err != nil {
+		return err
+	}
+	m.cores = cores
+	if len(oh) == 0 {
+		m.oh = nil
+		return nil
+	}
+	drivers := map[string]int8{}
+	dirs := map[string]int32{}
+	m.oh = m.oh[:0]
+	m.opDriver = make([]int8, len(m.ops))
+	m.opDir = make([]int32, len(m.ops))
+	m.opRes = make([]int32, len(m.ops))
+	for r := range m.pol.Ops {
+		o := &m.plan.Operations[m.pol.Ops[r].Index]
+		d, ok := drivers[o.Driver]
+		if !ok {
+			def := oh[o.Driver]
+			d = int8(len(m.oh))
+			drivers[o.Driver] = d
+			m.oh = append(m.oh, ohDef{run: micros(def.Run), init: micros(def.Init),
+				process: micros(def.Process), resource: micros(def.Resource)})
+		}
+		m.opDriver[r] = d
+		m.opDir[r] = -1
+		if t := o.Terraform; t != nil {
+			key := path.Clean(t.Dir)
+			di, ok := dirs[key]
+			if !ok {
+				di = int32(len(dirs))
+				dirs[key] = di
+			}
+			m.opDir[r] = di
+			m.opRes[r] = int32(o.Resources)
+		}
+	}
+	m.nDirs = len(dirs)
+	return nil
+}
+
+// overhead is what the step of these members pays before its work, at
+// e.now: its driver's process cost, per resource, and the first-of-run and
+// first-in-directory costs, stretched when more steps are in their
+// CPU-bound start than the machine has cores.
+func (e *engine) overhead(members []int32) int64 {
+	m := e.m
+	if m.oh == nil {
+		return 0
+	}
+	first := members[0]
+	d := m.opDriver[first]
+	def := &m.oh[d]
+	oh := def.process
+	var res int64
+	for _, r := range members {
+		res += int64(m.opRes[r])
+	}
+	oh += res * def.resource
+	if !e.driverRan[d] {
+		e.driverRan[d] = true
+		oh += def.run
+	}
+	if dir := m.opDir[first]; dir >= 0 && !e.dirInit[dir] {
+		e.dirInit[dir] = true
+		oh += def.init
+	}
+	if oh == 0 {
+		return 0
+	}
+	if m.cores > 0 {
+		// Steps whose start-up is still running share the cores with this
+		// one: n+1 of them on c cores run at c/(n+1) of full speed.
+		busy := e.cpuBusy[:0]
+		for _, t := range e.cpuBusy {
+			if t > e.now {
+				busy = append(busy, t)
+			}
+		}
+		e.cpuBusy = busy
+		if n := len(busy) + 1; n > m.cores {
+			oh = oh * int64(n) / int64(m.cores)
+		}
+		e.cpuBusy = append(e.cpuBusy, e.now+oh)
+	}
+	return oh
+}
+
+// resetOverhead clears a trial's first-of-run and first-in-directory marks.
+func (e *engine) resetOverhead() {
+	m := e.m
+	if m.oh == nil {
+		return
+	}
+	if len(e.driverRan) != len(m.oh) {
+		e.driverRan = make([]bool, len(m.oh))
+		e.dirInit = make([]bool, m.nDirs)
+	}
+	clear(e.driverRan)
+	clear(e.dirInit)
+	e.cpuBusy = e.cpuBusy[:0]
+}
