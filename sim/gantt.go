@@ -153,6 +153,10 @@ type GanttOptions struct {
 	// dark outline; with Highlight set every bar also carries class "op"
 	// ("op crit" when highlighted) and data-op, for a page's script.
 	Highlight map[string]bool
+	// Predicted draws, over each operation's bar, a dashed outline from
+	// its predicted start to its predicted end (seconds): a real run laid
+	// over its prediction (echelon report --gantt).
+	Predicted map[string][2]float64
 }
 
 // WriteGanttWith is WriteGantt with options.
@@ -202,6 +206,9 @@ func WriteGanttWith(w io.Writer, title string, run *Run, opts GanttOptions) erro
 	}
 
 	total := run.Makespan
+	for _, p := range opts.Predicted {
+		total = max(total, p[1])
+	}
 	if total <= 0 {
 		total = 1
 	}
@@ -238,6 +245,11 @@ func WriteGanttWith(w io.Writer, title string, run *Run, opts GanttOptions) erro
 	}
 	fmt.Fprintf(&b, `<rect x="%.1f" y="48" width="12" height="12" fill="url(#hatch)" stroke="%s"/><text x="%.1f" y="58">waiting after a 429</text>`+"\n",
 		lx, throttleRed, lx+16)
+	if opts.Predicted != nil {
+		lx += 16 + 7*19 + 18
+		fmt.Fprintf(&b, `<rect x="%.1f" y="48" width="12" height="12" fill="none" stroke="#111" stroke-dasharray="3 2"/><text x="%.1f" y="58">predicted (median run)</text>`+"\n",
+			lx, lx+16)
+	}
 
 	// Axis grid and labels.
 	step := niceStep(total)
@@ -273,6 +285,11 @@ func WriteGanttWith(w io.Writer, title string, run *Run, opts GanttOptions) erro
 				fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s" %s><title>%s: %s to %s (%s)%s%s</title></rect>`+"\n",
 					x(sp.Start), ry, wdt, rowHeight, color(sp.Phase), attrs, html.EscapeString(sp.ID),
 					Duration(sp.Start), Duration(sp.End), Duration(sp.End-sp.Start), waitNote(sp.Waits), note)
+				if p, ok := opts.Predicted[sp.ID]; ok {
+					fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="none" stroke="#111" stroke-width="1" stroke-dasharray="3 2" class="predicted"><title>%s predicted: %s to %s (%s)</title></rect>`+"\n",
+						x(p[0]), ry+2, math.Max(x(p[1])-x(p[0]), 1), rowHeight-4, html.EscapeString(sp.ID),
+						Duration(p[0]), Duration(p[1]), Duration(p[1]-p[0]))
+				}
 				for _, iv := range mergeWaits(sp.Waits) {
 					fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="url(#hatch)" opacity="0.8"/>`+"\n",
 						x(iv[0]), ry, math.Max(x(iv[1])-x(iv[0]), 1.5), rowHeight)

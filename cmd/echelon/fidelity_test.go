@@ -256,6 +256,10 @@ component "slow" {
 		!regexp.MustCompile(`outside their predicted P10-P90 \([12] of 2\):.* slow took `).MatchString(out) {
 		t.Errorf("report (exit %d):\n%s\n%s", code, out, stderr)
 	}
+	// The real run's chart outlines each operation's predicted span over it.
+	if b, _ := os.ReadFile(svg); strings.Count(string(b), `class="predicted"`) != 2 {
+		t.Errorf("%s: want the 2 operations' predicted spans outlined", svg)
+	}
 	for _, f := range []string{svg, filepath.Join(dir, "run-predicted.svg")} {
 		if b, err := os.ReadFile(f); err != nil || !strings.Contains(string(b), "<svg") || !strings.Contains(string(b), "slow") {
 			t.Errorf("%s: %v, not a chart of the run", f, err)

@@ -28,7 +28,8 @@ and the operations whose real time fell outside their own P10-P90. The
 prediction is the one apply recorded when the run started (run_start's
 "predicted"), made again from the plan with the same trials and seed for
 the phases and operations. --gantt draws the real run as an SVG Gantt chart
-(F.svg) and the predicted median beside it (F-predicted.svg).`
+(F.svg) with the predicted median's start and end of each operation outlined
+over its bar, and the predicted median alone (F-predicted.svg).`
 
 // runReport reads a plan's last run and compares it with its prediction.
 func runReport(ctx context.Context, args []string) error {
@@ -66,7 +67,8 @@ func runReport(ctx context.Context, args []string) error {
 	if run.Predicted != nil && run.Predicted.Trials > 0 {
 		trials = run.Predicted.Trials
 	}
-	pred, err := sim.Simulate(plan, sim.Options{Trials: trials, Seed: 1, Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()})
+	predOpts := sim.Options{Trials: trials, Seed: 1, Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()}
+	pred, err := sim.Simulate(plan, predOpts)
 	if err != nil {
 		return fmt.Errorf("simulate: %w", err)
 	}
@@ -136,15 +138,21 @@ func runReport(ctx context.Context, args []string) error {
 		for _, t := range run.Timings {
 			real.Spans = append(real.Spans, sim.Span{ID: t.Op, Phase: phase[t.Op], Region: region[t.Op], Start: t.Start, End: t.End})
 		}
-		title := fmt.Sprintf("%s: the real run (%s)", plan.Deployment, sim.Duration(total))
-		if err := writeOut(*gantt, "gantt", func(w io.Writer) error { return sim.WriteGantt(w, title, real) }); err != nil {
-			return err
-		}
-		predFile := withSuffix(*gantt, "-predicted")
-		median, err := sim.Trace(plan, 1, pred.MedianTrial)
+		median, err := sim.TraceTrial(plan, predOpts, pred.MedianTrial)
 		if err != nil {
 			return err
 		}
+		over := map[string][2]float64{}
+		for _, sp := range median.Spans {
+			over[sp.ID] = [2]float64{sp.Start, sp.End}
+		}
+		title := fmt.Sprintf("%s: the real run (%s) over its prediction (%s)", plan.Deployment, sim.Duration(total), sim.Duration(pred.WallClock.P50))
+		if err := writeOut(*gantt, "gantt", func(w io.Writer) error {
+			return sim.WriteGanttWith(w, title, real, sim.GanttOptions{Predicted: over})
+		}); err != nil {
+			return err
+		}
+		predFile := withSuffix(*gantt, "-predicted")
 		ptitle := fmt.Sprintf("%s: the predicted median of %d runs (%s)", plan.Deployment, pred.Trials, sim.Duration(pred.WallClock.P50))
 		if err := writeOut(predFile, "gantt", func(w io.Writer) error { return sim.WriteGantt(w, ptitle, median) }); err != nil {
 			return err
