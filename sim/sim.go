@@ -35,6 +35,13 @@ type Options struct {
 	// throttling, by operation ID and 1-based attempt); nil: every attempt
 	// succeeds. It must be a pure function: trials run concurrently.
 	Outcome func(op string, attempt int) sched.Outcome
+	// TrialOutcome is Outcome given the trial's own key (TrialKey: from
+	// Seed and the trial's index), for outcomes drawn at random (a
+	// calibrated failure probability): each trial draws its own, and the
+	// same seed draws the same ones on any number of workers. It must be
+	// pure in (key, op, attempt); Uniform is a draw that is. Outcome wins
+	// when both are set.
+	TrialOutcome func(key uint64, op string, attempt int) sched.Outcome
 	// Overhead is each driver's cost of the processes it starts, added to
 	// every step (DefaultOverhead has the measured figures); nil: none.
 	Overhead map[string]DriverOverhead
@@ -218,7 +225,7 @@ func modelFor(p *planner.Plan, opts *Options) (*model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.outcome = opts.Outcome
+	m.setOutcome(*opts)
 	if err := m.setOverhead(opts.Overhead, opts.Cores); err != nil {
 		return nil, err
 	}
