@@ -55,9 +55,9 @@ type ComponentFit struct {
 	Failed   int  `json:"failed"` // attempts failed by their own error
 	// FailureRate is Failed / Attempts: what apply and simulate take as
 	// each attempt's failure probability.
-	FailureRate float64 `json:"failure_rate"`
-	Throttled   int     `json:"throttled"` // attempts throttled (not failures)
-	Retried     int     `json:"retried"`   // attempts after an operation's first
+	FailureRate float64   `json:"failure_rate"`
+	Throttled   int       `json:"throttled"` // attempts throttled (not failures)
+	Retried     int       `json:"retried"`   // attempts after an operation's first
 	Outliers    []Outlier `json:"outliers,omitempty"`
 }
 

@@ -64,7 +64,7 @@ func synthJournal(t *testing.T, path string, p *planner.Plan, tr truth, runs int
 		}
 	}
 	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-	sec := func(s float64) time.Duration { return time.Duration(math.Round(s * 1e6)) * time.Microsecond }
+	sec := func(s float64) time.Duration { return time.Duration(math.Round(s*1e6)) * time.Microsecond }
 	for run := 0; run < runs; run++ {
 		at = at.Add(24 * time.Hour)
 		now := at
