@@ -125,11 +125,22 @@ type Result struct {
 	// MedianTrial is the trial whose makespan is the median (the one
 	// Gantt draws).
 	MedianTrial int
+	// Calibrated, when set by the caller, says the plan's durations came
+	// from a calibration file (package calib); the reports show it.
+	Calibrated *Calibrated
 	// Events is the number of heap events over all trials.
 	Events int64
 
 	model     *model
 	makespans []int64
+}
+
+// Calibrated says where a prediction's calibration came from.
+type Calibrated struct {
+	File    string `json:"file"`
+	Runs    int    `json:"runs"`
+	LastRun string `json:"last_run"`
+	Summary string `json:"summary"` // "calibrated from N runs, last on DATE"
 }
 
 // Risk levels.
