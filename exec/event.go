@@ -26,6 +26,10 @@ type Event struct {
 	// Driver progress (terraform -json): resource address and message.
 	Resource string `json:"resource,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Action is run_start's plan action (deploy, destroy) and, on a
+	// resource record that ends one (Duration is its time), Terraform's
+	// action on it (create, update, delete, ...).
+	Action string `json:"action,omitempty"`
 
 	PlanDigest string `json:"plan_digest,omitempty"`
 	// Predicted is the run's prediction (run_start, when apply made one).

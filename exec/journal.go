@@ -384,3 +384,18 @@ func eachRecord(r io.Reader, f func(n int, ev *Event, err error)) error {
 		f(n, &ev, err)
 	}
 }
+
+// ReadEvents calls f with every readable record of a journal, in order
+// (every run it holds); damaged lines are skipped, as --resume skips them.
+func ReadEvents(path string, f func(Event)) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	return eachRecord(fh, func(_ int, ev *Event, err error) {
+		if err == nil {
+			f(*ev)
+		}
+	})
+}

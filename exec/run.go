@@ -273,7 +273,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		defer dl.Close()
 	}
 	_, tf := r.sch.Parallel()
-	ev := Event{Time: start, Kind: EvRunStart, PlanDigest: r.plan.PlanDigest,
+	ev := Event{Time: start, Kind: EvRunStart, PlanDigest: r.plan.PlanDigest, Action: r.plan.Action,
 		Parallel: r.plan.Mode.MaxParallel, Parallelism: tf, Predicted: r.opts.Predicted}
 	if err := r.journal.Append(ev); err != nil {
 		return nil, err

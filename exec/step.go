@@ -199,7 +199,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		ops[i] = s.op
 	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
-		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.emit}
+		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.driverEvent}
 	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
 	if d.err == nil {
 		d.err = r.drive(r.opts.Hard, step)
@@ -237,6 +237,19 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		d.errs, d.blame = opErrors(st.ops, d.err)
 	}
 	return d
+}
+
+// driverEvent passes a driver's progress on; a resource's completion (an
+// Action and its time) is journaled too, without waiting for the disk:
+// calibrate fits resource times from it, and nothing resumes from it.
+func (r *runner) driverEvent(ev Event) {
+	if ev.Kind == EvResource && ev.Action != "" {
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		_ = r.journal.AppendAsync(ev)
+	}
+	r.emit(ev)
 }
 
 // drive dispatches a step to its driver.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -286,10 +287,11 @@ type opDiag struct {
 }
 
 type tfMessage struct {
-	Level   string `json:"@level"`
-	Message string `json:"@message"`
-	Type    string `json:"type"`
-	Change  struct {
+	Level     string    `json:"@level"`
+	Message   string    `json:"@message"`
+	Timestamp time.Time `json:"@timestamp"`
+	Type      string    `json:"type"`
+	Change    struct {
 		Resource struct {
 			Addr string `json:"addr"`
 		} `json:"resource"`
@@ -355,11 +357,13 @@ func (e *tfEvents) line(b []byte) {
 		}
 	case "apply_start":
 		e.applying = true
-		e.started[m.Hook.Resource.Addr] = now
+		e.started[m.Hook.Resource.Addr] = stamp(m.Timestamp, now)
 		e.event(now, m.Hook.Resource.Addr, "started")
 	case "apply_complete":
-		e.completed[m.Hook.Resource.Addr] = true
-		e.event(now, m.Hook.Resource.Addr, fmt.Sprintf("complete after %.1fs", m.Hook.ElapsedSeconds))
+		addr := m.Hook.Resource.Addr
+		e.completed[addr] = true
+		el := e.elapsed(addr, stamp(m.Timestamp, now), m.Hook.ElapsedSeconds)
+		e.done(now, addr, m.Hook.Action, el)
 	case "apply_errored":
 		e.errored[m.Hook.Resource.Addr] = true
 		e.event(now, m.Hook.Resource.Addr, "errored")
@@ -422,6 +426,41 @@ func dropCommandEcho(detail string) string {
 		return "Error running command: " + m[1]
 	}
 	return detail
+}
+
+// stamp is Terraform's own time of a message, or now when it gave none.
+func stamp(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// elapsed is a resource's time: from its apply_start to its apply_complete
+// by Terraform's own timestamps (to the microsecond), else Terraform's
+// elapsed_seconds, which is whole seconds (1.5 s reads 2).
+func (e *tfEvents) elapsed(addr string, end time.Time, whole float64) float64 {
+	if st, ok := e.started[addr]; ok && !end.Before(st) {
+		return end.Sub(st).Seconds()
+	}
+	return whole
+}
+
+// done reports a resource's completion: a durable record (Action and
+// Duration set) that calibrate fits resource times from.
+func (e *tfEvents) done(now time.Time, addr, action string, elapsed float64) {
+	if e.emit == nil {
+		return
+	}
+	if action == "" {
+		action = "apply"
+	}
+	op := e.opFor(addr)
+	if op == "" && len(e.ops) == 1 {
+		op = e.ops[0].ID // one operation, the whole configuration
+	}
+	e.emit(Event{Time: now, Kind: EvResource, Op: op, Resource: addr, Action: action,
+		Duration: math.Round(elapsed*1e6) / 1e6, Message: fmt.Sprintf("complete after %.1fs", elapsed)})
 }
 
 func (e *tfEvents) event(now time.Time, addr, msg string) {

@@ -19,7 +19,8 @@
 //     component_parallel, the barriers and run-alone allow, terraform
 //     instances of one state coalesced, retries with backoff, on_error and
 //     AIMD. The engine feeds it the ends of each instant and its wake times;
-//     with Options.Outcome it also feeds it failures and throttles.
+//     with Options.Outcome (or TrialOutcome) it also feeds it failures and
+//     throttles.
 //   - A coalesced terraform step (instances sharing Operation.StateKey())
 //     is one process: it applies the union of
 //     their resources with -parallelism P: ceil(sum / P) rounds, each one
@@ -52,8 +53,10 @@
 //     -parallelism. Efficiency = lower bound / predicted P50.
 //   - Risk and recommended caps: see RiskRule and RecommendRule.
 //
-// Not modelled unless Options.Outcome says so: operation failures, and so
-// retries, on_error and exec's AIMD (the API buckets' own 429s delay a unit,
+// Not modelled unless Options.Outcome or Options.TrialOutcome says so
+// (calibrate's failure rates come in through TrialOutcome, a draw per
+// trial from TrialKey, apart from the duration draws): operation failures,
+// and so retries, on_error and exec's AIMD (the API buckets' own 429s delay a unit,
 // as the tool's client retries them, but do not fail it). Never modelled:
 // locks held by other runs.
 package sim

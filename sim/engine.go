@@ -275,6 +275,7 @@ type engine struct {
 	// Outcome, when set, decides each attempt's outcome (tests, failure
 	// models); nil: every attempt succeeds.
 	outcome func(rank int32, attempt int) sched.Outcome
+	key     uint64 // the trial's TrialKey
 	// attempts, when recording, gets every attempt of the trial.
 	recording bool
 	attempts  []Attempt
@@ -309,7 +310,7 @@ func newEngine(m *model) *engine {
 	// A trial starts one unit per attempt: one per operation when every
 	// attempt succeeds, at most every retry the policy allows otherwise.
 	units := n
-	if m.outcome != nil {
+	if m.hasOutcome() {
 		most := 0
 		for r := range m.pol.Ops {
 			most = max(most, int(m.pol.Ops[r].Retries))
@@ -319,8 +320,13 @@ func newEngine(m *model) *engine {
 	e.unitBits = uint(bits.Len(uint(units)))
 	e.opUnit = make([]int32, n)
 	e.st = sched.New(m.pol)
-	if m.outcome != nil {
+	switch {
+	case m.outcome != nil:
 		e.outcome = func(r int32, attempt int) sched.Outcome { return m.outcome(m.ops[r].id, attempt) }
+	case m.trialOutcome != nil:
+		e.outcome = func(r int32, attempt int) sched.Outcome { return m.trialOutcome(e.key, m.ops[r].id, attempt) }
+	}
+	if e.outcome != nil {
 		// Throttles come only from an outcome: scopes are worth counting.
 		e.st.PerScope = true
 	}
@@ -349,6 +355,7 @@ func trialSeed(seed uint64, i int) (uint64, uint64) {
 func (e *engine) run(seed uint64, trial int) error {
 	m := e.m
 	e.pcg.Seed(trialSeed(seed, trial))
+	e.key = TrialKey(seed, trial)
 	e.now, e.seq, e.events = 0, 0, 0
 	e.heap = e.heap[:0]
 	e.nUnits = 0

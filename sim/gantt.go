@@ -59,7 +59,7 @@ func Trace(p *planner.Plan, seed uint64, trial int) (*Run, error) {
 }
 
 // TraceTrial re-runs trial `trial` of a simulation with opts (its Seed,
-// Policy and Outcome) and records every operation and every attempt.
+// Policy, Outcome and TrialOutcome) and records every operation and every attempt.
 func TraceTrial(p *planner.Plan, opts Options, trial int) (*Run, error) {
 	m, err := modelFor(p, &opts)
 	if err != nil {

@@ -102,17 +102,19 @@ type apiDef struct {
 
 // model is a plan compiled for simulation: flat slices indexed by rank.
 type model struct {
-	plan     *planner.Plan
-	pol      *sched.Policy
-	outcome  func(op string, attempt int) sched.Outcome // nil: all succeed
-	ops      []mop
-	phases   []string
-	regions  []string
-	comps    []string
-	states   []string
-	apis     []apiDef
-	nBuckets int
-	tfPar    int // the mode's terraform -parallelism (the policy's)
+	plan    *planner.Plan
+	pol     *sched.Policy
+	outcome func(op string, attempt int) sched.Outcome // nil: all succeed
+	// trialOutcome is Options.TrialOutcome (used when outcome is nil).
+	trialOutcome func(key uint64, op string, attempt int) sched.Outcome
+	ops          []mop
+	phases       []string
+	regions      []string
+	comps        []string
+	states       []string
+	apis         []apiDef
+	nBuckets     int
+	tfPar        int // the mode's terraform -parallelism (the policy's)
 
 	// Tool overhead (overhead.go): nil oh is none. By rank: the driver's
 	// index in oh, the terraform directory's index (-1: none), resources.
@@ -243,4 +245,43 @@ func (m *model) bucketOf(a int32, region int32) int32 {
 		return ad.bucket0 + int32(len(m.regions))
 	}
 	return ad.bucket0 + region
+}
+
+// setOutcome takes the outcome functions of opts.
+func (m *model) setOutcome(opts Options) {
+	m.outcome, m.trialOutcome = opts.Outcome, nil
+	if m.outcome == nil {
+		m.trialOutcome = opts.TrialOutcome
+	}
+}
+
+// hasOutcome: attempts may fail (an outcome function is set).
+func (m *model) hasOutcome() bool { return m.outcome != nil || m.trialOutcome != nil }
+
+// TrialKey is trial i's key for Options.TrialOutcome: a mix of the seed and
+// the index (splitmix64), apart from the trial's duration draws.
+func TrialKey(seed uint64, i int) uint64 {
+	return mix64(mix64(seed^0x7f4a7c159e3779b9) + uint64(i))
+}
+
+// Uniform is a draw in [0, 1) that is a pure function of a trial's key, an
+// operation and an attempt: what a TrialOutcome compares a probability
+// with. It takes nothing from the trial's random stream, so adding
+// failures does not change the durations drawn.
+func Uniform(key uint64, op string, attempt int) float64 {
+	h := uint64(14695981039346656037) // FNV-1a over the ID
+	for i := 0; i < len(op); i++ {
+		h ^= uint64(op[i])
+		h *= 1099511628211
+	}
+	x := mix64(key ^ mix64(h^uint64(attempt)*0x9e3779b97f4a7c15))
+	return float64(x>>11) / (1 << 53)
+}
+
+// mix64 is splitmix64's finalizer.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }

@@ -106,7 +106,11 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 	if len(results) == 0 {
 		return nil
 	}
-	fmt.Fprintf(&b, "%s: %s per mode, seed %d; cells are P50 (P10-P90)\n\n", deployment, planner.Plural(results[0].Trials, "trial"), results[0].Seed)
+	fmt.Fprintf(&b, "%s: %s per mode, seed %d; cells are P50 (P10-P90)\n", deployment, planner.Plural(results[0].Trials, "trial"), results[0].Seed)
+	if c := results[0].Calibrated; c != nil {
+		fmt.Fprintf(&b, "%s (%s)\n", c.Summary, c.File)
+	}
+	b.WriteString("\n")
 
 	// Phases in plan order; a mode lacking one shows "-".
 	var phases []string
@@ -289,6 +293,7 @@ func writeTable(b *bytes.Buffer, rows [][]string, ruleAfter int) {
 type jsonOutput struct {
 	FormatVersion string       `json:"format_version"`
 	Deployment    string       `json:"deployment"`
+	Calibration   *Calibrated  `json:"calibration,omitempty"`
 	Modes         []jsonMode   `json:"modes"`
 	Budgets       []jsonBudget `json:"budgets"`
 }
@@ -371,6 +376,9 @@ func jq(q Quantiles) jsonQuantiles {
 // WriteJSON writes the --json view: format_version, then one entry per mode.
 func WriteJSON(w io.Writer, deployment string, results []*Result, checks []BudgetCheck) error {
 	out := jsonOutput{FormatVersion: FormatVersion, Deployment: deployment, Modes: []jsonMode{}, Budgets: []jsonBudget{}}
+	if len(results) > 0 {
+		out.Calibration = results[0].Calibrated
+	}
 	for _, c := range checks {
 		jb := jsonBudget{Name: c.Name, Mode: c.Mode, Checked: c.Checked, Violations: c.Violations, Description: c.Description}
 		if c.Checked {

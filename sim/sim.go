@@ -35,6 +35,13 @@ type Options struct {
 	// throttling, by operation ID and 1-based attempt); nil: every attempt
 	// succeeds. It must be a pure function: trials run concurrently.
 	Outcome func(op string, attempt int) sched.Outcome
+	// TrialOutcome is Outcome given the trial's own key (TrialKey: from
+	// Seed and the trial's index), for outcomes drawn at random (a
+	// calibrated failure probability): each trial draws its own, and the
+	// same seed draws the same ones on any number of workers. It must be
+	// pure in (key, op, attempt); Uniform is a draw that is. Outcome wins
+	// when both are set.
+	TrialOutcome func(key uint64, op string, attempt int) sched.Outcome
 	// Overhead is each driver's cost of the processes it starts, added to
 	// every step (DefaultOverhead has the measured figures); nil: none.
 	Overhead map[string]DriverOverhead
@@ -118,11 +125,22 @@ type Result struct {
 	// MedianTrial is the trial whose makespan is the median (the one
 	// Gantt draws).
 	MedianTrial int
+	// Calibrated, when set by the caller, says the plan's durations came
+	// from a calibration file (package calib); the reports show it.
+	Calibrated *Calibrated
 	// Events is the number of heap events over all trials.
 	Events int64
 
 	model     *model
 	makespans []int64
+}
+
+// Calibrated says where a prediction's calibration came from.
+type Calibrated struct {
+	File    string `json:"file"`
+	Runs    int    `json:"runs"`
+	LastRun string `json:"last_run"`
+	Summary string `json:"summary"` // "calibrated from N runs, last on DATE"
 }
 
 // Risk levels.
@@ -218,7 +236,7 @@ func modelFor(p *planner.Plan, opts *Options) (*model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.outcome = opts.Outcome
+	m.setOutcome(*opts)
 	if err := m.setOverhead(opts.Overhead, opts.Cores); err != nil {
 		return nil, err
 	}

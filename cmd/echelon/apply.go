@@ -52,6 +52,7 @@ func runApply(ctx context.Context, args []string) error {
 	state := fs.String("state", "", "state `DIR`: journal, logs, locks (default .echelon next to the plan)")
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
+	noCal := fs.Bool("no-calibration", false, "predict without the spec's echelon.calibration.json")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `FILE`")
 	_ = fs.MarkHidden("cpuprofile")
 	sf.register(fs) // needed again for sensitive variables
@@ -165,8 +166,18 @@ func runApply(ctx context.Context, args []string) error {
 	// The prediction this run is held to, from the same policy, before it
 	// starts (bounded: at most 500k operation-trials, 50 trials at 10k
 	// operations, so a large plan does not wait long to begin).
-	predicted, predErr := sim.Simulate(plan, sim.Options{Trials: min(200, max(10, 500_000/max(len(plan.Operations), 1))), Seed: 1,
-		Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()})
+	// With the spec's calibration file, from a calibrated copy of the plan
+	// (the plan that runs is the plan as compiled).
+	cal, _, err := loadCalibration(spec.Dir, *noCal)
+	if err != nil {
+		return applyRefuse(diagView, "Cannot read the calibration", err)
+	}
+	predPlan, predOpts := plan, sim.Options{Trials: min(200, max(10, 500_000/max(len(plan.Operations), 1))), Seed: 1,
+		Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()}
+	if cal != nil {
+		predPlan, predOpts = cal.Apply(plan, predOpts)
+	}
+	predicted, predErr := sim.Simulate(predPlan, predOpts)
 	if predErr == nil {
 		opts.Predicted = &exec.Predicted{Trials: predicted.Trials, P10: predicted.WallClock.P10,
 			P50: predicted.WallClock.P50, P90: predicted.WallClock.P90}
@@ -184,7 +195,7 @@ func runApply(ctx context.Context, args []string) error {
 		for i, t := range res.Timings {
 			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End, OK: t.OK}
 		}
-		cmp = sim.Compare(plan, predicted, actual, res.Duration)
+		cmp = sim.Compare(predPlan, predicted, actual, res.Duration)
 	}
 	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err

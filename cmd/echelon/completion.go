@@ -69,6 +69,7 @@ var completionFlags = map[string][]compFlag{
 		{"gantt", "", "file", "write the median run as an SVG Gantt chart"},
 		{"trace", "", "file", "write the median run's predicted starts and ends as JSON lines"},
 		{"html", "", "file", "write a self-contained HTML report"},
+		{"no-calibration", "", "", "ignore the spec's echelon.calibration.json"},
 		{"cores", "", "value", "cores of the machine that will run the plan"},
 		compVar, compVarFile,
 	},
@@ -77,6 +78,7 @@ var completionFlags = map[string][]compFlag{
 		{"state", "", "dir", "the state directory"},
 		{"resume", "", "", "continue the plan's last run"},
 		{"json", "", "", "print events and the summary as JSON lines"},
+		{"no-calibration", "", "", "predict without the spec's echelon.calibration.json"},
 		compVar, compVarFile,
 	},
 	"diff": {
@@ -102,6 +104,13 @@ var completionFlags = map[string][]compFlag{
 		{"state", "", "dir", "the state directory of the run"},
 		{"json", "", "", "print the comparison as JSON"},
 		{"gantt", "", "file", "draw the real run and the predicted median as SVG"},
+	},
+	"calibrate": {
+		{"state", "", "dir", "the state directory holding the runs"},
+		{"runs", "", "value", "use only the last N runs"},
+		{"out", "o", "file", "write the calibration to FILE"},
+		{"json", "", "", "print the calibration as JSON"},
+		compVar, compVarFile,
 	},
 	"completion": {},
 }

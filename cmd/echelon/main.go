@@ -21,17 +21,18 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"validate": {"check a spec and print diagnostics", runValidate},
-	"fmt":      {"rewrite specs in canonical HCL layout", runFmt},
-	"compile":  {"compile a spec into a plan", runCompile},
-	"show":     {"show a plan for people", runShow},
-	"report":   {"lay a plan's last run beside its prediction (text, --json, --gantt)", runReport},
-	"graph":    {"print the operation graph as Graphviz DOT", runGraph},
-	"simulate": {"predict wall-clock time and throttling per mode", runSimulate},
-	"apply":    {"run a plan", runApply},
-	"diff":     {"compare two plans for review", runDiff},
-	"golden":   {"write or check the golden plans beside a spec", runGolden},
-	"review":   {"compare a spec with a git revision: one PR comment", runReview},
+	"validate":  {"check a spec and print diagnostics", runValidate},
+	"fmt":       {"rewrite specs in canonical HCL layout", runFmt},
+	"compile":   {"compile a spec into a plan", runCompile},
+	"show":      {"show a plan for people", runShow},
+	"report":    {"lay a plan's last run beside its prediction (text, --json, --gantt)", runReport},
+	"calibrate": {"fit durations, overhead and failure rates from past runs for simulate", runCalibrate},
+	"graph":     {"print the operation graph as Graphviz DOT", runGraph},
+	"simulate":  {"predict wall-clock time and throttling per mode", runSimulate},
+	"apply":     {"run a plan", runApply},
+	"diff":      {"compare two plans for review", runDiff},
+	"golden":    {"write or check the golden plans beside a spec", runGolden},
+	"review":    {"compare a spec with a git revision: one PR comment", runReview},
 }
 
 // usageError is bad usage: exit code 2.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/echelonhq/echelon/calib"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/review"
 	"github.com/echelonhq/echelon/sim"
@@ -21,7 +22,7 @@ import (
 // simulateStdout is where simulate writes its view; tests swap it.
 var simulateStdout io.Writer = os.Stdout
 
-const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--gantt F.svg] [--html F.html] [--trace F.jsonl] [--cores N] [--var k=v]...
+const simulateUsage = `simulate SPEC|PLAN [--mode M|all] [--trials N] [--seed S] [--json] [--check] [--no-calibration] [--gantt F.svg] [--html F.html] [--trace F.jsonl] [--cores N] [--var k=v]...
 
 Predicts the wall-clock time of a plan under its mode's caps with a
 discrete-event simulation (lognormal durations through p50/p90, terraform
@@ -41,6 +42,11 @@ slower. It defaults to this machine's cores.
 Risk (low, medium, high): ` + sim.RiskRule + `.
 
 Recommended caps: ` + sim.RecommendRule + `.
+
+With an ` + calib.FileName + ` beside the spec (echelon calibrate
+writes it from past runs), durations, terraform's overhead and failure
+rates come from it, and the output says "calibrated from N runs, last on
+DATE"; --no-calibration ignores it. It never changes a plan.
 
 --check holds the predictions to the spec's budget blocks and exits 1 naming
 each broken one. --gantt draws the median trial of each mode as SVG (with
@@ -64,6 +70,7 @@ func runSimulate(ctx context.Context, args []string) error {
 	gantt := fs.String("gantt", "", "write the median run as an SVG Gantt chart to `FILE`")
 	trace := fs.String("trace", "", "write the median run's predicted starts and ends as JSON lines to `FILE`")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to `FILE`")
+	noCal := fs.Bool("no-calibration", false, "ignore the spec's "+calib.FileName+" (durations as the spec gives them)")
 	cores := fs.Int("cores", runtime.NumCPU(), "`N` cores of the machine that will run the plan: tool start-ups beyond them run slower (0: no limit)")
 	workers := fs.Int("workers", 0, "goroutines trials are spread over (default: the number of CPUs)")
 	recTrials := fs.Int("recommend-trials", sim.DefaultRecommendTrials, "trials per candidate cap when searching the recommendation")
@@ -94,7 +101,11 @@ func runSimulate(ctx context.Context, args []string) error {
 	}
 	path := fs.Arg(0)
 
-	plans, deployment, err := simulatePlans(path, *mode, &sf, *asJSON)
+	plans, deployment, specDir, err := simulatePlans(path, *mode, &sf, *asJSON)
+	if err != nil {
+		return err
+	}
+	cal, calFile, err := loadCalibration(specDir, *noCal)
 	if err != nil {
 		return err
 	}
@@ -104,11 +115,21 @@ func runSimulate(ctx context.Context, args []string) error {
 	opts := sim.Options{Trials: *trials, Seed: *seed, Workers: *workers, Recommend: true, RecommendTrials: *recTrials,
 		Overhead: sim.DefaultOverhead(), Cores: *cores}
 	var results []*sim.Result
-	for _, p := range plans {
+	calOpts := make([]sim.Options, len(plans)) // per plan: the options its prediction used
+	for i := range calOpts {
+		calOpts[i] = opts
+	}
+	for i, p := range plans {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		o := opts
+		if cal != nil {
+			// A copy of the plan: its bytes and digests stay the plan's.
+			p, o = cal.Apply(p, o)
+			plans[i] = p
+			calOpts[i] = o
+		}
 		var stopProgress func()
 		if !*asJSON && isTerminal(os.Stderr) {
 			o.Progress, stopProgress = simulateProgress(os.Stderr, p.Mode.Name, *trials)
@@ -119,6 +140,9 @@ func runSimulate(ctx context.Context, args []string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("simulate mode %s: %w", p.Mode.Name, err)
+		}
+		if cal != nil {
+			r.Calibrated = &sim.Calibrated{File: calFile, Runs: cal.Runs, LastRun: cal.LastRun, Summary: cal.Summary()}
 		}
 		results = append(results, r)
 	}
@@ -168,7 +192,7 @@ func runSimulate(ctx context.Context, args []string) error {
 			if len(results) > 1 {
 				file = withSuffix(file, "-"+r.Mode)
 			}
-			if err := writeMedianRun(file, w.what, plans[i], r, *seed, w.write); err != nil {
+			if err := writeMedianRun(file, w.what, plans[i], r, calOpts[i], w.write); err != nil {
 				return err
 			}
 			w.notice(file, r.Mode, r.MedianTrial)
@@ -184,9 +208,9 @@ func runSimulate(ctx context.Context, args []string) error {
 }
 
 // writeMedianRun traces the median trial of r and writes it to file.
-func writeMedianRun(file, what string, p *planner.Plan, r *sim.Result, seed uint64,
+func writeMedianRun(file, what string, p *planner.Plan, r *sim.Result, opts sim.Options,
 	write func(io.Writer, *planner.Plan, *sim.Result, *sim.Run) error) error {
-	run, err := sim.Trace(p, seed, r.MedianTrial)
+	run, err := sim.TraceTrial(p, opts, r.MedianTrial)
 	if err != nil {
 		return fmt.Errorf("trace mode %s: %w", p.Mode.Name, err)
 	}
@@ -216,27 +240,29 @@ func withSuffix(file, suffix string) string {
 	return strings.TrimSuffix(file, ext) + suffix + ext
 }
 
-// simulatePlans compiles the spec's modes, or reads the plan.
-func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Plan, string, error) {
+// simulatePlans compiles the spec's modes, or reads the plan; it returns
+// them, the deployment's name and the spec's directory (where its
+// calibration file is).
+func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Plan, string, string, error) {
 	if isPlanFile(path) {
 		p, err := planner.ReadFile(path)
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		switch {
 		case mode == "all":
-			return nil, "", usagef("a plan holds one mode (%s); pass the spec to simulate --mode all", p.Mode.Name)
+			return nil, "", "", usagef("a plan holds one mode (%s); pass the spec to simulate --mode all", p.Mode.Name)
 		case mode != "" && mode != p.Mode.Name:
-			return nil, "", usagef("the plan was compiled for mode %s, not %s; pass the spec to simulate another mode", p.Mode.Name, mode)
+			return nil, "", "", usagef("the plan was compiled for mode %s, not %s; pass the spec to simulate another mode", p.Mode.Name, mode)
 		}
-		return []*planner.Plan{p}, p.Deployment, nil
+		return []*planner.Plan{p}, p.Deployment, planSpecDir(p, path), nil
 	}
 	spec, err := sf.load(path, os.Stderr, asJSON)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	if err := checkMode(spec, mode, "all"); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	modes := []string{mode}
 	if mode == "all" {
@@ -250,9 +276,9 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 		p, diags := planner.Compile(spec, planner.Options{Mode: m})
 		if diags.HasErrors() {
 			if err := views.NewDiagnostics(asJSON, jsonStdout, os.Stderr).Diagnostics(diags, spec.Sources); err != nil {
-				return nil, "", err
+				return nil, "", "", err
 			}
-			return nil, "", errReported
+			return nil, "", "", errReported
 		}
 		plans = append(plans, p)
 	}
@@ -260,7 +286,7 @@ func simulatePlans(path, mode string, sf *specFlags, asJSON bool) ([]*planner.Pl
 	if spec.Deployment != nil {
 		name = spec.Deployment.Name
 	}
-	return plans, name, nil
+	return plans, name, spec.Dir, nil
 }
 
 // writeHTMLFile writes the page to file.
@@ -295,4 +321,31 @@ func simulateProgress(w io.Writer, mode string, trials int) (func(int), func()) 
 		}
 	}
 	return report, stop
+}
+
+// planSpecDir is the directory of a plan's spec (where its calibration
+// file is): the spec directory, or the spec file's.
+func planSpecDir(p *planner.Plan, planPath string) string {
+	sp := planner.SpecPath(p, planPath)
+	if fi, err := os.Stat(sp); err == nil && fi.IsDir() {
+		return sp
+	}
+	return filepath.Dir(sp)
+}
+
+// loadCalibration reads the calibration file in specDir, if there is one
+// and it is not ignored. A damaged one is an error, not silently ignored.
+func loadCalibration(specDir string, ignore bool) (*calib.Calibration, string, error) {
+	if ignore || specDir == "" {
+		return nil, "", nil
+	}
+	path := calib.PathFor(specDir)
+	c, err := calib.Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("calibration: %w (echelon calibrate writes it again; --no-calibration ignores it)", err)
+	}
+	return c, path, nil
 }
