@@ -75,6 +75,7 @@ var completionFlags = map[string][]compFlag{
 	"apply": {
 		{"spec", "", "file", "the plan's spec (default: found from spec.path)"},
 		{"state", "", "dir", "the state directory"},
+		{"store", "", "value", "a postgres:// URL or a state directory"},
 		{"resume", "", "", "continue the plan's last run"},
 		{"json", "", "", "print events and the summary as JSON lines"},
 		compVar, compVarFile,
@@ -100,6 +101,7 @@ var completionFlags = map[string][]compFlag{
 	},
 	"report": {
 		{"state", "", "dir", "the state directory of the run"},
+		{"store", "", "value", "a postgres:// URL or a state directory"},
 		{"json", "", "", "print the comparison as JSON"},
 		{"gantt", "", "file", "draw the real run and the predicted median as SVG"},
 	},
