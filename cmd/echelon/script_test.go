@@ -10,15 +10,22 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/echelonhq/echelon/store/pgtest"
 )
 
 // TestMain lets testscript run the echelon binary in-process: a script's
 // `exec echelon ...` re-runs this test binary as the command.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(pgMain{m}, map[string]func(){
 		"echelon": func() { os.Exit(mainExit()) },
 	})
 }
+
+// pgMain stops the test binary's PostgreSQL (store/pgtest) after the tests.
+type pgMain struct{ m *testing.M }
+
+func (p pgMain) Run() int { return pgtest.Main(p.m) }
 
 // TestScript runs every testdata/script/*.txtar: the CLI as a user runs it.
 // $SPECS is the repository's specs directory, for scripts that use the
