@@ -296,6 +296,11 @@ func (p *Postgres) release(owner string, id int64) error {
 		return fmt.Errorf("store %s: release: %w", p.where, err)
 	}
 	if tag.RowsAffected() == 0 {
+		var live bool
+		err := p.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND lease_until > now())", p.session).Scan(&live)
+		if err == nil && live {
+			return fmt.Errorf("store %s: lock release: holder %d was removed (echelon unlock)", p.where, id)
+		}
 		return p.fenced("lock release")
 	}
 	return nil

@@ -105,6 +105,17 @@ var completionFlags = map[string][]compFlag{
 		{"json", "", "", "print the comparison as JSON"},
 		{"gantt", "", "file", "draw the real run and the predicted median as SVG"},
 	},
+	"runs": {
+		{"store", "", "value", "a postgres:// URL or a state directory"},
+		{"state", "", "dir", "the state directory"},
+		{"json", "", "", "print holders and runs as JSON"},
+	},
+	"unlock": {
+		{"store", "", "value", "a postgres:// URL or a state directory"},
+		{"state", "", "dir", "the state directory"},
+		{"yes", "", "", "do not ask for confirmation"},
+		{"json", "", "", "print what was removed as JSON"},
+	},
 	"completion": {},
 }
 

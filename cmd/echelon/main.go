@@ -25,6 +25,8 @@ var commands = map[string]command{
 	"fmt":      {"rewrite specs in canonical HCL layout", runFmt},
 	"compile":  {"compile a spec into a plan", runCompile},
 	"show":     {"show a plan for people", runShow},
+	"runs":     {"list the store's lock holders and runs (live, stale, finished)", runRuns},
+	"unlock":   {"remove a stuck lock holder from the store (asks first; --yes)", runUnlock},
 	"report":   {"lay a plan's last run beside its prediction (text, --json, --gantt)", runReport},
 	"graph":    {"print the operation graph as Graphviz DOT", runGraph},
 	"simulate": {"predict wall-clock time and throttling per mode", runSimulate},

@@ -51,6 +51,27 @@ func TestScript(t *testing.T) {
 	})
 }
 
+// TestScriptStore runs testdata/store/*.txtar against a real PostgreSQL:
+// $STORE is the URL of a fresh database for each script.
+func TestScriptStore(t *testing.T) {
+	srv := pgtest.Server(t)
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", "store"),
+		Setup: func(env *testscript.Env) error {
+			u, drop, err := pgtest.NewDatabase(srv)
+			if err != nil {
+				return err
+			}
+			env.Defer(drop)
+			env.Setenv("STORE", u)
+			env.Setenv("ECHELON_STORE", "")
+			return nil
+		},
+		RequireExplicitExec: true,
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exitcode": cmdExitCode},
+	})
+}
+
 // cmdExitCode is `exitcode N PROGRAM ARGS...`: run PROGRAM as exec does
 // and check it exits with exactly N (testscript's `! exec` only checks for
 // a failure, and the exit codes 1 and 2 mean different things).

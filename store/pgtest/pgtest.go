@@ -107,31 +107,41 @@ func Server(t testing.TB) string {
 // URL returns the URL of a new, empty database for t, dropped when t ends.
 func URL(t testing.TB) string {
 	t.Helper()
-	srv := Server(t)
+	u, drop, err := NewDatabase(Server(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(drop)
+	return u
+}
+
+// NewDatabase makes a new, empty database on the server srv (from Server)
+// and returns its URL and a function that drops it.
+func NewDatabase(srv string) (string, func(), error) {
 	name := fmt.Sprintf("echelon_test_%d_%d", os.Getpid(), seq.Add(1))
+	u, err := withDatabase(srv, name)
+	if err != nil {
+		return "", nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, srv)
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return "", nil, err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return "", nil, err
 	}
-	t.Cleanup(func() {
+	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if c, err := pgx.Connect(ctx, srv); err == nil {
 			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 			c.Close(ctx)
 		}
-	})
-	u, err := withDatabase(srv, name)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
 	}
-	return u
+	return u, drop, nil
 }
 
 // withDatabase is srv with its database replaced by name.
