@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -144,5 +145,24 @@ func TestPostgresMigrateConcurrently(t *testing.T) {
 func TestPostgresURLRedacted(t *testing.T) {
 	if got := redactURL("postgres://u:hunter2@db.example/echelon"); got != "postgres://u:xxxxx@db.example/echelon" {
 		t.Errorf("redactURL: %s", got)
+	}
+}
+
+// BenchmarkPostgresLockCycle: one lock set (one EXCLUSIVE, one SHARED)
+// acquired and released; scripts/bench-store.sh reports it per second.
+func BenchmarkPostgresLockCycle(b *testing.B) {
+	p, err := OpenPostgres(context.Background(), pgtest.URL(b), Options{LocalDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	for i := 0; b.Loop(); i++ {
+		rel, ok, err := p.TryAcquire("bench", []string{"bench/op/" + strconv.Itoa(i)}, []string{"bench/base"})
+		if err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+		if err := rel(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
