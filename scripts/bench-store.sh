@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 N=${N:-10000}
 ROUNDS=${ROUNDS:-2}
 work=$(mktemp -d /tmp/echelon-bench-store-XXXXXX)
-pg="$work/pg"
+pg=$(mktemp -d /tmp/echelon-pg-XXXXXX) # its own: the server user must reach it
 trap 'bash scripts/postgres.sh stop "$pg" >/dev/null 2>&1; rm -rf "$work"' EXIT
 url=$(bash scripts/postgres.sh start "$pg")
 echo "uptime: $(uptime)"
