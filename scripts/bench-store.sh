@@ -38,6 +38,7 @@ component "noop" {
   driver   = "command"
   regions  = [for i in range($regions) : format("r%05d", i)]
   replicas = 10
+  duration = "1s"
   command {
     argv = ["true"]
   }
