@@ -2,27 +2,26 @@ package exec
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/store"
 )
 
-// journal is the append-only JSON-lines record of a run. Append returns only
-// once the record is on disk (fsync). Concurrent appends share one fsync
-// (group commit): with 24 steps in flight a burst of records costs one
-// flush, which keeps the journal from dominating short operations.
+// journal is the append-only JSON-lines record of a run, written to the
+// store's Run. Append returns only once the record is durable. Concurrent
+// appends share one store write (group commit): with 24 steps in flight a
+// burst of records costs one flush (one fsync, or one INSERT), which keeps
+// the journal from dominating short operations.
 type journal struct {
-	path string
-	f    *os.File
+	sink store.Run
 	red  *redactor // masks sensitive values in every record
 
 	mu       sync.Mutex
@@ -35,57 +34,10 @@ type journal struct {
 	wg       sync.WaitGroup
 }
 
-func openJournal(path string) (*journal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open journal: %w", err)
-	}
-	if err := dropTornTail(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open journal %s: %w", path, err)
-	}
-	j := &journal{path: path, f: f}
+func newJournal(sink store.Run) *journal {
+	j := &journal{sink: sink}
 	j.cond = sync.NewCond(&j.mu)
-	return j, nil
-}
-
-// dropTornTail cuts a journal back to its last newline. A run that died
-// mid-write leaves part of a record with no newline; it was never
-// acknowledged as durable, and appending after it would glue the next
-// record onto it and lose both.
-func dropTornTail(f *os.File) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	size := fi.Size()
-	if size == 0 {
-		return nil
-	}
-	buf := make([]byte, 64<<10)
-	end := size
-	for end > 0 {
-		n := int64(len(buf))
-		if n > end {
-			n = end
-		}
-		chunk := buf[:n]
-		if _, err := f.ReadAt(chunk, end-n); err != nil {
-			return err
-		}
-		if end == size && chunk[n-1] == '\n' {
-			return nil // intact
-		}
-		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
-			end = end - n + int64(i) + 1
-			break
-		}
-		end -= n
-	}
-	if err := f.Truncate(end); err != nil {
-		return err
-	}
-	return f.Sync()
+	return j
 }
 
 // Append writes one event as a JSON line and waits until it is durable.
@@ -158,13 +110,10 @@ func (j *journal) flushLocked() {
 		data, upto := j.buf, j.queued
 		j.buf = nil
 		j.mu.Unlock()
-		_, werr := j.f.Write(data)
-		if werr == nil {
-			werr = j.f.Sync()
-		}
+		werr := j.sink.Append(context.Background(), data)
 		j.mu.Lock()
 		if werr != nil {
-			j.err = fmt.Errorf("journal %s: %w", j.path, werr)
+			j.err = werr
 		} else {
 			j.durable = upto
 		}
@@ -174,10 +123,10 @@ func (j *journal) flushLocked() {
 	j.cond.Broadcast()
 }
 
-// Close waits for background flushes, then closes the file.
+// Close waits for background flushes. The Run is its owner's to close.
 func (j *journal) Close() error {
 	j.wg.Wait()
-	return j.f.Close()
+	return nil
 }
 
 // opRecord is what a journal says about one operation.
@@ -238,6 +187,12 @@ func ReadJournal(path string) (*journalState, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readJournal(f, path)
+}
+
+// readJournal is ReadJournal of a journal read from r; name says where it
+// is in warnings.
+func readJournal(r io.Reader, path string) (*journalState, error) {
 	st := &journalState{Ops: map[string]*opRecord{}}
 	rec := func(id string) *opRecord {
 		r := st.Ops[id]
@@ -248,7 +203,7 @@ func ReadJournal(path string) (*journalState, error) {
 		return r
 	}
 	bad := 0
-	err = eachRecord(f, func(n int, ev *Event, err error) {
+	err := eachRecord(r, func(n int, ev *Event, err error) {
 		if err != nil {
 			if bad++; bad <= maxJournalWarnings {
 				st.Warnings = append(st.Warnings, fmt.Sprintf("%s:%d: unreadable journal record skipped (%v); what it recorded is lost", path, n, err))
@@ -292,9 +247,15 @@ func HasEarlierRun(stateDir string, p *planner.Plan) bool {
 	return err == nil && st.PlanDigest != ""
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil || !errors.Is(err, fs.ErrNotExist)
+// HasEarlierRunIn is HasEarlierRun in a store.
+func HasEarlierRunIn(ctx context.Context, s store.Store, p *planner.Plan) bool {
+	rc, err := s.Journal(ctx, p.PlanDigest)
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	st, err := readJournal(rc, s.Where())
+	return err == nil && st.PlanDigest != ""
 }
 
 // RunRecord is a run as its journal tells it: when it started, what it was
@@ -319,9 +280,15 @@ func ReadRun(path string) (*RunRecord, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadRunFrom(f, path)
+}
+
+// ReadRunFrom is ReadRun of a journal read from r (a store's Journal);
+// name says where it is in errors.
+func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 	var rec *RunRecord
 	at := map[string]int{}
-	err = eachRecord(f, func(_ int, ev *Event, err error) {
+	err := eachRecord(r, func(_ int, ev *Event, err error) {
 		if err != nil {
 			return // damage is skipped, as --resume skips it
 		}

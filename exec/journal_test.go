@@ -2,6 +2,7 @@ package exec
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/store"
 )
 
 // TestResumeAfterTornJournal: a run died mid-write, leaving half a record
@@ -71,7 +73,12 @@ func TestReadJournalTornLastLine(t *testing.T) {
 		`{"kind":"op_end","op":"x","outc`,
 		`{"kind":"op_end","op":"x","outcome":"succeeded"}`,
 	} {
-		path := filepath.Join(t.TempDir(), "journal.jsonl")
+		state := t.TempDir()
+		runDir := filepath.Join(state, "runs", "ab")
+		if err := os.MkdirAll(runDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(runDir, "journal.jsonl")
 		if err := os.WriteFile(path, []byte(head+tail), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -82,17 +89,24 @@ func TestReadJournalTornLastLine(t *testing.T) {
 		if r := st.Ops["x"]; r == nil || r.Succeeded || !r.InFlight {
 			t.Errorf("tail %q: x = %+v, want in flight (the torn op_end is not a record)", tail, r)
 		}
-		// Opening it for append drops the torn tail.
-		j, err := openJournal(path)
+		// Opening it for append (--resume) drops the torn tail.
+		d, err := store.OpenDir(state)
 		if err != nil {
 			t.Fatal(err)
 		}
+		run, err := d.OpenRun(context.Background(), "sha256:ab", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := newJournal(run)
 		if err := j.Append(Event{Kind: EvRunStart, PlanDigest: "sha256:cd"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := j.Close(); err != nil {
 			t.Fatal(err)
 		}
+		run.Close()
+		d.Close()
 		got, _ := os.ReadFile(path)
 		if want := head + `{"time":"0001-01-01T00:00:00Z","kind":"run_start","plan_digest":"sha256:cd"}` + "\n"; string(got) != want {
 			t.Errorf("tail %q: after append\n%s\nwant\n%s", tail, got, want)

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sched"
+	"github.com/echelonhq/echelon/store"
 )
 
 // Outcomes of an operation.
@@ -25,8 +26,13 @@ const (
 
 // Options configure Run.
 type Options struct {
-	// StateDir is the state store: journals, logs and (by default) locks.
+	// StateDir is the state directory: the store unless Store is set, and
+	// with a Store, where the run's log files go on this machine.
 	StateDir string
+	// Store, when set, is the store of locks, runs and journals (a shared
+	// database); Run does not close it. When it loses its lease, the run
+	// cancels its running steps and ends with an error.
+	Store store.Store
 	// SpecDir is the directory driver paths are relative to.
 	SpecDir string
 	// Resume continues the plan's last journal: succeeded operations are
@@ -37,7 +43,7 @@ type Options struct {
 	// Vars are terraform variable values per operation ID with sensitive
 	// values filled in; operations not in it use the plan's values.
 	Vars map[string]map[string]any
-	// Locks is the lock store (default DirLocks in StateDir/locks).
+	// Locks overrides the store's lock table (tests).
 	Locks LockStore
 	// OnEvent receives every event, one call at a time.
 	OnEvent func(Event)
@@ -93,21 +99,25 @@ type opState struct {
 // starts when; the central loop feeds it what happened on the real clock,
 // and each running step is one goroutine.
 type runner struct {
-	plan    *planner.Plan
-	opts    Options
-	pol     *sched.Policy
-	sch     *sched.State
-	ops     []*opState // by plan index
-	byRank  []*opState
-	byID    map[string]*opState
-	journal *journal
-	runDir  string
-	logDir  string
-	owner   string
-	locks   LockStore
-	emit    func(Event)
-	runLock *os.File  // flocked: one apply of a plan at a time per state dir
-	red     *redactor // masks Options.Secrets; nil when there are none
+	plan       *planner.Plan
+	opts       Options
+	pol        *sched.Policy
+	sch        *sched.State
+	ops        []*opState // by plan index
+	byRank     []*opState
+	byID       map[string]*opState
+	journal    *journal
+	store      store.Store
+	ownedStore bool // opened by Run, closed by it
+	storeRun   store.Run
+	lost       atomic.Bool // the store's lease was lost
+	hardCancel context.CancelFunc
+	runDir     string
+	logDir     string
+	owner      string
+	locks      LockStore
+	emit       func(Event)
+	red        *redactor // masks Options.Secrets; nil when there are none
 
 	warnings []string // found reading the journal (--resume), told at the start
 
@@ -134,13 +144,22 @@ func (r *runner) wallTime(us int64) time.Time {
 // returns a summary. An error means the run could not be carried out at
 // all (state store, journal, bad plan); failed operations are in the Result.
 func Run(ctx context.Context, p *planner.Plan, opts Options) (*Result, error) {
-	r, err := newRunner(p, opts)
+	r, err := newRunner(ctx, p, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer r.runLock.Close() // releases the flock
-	defer r.journal.Close()
+	defer r.close()
 	return r.run(ctx)
+}
+
+// close lets the run go: journal, run, and the store if Run opened it.
+func (r *runner) close() {
+	r.journal.Close()
+	r.storeRun.Close() // the state directory: releases the flock
+	if r.ownedStore {
+		r.store.Close()
+	}
+	r.hardCancel()
 }
 
 func (opts Options) withDefaults() Options {
@@ -195,16 +214,20 @@ func checkPlan(p *planner.Plan) error {
 	return nil
 }
 
-func newRunner(p *planner.Plan, opts Options) (*runner, error) {
-	if opts.StateDir == "" {
+func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, error) {
+	if opts.StateDir == "" && opts.Store == nil {
 		return nil, errors.New("no state directory")
 	}
 	opts = opts.withDefaults()
+	// Losing the store's lease cancels running steps, as a second Ctrl-C.
+	var hardCancel context.CancelFunc
+	opts.Hard, hardCancel = context.WithCancel(opts.Hard)
 	r := &runner{
 		plan: p, opts: opts,
-		byID: make(map[string]*opState, len(p.Operations)),
-		res:  &Result{},
-		red:  newRedactor(opts.Secrets),
+		byID:       make(map[string]*opState, len(p.Operations)),
+		res:        &Result{},
+		red:        newRedactor(opts.Secrets),
+		hardCancel: hardCancel,
 	}
 	var emitMu sync.Mutex
 	r.emit = func(e Event) {
@@ -219,6 +242,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		}
 	}
 	if err := checkPlan(p); err != nil {
+		hardCancel()
 		return nil, err
 	}
 	pol, err := sched.Compile(p, sched.Config{
@@ -228,6 +252,7 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 		Quiet:           opts.QuietPeriod.Microseconds(),
 	})
 	if err != nil {
+		hardCancel()
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	r.pol = pol
@@ -245,33 +270,68 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 	}
 	r.stopCtx, r.stopCancel = context.WithCancel(opts.Hard)
 
-	if err := r.openRunDir(); err != nil {
+	if err := r.openStore(ctx); err != nil {
+		hardCancel()
 		return nil, err
-	}
-	j := r.journal
-	if opts.Locks == nil {
-		dl, err := NewDirLocks(filepath.Join(opts.StateDir, "locks"))
-		if err != nil {
-			j.Close()
-			r.runLock.Close()
-			return nil, err
-		}
-		r.locks = dl
-	} else {
-		r.locks = opts.Locks
 	}
 	host, _ := os.Hostname()
 	r.owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), p.PlanDigest)
 	return r, nil
 }
 
+// openStore opens the state directory (unless Options.Store is given),
+// takes the plan's run in it and picks the lock table.
+func (r *runner) openStore(ctx context.Context) error {
+	r.store = r.opts.Store
+	if r.store == nil {
+		d, err := store.OpenDir(r.opts.StateDir)
+		if err != nil {
+			return err
+		}
+		r.store, r.ownedStore = d, true
+	}
+	if err := r.openRunDir(ctx); err != nil {
+		if r.ownedStore {
+			r.store.Close()
+		}
+		return err
+	}
+	r.locks = r.store
+	if r.opts.Locks != nil {
+		r.locks = r.opts.Locks
+	}
+	return nil
+}
+
+// watchLease stops the run and cancels its running steps (their process
+// groups are killed) once the store says this process lost its lease:
+// another process may hold its locks now.
+func (r *runner) watchLease(cancelSoft context.CancelFunc) (stop func()) {
+	lost := r.store.Lost()
+	if lost == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-lost:
+			r.lost.Store(true)
+			r.emit(Event{Time: time.Now(), Kind: EvStopping, Message: "lost the lease on the store " + r.store.Where() + ": cancelling running operations"})
+			cancelSoft()
+			r.hardCancel()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
 func (r *runner) run(ctx context.Context) (*Result, error) {
 	defer r.stopCancel()
+	ctx, cancelSoft := context.WithCancel(ctx)
+	defer cancelSoft()
+	defer r.watchLease(cancelSoft)()
 	start := time.Now()
 	r.start = start
-	if dl, ok := r.locks.(*DirLocks); ok && r.opts.Locks == nil {
-		defer dl.Close()
-	}
 	_, tf := r.sch.Parallel()
 	ev := Event{Time: start, Kind: EvRunStart, PlanDigest: r.plan.PlanDigest, Action: r.plan.Action,
 		Parallel: r.plan.Mode.MaxParallel, Parallelism: tf, Predicted: r.opts.Predicted}
@@ -309,6 +369,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	r.emit(end)
 	if journalErr != nil {
 		return res, journalErr
+	}
+	if r.lost.Load() {
+		return res, fmt.Errorf("lost the lease on the store %s: %w", r.store.Where(), store.ErrFenced)
 	}
 	return res, nil
 }

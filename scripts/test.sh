@@ -17,6 +17,14 @@ fi
 echo "== chromium (for the HTML report test)"
 bash scripts/chromium.sh
 
+echo "== postgres (for the store tests)"
+# One throwaway server for every test binary (store/pgtest uses it through
+# ECHELON_STORE_TEST_URL); a store test fails rather than skips without it.
+pgdir=$(mktemp -d /tmp/echelon-pg-XXXXXX)
+trap 'bash scripts/postgres.sh stop "$pgdir"' EXIT
+ECHELON_STORE_TEST_URL=$(PGFSYNC=off bash scripts/postgres.sh start "$pgdir")
+export ECHELON_STORE_TEST_URL ECHELON_REQUIRE_POSTGRES=1
+
 echo "== go test -race"
 go test -race -count=1 -timeout 25m ./...
 

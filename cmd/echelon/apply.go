@@ -29,7 +29,7 @@ var applyStdout io.Writer = os.Stdout
 
 // runApply runs a compiled plan (deploy or destroy).
 //
-//	echelon apply PLAN [--spec SPEC] [--state DIR] [--resume] [--json] [--var k=v]... [--var-file F]...
+//	echelon apply PLAN [--spec SPEC] [--state DIR] [--store URL] [--resume] [--json] [--var k=v]... [--var-file F]...
 //
 // Before anything runs the plan's digests are checked: plan_digest against
 // its content and spec_digest against the spec as it is now, loaded with
@@ -46,10 +46,12 @@ func runApply(ctx context.Context, args []string) error {
 	sigpipe := make(chan os.Signal, 1)
 	signal.Notify(sigpipe, syscall.SIGPIPE)
 	defer signal.Stop(sigpipe)
-	fs := newFlagSet("apply", "apply PLAN [--spec SPEC] [--state DIR] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
+	fs := newFlagSet("apply", "apply PLAN [--spec SPEC] [--state DIR] [--store URL] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
 	sf := specFlags{ctx: ctx}
 	specFlag := fs.String("spec", "", "the plan's `SPEC` (default: found from the plan's spec.path)")
 	state := fs.String("state", "", "state `DIR`: journal, logs, locks (default .echelon next to the plan)")
+	var stf storeFlags
+	stf.register(fs)
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
 	noCal := fs.Bool("no-calibration", false, "predict without the spec's echelon.calibration.json")
@@ -115,9 +117,18 @@ func runApply(ctx context.Context, args []string) error {
 		return err
 	}
 
-	stateDir := *state
-	if stateDir == "" {
-		stateDir = filepath.Join(filepath.Dir(planPath), ".echelon")
+	stateDir := stf.stateDir(*state, filepath.Join(filepath.Dir(planPath), ".echelon"))
+	st, err := stf.open(ctx, stateDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// The plan file as written ("(sensitive)" placeholders, never the
+	// values) under its digest, for whoever resumes or reports the run.
+	if raw, err := os.ReadFile(planPath); err == nil {
+		if err := st.PutPlan(ctx, plan.PlanDigest, raw); err != nil {
+			return err
+		}
 	}
 
 	var term *os.File // the terminal itself, for the live view's size
@@ -128,10 +139,10 @@ func runApply(ctx context.Context, args []string) error {
 	defer redOut.Flush()
 	out = redOut
 	view := views.NewApply(*asJSON, out, term, plan)
-	if *resume && !exec.HasEarlierRun(stateDir, runPlan) {
+	if *resume && !exec.HasEarlierRunIn(ctx, st, runPlan) {
 		// Not refused: a first --resume in a script is legitimate.
 		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,
-			Message: fmt.Sprintf("no earlier run of this plan in %s; starting from the beginning", stateDir)})
+			Message: fmt.Sprintf("no earlier run of this plan in %s; starting from the beginning", st.Where())})
 	}
 
 	// main cancels ctx on the first signal (stop starting work); a second
@@ -154,6 +165,7 @@ func runApply(ctx context.Context, args []string) error {
 
 	opts := exec.Options{
 		StateDir:    stateDir,
+		Store:       st,
 		SpecDir:     spec.Dir,
 		Resume:      *resume,
 		Secrets:     secrets,

@@ -76,6 +76,7 @@ var completionFlags = map[string][]compFlag{
 	"apply": {
 		{"spec", "", "file", "the plan's spec (default: found from spec.path)"},
 		{"state", "", "dir", "the state directory"},
+		{"store", "", "value", "a postgres:// URL or a state directory"},
 		{"resume", "", "", "continue the plan's last run"},
 		{"json", "", "", "print events and the summary as JSON lines"},
 		{"no-calibration", "", "", "predict without the spec's echelon.calibration.json"},
@@ -102,6 +103,7 @@ var completionFlags = map[string][]compFlag{
 	},
 	"report": {
 		{"state", "", "dir", "the state directory of the run"},
+		{"store", "", "value", "a postgres:// URL or a state directory"},
 		{"json", "", "", "print the comparison as JSON"},
 		{"gantt", "", "file", "draw the real run and the predicted median as SVG"},
 	},
@@ -111,6 +113,17 @@ var completionFlags = map[string][]compFlag{
 		{"out", "o", "file", "write the calibration to FILE"},
 		{"json", "", "", "print the calibration as JSON"},
 		compVar, compVarFile,
+	},
+	"runs": {
+		{"store", "", "value", "a postgres:// URL or a state directory"},
+		{"state", "", "dir", "the state directory"},
+		{"json", "", "", "print holders and runs as JSON"},
+	},
+	"unlock": {
+		{"store", "", "value", "a postgres:// URL or a state directory"},
+		{"state", "", "dir", "the state directory"},
+		{"yes", "", "", "do not ask for confirmation"},
+		{"json", "", "", "print what was removed as JSON"},
 	},
 	"completion": {},
 }

@@ -33,6 +33,8 @@ var commands = map[string]command{
 	"diff":      {"compare two plans for review", runDiff},
 	"golden":    {"write or check the golden plans beside a spec", runGolden},
 	"review":    {"compare a spec with a git revision: one PR comment", runReview},
+	"runs":      {"list the store's lock holders and runs (live, stale, finished)", runRuns},
+	"unlock":    {"remove a stuck lock holder from the store (asks first; --yes)", runUnlock},
 }
 
 // usageError is bad usage: exit code 2.

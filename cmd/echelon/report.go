@@ -14,15 +14,17 @@ import (
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sim"
+	"github.com/echelonhq/echelon/store"
 	"github.com/echelonhq/echelon/views"
 )
 
 // reportStdout is where report writes; tests swap it.
 var reportStdout io.Writer = currentStdout{}
 
-const reportUsage = `report PLAN [--state DIR] [--json] [--gantt F.svg]
+const reportUsage = `report PLAN [--state DIR] [--store URL] [--json] [--gantt F.svg]
 
-Lays the plan's last run (its journal in the state directory) beside its
+Lays the plan's last run (its journal in the state directory, or in the
+shared store of --store / ECHELON_STORE) beside its
 prediction: the total and each phase, predicted P50 (P10-P90) against real,
 and the operations whose real time fell outside their own P10-P90. The
 prediction is the one apply recorded when the run started (run_start's
@@ -35,6 +37,8 @@ over its bar, and the predicted median alone (F-predicted.svg).`
 func runReport(ctx context.Context, args []string) error {
 	fs := newFlagSet("report", reportUsage)
 	state := fs.String("state", "", "state `DIR` of the run (default .echelon next to the plan)")
+	var stf storeFlags
+	stf.register(fs)
 	asJSON := fs.Bool("json", false, "print the comparison as JSON")
 	gantt := fs.String("gantt", "", "draw the real run to `FILE` (and the predicted median to FILE-predicted)")
 	if err := parseFlags(fs, args); err != nil {
@@ -54,14 +58,10 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	stateDir := *state
-	if stateDir == "" {
-		stateDir = filepath.Join(filepath.Dir(planPath), ".echelon")
-	}
-	journal := filepath.Join(exec.RunDir(stateDir, plan), "journal.jsonl")
-	run, err := exec.ReadRun(journal)
+	stateDir := stf.stateDir(*state, filepath.Join(filepath.Dir(planPath), ".echelon"))
+	run, journal, err := reportRun(ctx, &stf, stateDir, plan)
 	if err != nil {
-		return fmt.Errorf("no run of this plan in %s (apply it first, or give --state): %w", stateDir, err)
+		return err
 	}
 	trials := 200
 	if run.Predicted != nil && run.Predicted.Trials > 0 {
@@ -160,4 +160,33 @@ func runReport(ctx context.Context, args []string) error {
 		fmt.Fprintf(reportStdout, "\ngantt: %s (real), %s (predicted)\n", *gantt, predFile)
 	}
 	return nil
+}
+
+// reportRun reads the plan's last run: from the state directory's journal
+// file, or from the database store.
+// It returns the run and where its journal is.
+func reportRun(ctx context.Context, stf *storeFlags, stateDir string, plan *planner.Plan) (*exec.RunRecord, string, error) {
+	if !store.IsURL(stf.value()) {
+		journal := filepath.Join(exec.RunDir(stateDir, plan), "journal.jsonl")
+		run, err := exec.ReadRun(journal)
+		if err != nil {
+			return nil, "", fmt.Errorf("no run of this plan in %s (apply it first, or give --state): %w", stateDir, err)
+		}
+		return run, journal, nil
+	}
+	st, err := stf.open(ctx, stateDir)
+	if err != nil {
+		return nil, "", err
+	}
+	defer st.Close()
+	rc, err := st.Journal(ctx, plan.PlanDigest)
+	if err != nil {
+		return nil, "", fmt.Errorf("no run of this plan in %s (apply it first): %w", st.Where(), err)
+	}
+	defer rc.Close()
+	run, err := exec.ReadRunFrom(rc, st.Where())
+	if err != nil {
+		return nil, "", fmt.Errorf("no run of this plan in %s (apply it first): %w", st.Where(), err)
+	}
+	return run, st.Where(), nil
 }

@@ -10,15 +10,22 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/echelonhq/echelon/store/pgtest"
 )
 
 // TestMain lets testscript run the echelon binary in-process: a script's
 // `exec echelon ...` re-runs this test binary as the command.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(pgMain{m}, map[string]func(){
 		"echelon": func() { os.Exit(mainExit()) },
 	})
 }
+
+// pgMain stops the test binary's PostgreSQL (store/pgtest) after the tests.
+type pgMain struct{ m *testing.M }
+
+func (p pgMain) Run() int { return pgtest.Main(p.m) }
 
 // TestScript runs every testdata/script/*.txtar: the CLI as a user runs it.
 // $SPECS is the repository's specs directory, for scripts that use the
@@ -41,6 +48,27 @@ func TestScript(t *testing.T) {
 		},
 		RequireExplicitExec: true,
 		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exitcode": cmdExitCode, "cisteps": cmdCISteps},
+	})
+}
+
+// TestScriptStore runs testdata/store/*.txtar against a real PostgreSQL:
+// $STORE is the URL of a fresh database for each script.
+func TestScriptStore(t *testing.T) {
+	srv := pgtest.Server(t)
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", "store"),
+		Setup: func(env *testscript.Env) error {
+			u, drop, err := pgtest.NewDatabase(srv)
+			if err != nil {
+				return err
+			}
+			env.Defer(drop)
+			env.Setenv("STORE", u)
+			env.Setenv("ECHELON_STORE", "")
+			return nil
+		},
+		RequireExplicitExec: true,
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exitcode": cmdExitCode},
 	})
 }
 

@@ -1,4 +1,4 @@
-package exec
+package store
 
 import (
 	"context"
@@ -175,7 +175,7 @@ func TestDirLocksDeadHolderGroups(t *testing.T) {
 	rel()
 	// Killed but not reaped: a zombie holds nothing.
 	orphan.Process.Signal(syscall.SIGKILL)
-	for deadline := time.Now().Add(5 * time.Second); processAlive(orphan.Process.Pid); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); pidRuns(orphan.Process.Pid); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("sleep did not die")
 		}

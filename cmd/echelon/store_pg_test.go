@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/echelonhq/echelon/store"
+	"github.com/echelonhq/echelon/store/pgtest"
+)
+
+// These tests run echelon processes against a real PostgreSQL
+// (store/pgtest): each `echelon` is a separate process, as on separate
+// runners, reaching the database by its Unix socket.
+
+// writeSpec writes a spec of deployment "team" whose components are given
+// as name -> argv (each after the one before it when chain is set).
+func writeSpec(t *testing.T, path string, comps [][2]string, chain bool) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("deployment \"team\" {}\n\nphase \"main\" {}\n\nmode \"m\" {}\n")
+	for i, c := range comps {
+		fmt.Fprintf(&b, "\ncomponent %q {\n  phase    = phase.main\n  driver   = \"command\"\n  duration = \"1s\"\n", c[0])
+		if chain && i > 0 {
+			fmt.Fprintf(&b, "  depends_on = [component.%s]\n", comps[i-1][0])
+		}
+		fmt.Fprintf(&b, "  command {\n    argv = [\"sh\", \"-c\", %q]\n  }\n}\n", c[1])
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// echelonCmd is the echelon binary (testscript put it on PATH) with args.
+func echelonCmd(t *testing.T, dir string, args ...string) *osexec.Cmd {
+	t.Helper()
+	bin, err := osexec.LookPath("echelon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := osexec.Command(bin, args...)
+	c.Dir = dir
+	c.Env = append(os.Environ(), "ECHELON_STORE=")
+	return c
+}
+
+func compilePlan(t *testing.T, dir, spec, plan string) {
+	t.Helper()
+	if out, err := echelonCmd(t, dir, "compile", spec, "-o", plan).CombinedOutput(); err != nil {
+		t.Fatalf("compile %s: %v\n%s", spec, err, out)
+	}
+}
+
+// TestStoreConcurrentApplies: two applies of plans sharing a component,
+// run at once from two processes against one database, 20 rounds. The
+// shared operation's command notes when it finds another copy of itself
+// running (mkdir is atomic): no EXCLUSIVE overlap, and every round ends
+// (no deadlock).
+func TestStoreConcurrentApplies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 rounds of two applies")
+	}
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	shared := `mkdir in.d 2>/dev/null || echo overlap >> overlaps; sleep 0.02; rmdir in.d 2>/dev/null; true`
+	writeSpec(t, filepath.Join(dir, "a.hcl"), [][2]string{{"shared", shared}, {"a", "true"}}, true)
+	writeSpec(t, filepath.Join(dir, "b.hcl"), [][2]string{{"shared", shared}, {"b", "true"}}, true)
+	compilePlan(t, dir, "a.hcl", "a.json")
+	compilePlan(t, dir, "b.hcl", "b.json")
+	for round := range 20 {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		outs := make([][]byte, 2)
+		for i, plan := range []string{"a.json", "b.json"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := echelonCmd(t, dir, "apply", plan, "--store", url, "--state", "st-"+plan)
+				outs[i], errs[i] = c.CombinedOutput()
+			}()
+		}
+		wg.Wait()
+		for i := range errs {
+			if errs[i] != nil {
+				t.Fatalf("round %d, apply %d: %v\n%s", round, i, errs[i], outs[i])
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "overlaps")); err == nil {
+		t.Fatalf("the shared operation ran twice at once %d times", bytes.Count(b, []byte("\n")))
+	}
+}
+
+// waitFor polls until ok or a minute passes (a bound, not a timing
+// assertion: the test fails only if it never happens).
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
+
+// TestStoreStoppedHolderFenced: an apply holding a lock is SIGSTOPped
+// past its lease. Another apply then gets the lock (judged by the
+// server's clock, the stopped one's lease is over); after SIGCONT the
+// stopped one's late writes are refused: it ends in error, and its
+// operation's end is not in its journal.
+func TestStoreStoppedHolderFenced(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "a.hcl"), [][2]string{{"shared", `touch started; while [ ! -e go ]; do sleep 0.02; done`}, {"a", "true"}}, true)
+	writeSpec(t, filepath.Join(dir, "b.hcl"), [][2]string{{"shared", "true"}, {"b", "true"}}, true)
+	compilePlan(t, dir, "a.hcl", "a.json")
+	compilePlan(t, dir, "b.hcl", "b.json")
+	a := echelonCmd(t, dir, "apply", "a.json", "--store", url, "--state", "st-a", "--store-lease", "2s")
+	var aout bytes.Buffer
+	a.Stdout, a.Stderr = &aout, &aout
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Process.Kill()
+	waitFor(t, "a's shared operation to start", func() bool { return fileExists(filepath.Join(dir, "started")) })
+	if err := a.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	waitFor(t, "a's lease to run out", func() bool {
+		var over bool
+		err := conn.QueryRow(context.Background(), "SELECT lease_until <= now() FROM sessions WHERE pid = $1", a.Process.Pid).Scan(&over)
+		return err == nil && over
+	})
+	if out, err := echelonCmd(t, dir, "apply", "b.json", "--store", url, "--state", "st-b").CombinedOutput(); err != nil {
+		t.Fatalf("b while a is stopped past its lease: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Wait()
+	if err == nil {
+		t.Fatalf("a succeeded after losing its lease:\n%s", aout.String())
+	}
+	if !strings.Contains(aout.String(), "lease") {
+		t.Errorf("a does not say it lost its lease:\n%s", aout.String())
+	}
+	for _, ev := range journalEvents(t, url, dir, "a.json") {
+		if ev.Kind == "op_end" && ev.Op == "shared" && ev.Outcome == "succeeded" {
+			t.Errorf("a's late end of shared is in its journal: %+v", ev)
+		}
+	}
+}
+
+type jEvent struct {
+	Kind, Op, Outcome string
+}
+
+// journalEvents reads the store's journal of a plan file.
+func journalEvents(t *testing.T, url, dir, plan string) []jEvent {
+	t.Helper()
+	var p struct {
+		PlanDigest string `json:"plan_digest"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), url, store.Options{LocalDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rc, err := st.Journal(context.Background(), p.PlanDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var evs []jEvent
+	sc := bufio.NewScanner(rc)
+	for sc.Scan() {
+		var ev jEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// TestStoreResumeElsewhere: a run that failed in one process is resumed
+// by another one, with its own state directory (another machine): what
+// succeeded is not run again.
+func TestStoreResumeElsewhere(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "r.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", "test -e ok"}}, true)
+	compilePlan(t, dir, "r.hcl", "r.json")
+	if out, err := echelonCmd(t, dir, "apply", "r.json", "--store", url, "--state", "host1").CombinedOutput(); err == nil {
+		t.Fatalf("the first run succeeded though two fails:\n%s", out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ok"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := echelonCmd(t, dir, "apply", "r.json", "--resume", "--store", url, "--state", "host2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume from another process: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "(1 in an earlier run)") {
+		t.Errorf("the resumed run does not count one as done earlier:\n%s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "one.ran")); string(b) != "x\n" {
+		t.Errorf("one ran %d times, want once", bytes.Count(b, []byte("\n")))
+	}
+	starts := 0
+	for _, ev := range journalEvents(t, url, dir, "r.json") {
+		if ev.Kind == "run_start" {
+			starts++
+		}
+	}
+	if starts != 2 {
+		t.Errorf("%d run_start records in the run's journal, want 2 (the first run and the resume)", starts)
+	}
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The shared store on PostgreSQL (docs/store.md), against a throwaway
+# server (scripts/postgres.sh, fsync on):
+#  1. lock set acquire + release per second (one EXCLUSIVE, one SHARED
+#     name; goal >= 1,000/s): BenchmarkPostgresLockCycle, 2,000 cycles.
+#  2. store overhead per operation: N (default 10,000) no-op operations
+#     (argv ["true"]) at 24-way applied with the state directory and with
+#     --store postgres://, best of ROUNDS (default 2) each, interleaved;
+#     (PG - dir) / N (goal <= 2 ms/op).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-10000}
+ROUNDS=${ROUNDS:-2}
+work=$(mktemp -d /tmp/echelon-bench-store-XXXXXX)
+pg=$(mktemp -d /tmp/echelon-pg-XXXXXX) # its own: the server user must reach it
+trap 'bash scripts/postgres.sh stop "$pg" >/dev/null 2>&1; rm -rf "$work"' EXIT
+url=$(bash scripts/postgres.sh start "$pg")
+echo "uptime: $(uptime)"
+
+out=$(ECHELON_STORE_TEST_URL=$url go test ./store -run '^$' -bench 'PostgresLockCycle' -benchtime 2000x -count 1)
+ns=$(echo "$out" | awk '/^BenchmarkPostgresLockCycle/ {print $3}')
+echo "command: ECHELON_STORE_TEST_URL=... go test ./store -run '^\$' -bench PostgresLockCycle -benchtime 2000x"
+echo "lock acquire+release: $(python3 -c "print(f'{$ns/1e6:.3f}')") ms per cycle, $(python3 -c "print(f'{1e9/$ns:.0f}')") cycles/s (goal >= 1000/s)"
+
+go build -o "$work/echelon" ./cmd/echelon
+regions=$(( N / 10 ))
+cat > "$work/spec.hcl" <<HCL
+deployment "bench" {}
+
+phase "main" {}
+
+mode "m24" {
+  max_parallel = 24
+}
+
+component "noop" {
+  phase    = phase.main
+  driver   = "command"
+  regions  = [for i in range($regions) : format("r%05d", i)]
+  replicas = 10
+  duration = "1s"
+  command {
+    argv = ["true"]
+  }
+}
+HCL
+"$work/echelon" compile "$work/spec.hcl" -o "$work/plan.json" >/dev/null
+wall() {
+  python3 - "$@" <<'PY'
+import subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(f"{time.monotonic() - t:.3f}")
+PY
+}
+best_d=""; best_p=""
+for r in $(seq "$ROUNDS"); do
+  rm -rf "$work/state"
+  d=$(wall "$work/echelon" apply "$work/plan.json" --state "$work/state")
+  rm -rf "$work/state"
+  p=$(ECHELON_STORE=$url wall "$work/echelon" apply "$work/plan.json" --state "$work/state")
+  echo "round $r: state directory ${d}s, postgres ${p}s"
+  best_d=$(python3 -c "print(min(float('$d'), float('${best_d:-inf}')))")
+  best_p=$(python3 -c "print(min(float('$p'), float('${best_p:-inf}')))")
+done
+echo "command: N=$N ROUNDS=$ROUNDS bash scripts/bench-store.sh"
+echo "apply of $N no-op operations at 24-way: state directory best ${best_d}s, postgres best ${best_p}s"
+echo "store overhead per operation (postgres - state directory): $(python3 -c "print(f'{($best_p - $best_d) / $N * 1000:.3f}')") ms (goal <= 2 ms)"
+echo "uptime: $(uptime)"
