@@ -108,6 +108,7 @@ type runner struct {
 	emit    func(Event)
 	runLock *os.File  // flocked: one apply of a plan at a time per state dir
 	red     *redactor // masks Options.Secrets; nil when there are none
+	scope   *RunScope // the drivers' state for this run
 
 	warnings []string // found reading the journal (--resume), told at the start
 
@@ -202,9 +203,10 @@ func newRunner(p *planner.Plan, opts Options) (*runner, error) {
 	opts = opts.withDefaults()
 	r := &runner{
 		plan: p, opts: opts,
-		byID: make(map[string]*opState, len(p.Operations)),
-		res:  &Result{},
-		red:  newRedactor(opts.Secrets),
+		byID:  make(map[string]*opState, len(p.Operations)),
+		res:   &Result{},
+		red:   newRedactor(opts.Secrets),
+		scope: &RunScope{StateDir: opts.StateDir},
 	}
 	var emitMu sync.Mutex
 	r.emit = func(e Event) {
