@@ -215,32 +215,52 @@ func (e *tfEvents) done(now time.Time, addr, action string, elapsed float64) {
 	if action == "" {
 		action = "apply"
 	}
-	op := e.opFor(addr)
-	if op == "" && len(e.ops) == 1 {
-		op = e.ops[0].ID // one operation, the whole configuration
-	}
-	e.emit(Event{Time: now, Kind: EvResource, Op: op, Resource: addr, Action: action,
-		Duration: math.Round(elapsed*1e6) / 1e6, Message: fmt.Sprintf("complete after %.1fs", elapsed)})
+	ev := Event{Time: now, Kind: EvResource, Resource: addr, Action: action,
+		Duration: math.Round(elapsed*1e6) / 1e6, Message: fmt.Sprintf("complete after %.1fs", elapsed)}
+	ev.Op, ev.Ops = e.owners(addr)
+	e.emit(ev)
 }
 
 func (e *tfEvents) event(now time.Time, addr, msg string) {
 	if e.emit == nil {
 		return
 	}
-	e.emit(Event{Time: now, Kind: EvResource, Op: e.opFor(addr), Resource: addr, Message: msg})
+	ev := Event{Time: now, Kind: EvResource, Resource: addr, Message: msg}
+	ev.Op, ev.Ops = e.owners(addr)
+	e.emit(ev)
 }
 
-// opFor is the operation whose -target covers a resource address, or "".
+// owners is whose a resource event is: the step's one operation, or in a
+// coalesced step the instance whose -target covers the resource. A
+// resource no target covers (a dependency terraform applies with the
+// targets) belongs to no one instance: no op, and ops names the step's
+// operations.
+func (e *tfEvents) owners(addr string) (op string, ops []string) {
+	if len(e.ops) == 1 {
+		return e.ops[0].ID, nil
+	}
+	if op = e.opFor(addr); op != "" {
+		return op, nil
+	}
+	for _, o := range e.ops {
+		ops = append(ops, o.ID)
+	}
+	return "", ops
+}
+
+// opFor is the operation whose -target covers a resource address, or "":
+// the most specific one when targets nest (module.a and module.a.module.b).
 func (e *tfEvents) opFor(addr string) string {
 	if addr == "" {
 		return ""
 	}
+	best, bestLen := "", -1
 	for _, o := range e.ops {
-		if targetCovers(o.Terraform.Target, addr) {
-			return o.ID
+		if t := o.Terraform.Target; targetCovers(t, addr) && len(t) > bestLen {
+			best, bestLen = o.ID, len(t)
 		}
 	}
-	return ""
+	return best
 }
 
 // targetCovers reports whether -target=t applies to the resource at addr:
