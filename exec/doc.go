@@ -1,5 +1,5 @@
-// Package exec runs a compiled plan against real tools (terraform via
-// terraform-exec, kubectl, helm, plain commands) under the plan's mode caps
+// Package exec runs a compiled plan against real tools (terraform, kubectl,
+// helm, plain commands) under the plan's mode caps
 // and locks, journaling every step so a killed run resumes.
 //
 // It does not decide what starts when: package sched does, the same
@@ -23,6 +23,7 @@
 //	runs/<plan digest>/apply.lock         flocked by the running apply of that plan (its pid)
 //	runs/<plan digest>/journal.jsonl      append-only JSON lines (Event)
 //	runs/<plan digest>/logs/<op>.<n>.log  one log per operation and attempt
+//	terraform/plugin-cache/               terraform's TF_PLUGIN_CACHE_DIR (unless the environment sets one)
 //
 // The journal is fsync'ed before each step starts (group commit: records
 // queued meanwhile share the fsync); a step's end record is flushed in the
@@ -50,7 +51,15 @@
 // SIGKILL when apply dies (their forking goroutine stays locked to its
 // thread, which the death signal is tied to). The lock table records each
 // step's process groups: after a kill -9 a holder keeps its locks while its
-// pid or one of those groups (an orphaned grandchild) still runs.
+// pid or one of those groups (an orphaned grandchild, a terraform
+// provider) still runs.
+//
+// Terraform runs as few processes as the work needs (terraform_prep.go):
+// one `version` per binary and one `init` per directory per run (inits of
+// different directories at once), then one apply or destroy per state and
+// attempt, its workspace chosen with TF_WORKSPACE. Every workspace of a
+// directory shares its .terraform; the plugin cache is
+// STATE/terraform/plugin-cache unless TF_PLUGIN_CACHE_DIR names one.
 //
 // Command operations in a destroy plan run the same argv with
 // ECHELON_ACTION=destroy: the contract gives them no separate destroy argv.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
@@ -34,6 +35,9 @@ type Step struct {
 	// the driver starts (see runChild), so the lock store can keep the
 	// step's locks while that group outlives a killed apply.
 	Started func(pgid int)
+	// Scope is the run's: what drivers keep between its steps (nil: a
+	// driver called on its own keeps nothing).
+	Scope *RunScope
 }
 
 // Driver runs one kind of operation (the plan's Operation.Driver). A new
@@ -49,13 +53,24 @@ type Driver interface {
 	Run(ctx context.Context, s Step) error
 }
 
-// ToolDriver is a Driver whose tool forks children that may outlive a
-// killed apply (terraform's providers): their process groups are watched
-// and recorded with the step's locks.
-type ToolDriver interface {
-	Driver
-	// Tool is the environment override and default name of the binary.
-	Tool() (envKey, name string)
+// RunScope is what drivers keep for the length of one run (one Run call,
+// so a resumed run starts afresh): terraform's checked binaries and
+// initialised directories. Steps of one run share it; it is safe for
+// concurrent use.
+type RunScope struct {
+	// StateDir is the run's state directory (a driver's files that outlive
+	// the run, such as terraform's plugin cache, go under it).
+	StateDir string
+	values   sync.Map
+}
+
+// value is the scope's value under key, made by mk the first time.
+func (rs *RunScope) value(key any, mk func() any) any {
+	if v, ok := rs.values.Load(key); ok {
+		return v
+	}
+	v, _ := rs.values.LoadOrStore(key, mk())
+	return v
 }
 
 // DriverFunc adapts a function to Driver.

@@ -118,6 +118,7 @@ type runner struct {
 	locks      LockStore
 	emit       func(Event)
 	red        *redactor // masks Options.Secrets; nil when there are none
+	scope      *RunScope // the drivers' state for this run
 
 	warnings []string // found reading the journal (--resume), told at the start
 
@@ -228,6 +229,7 @@ func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, err
 		res:        &Result{},
 		red:        newRedactor(opts.Secrets),
 		hardCancel: hardCancel,
+		scope:      &RunScope{StateDir: opts.StateDir},
 	}
 	var emitMu sync.Mutex
 	r.emit = func(e Event) {

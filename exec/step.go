@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -199,7 +198,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		ops[i] = s.op
 	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
-		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.driverEvent}
+		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.driverEvent, Scope: r.scope}
 	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
 	if d.err == nil {
 		d.err = r.drive(r.opts.Hard, step)
@@ -257,17 +256,9 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	if r.opts.drive != nil {
 		return r.opts.drive(ctx, s)
 	}
-	// The tools' death signal is tied to the thread that forks them (see
-	// runChild); terraform-exec forks on this goroutine too.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	d, ok := LookupDriver(s.Ops[0].Driver)
 	if !ok {
 		return fmt.Errorf("%s: unknown driver %q", s.Ops[0].ID, s.Ops[0].Driver)
-	}
-	if td, ok := d.(ToolDriver); ok {
-		key, name := td.Tool()
-		defer watchToolGroups(s, toolPath(s.Env, key, name))()
 	}
 	return d.Run(ctx, s)
 }

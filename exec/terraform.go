@@ -4,87 +4,52 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"math"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
-
-	"github.com/hashicorp/terraform-exec/tfexec"
 
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 )
 
-// tfWork is one terraform working directory and workspace: initialised once,
-// then used by one step at a time (the scheduler runs one process per state).
-type tfWork struct {
-	once sync.Once
-	tf   *tfexec.Terraform
-	err  error
-}
-
-var tfWorks sync.Map // "bin\x00absdir\x00workspace" -> *tfWork
-
-// tfInitLocks serialises init per directory: workspaces of one directory
-// have data directories of their own, but share .terraform.lock.hcl.
-var tfInitLocks sync.Map // absdir -> *sync.Mutex
-
-func init() { RegisterDriver("terraform", terraformDriver{}) }
-
-// terraformDriver runs terraform; its providers are watched (ToolDriver).
-type terraformDriver struct{}
-
-func (terraformDriver) Run(ctx context.Context, s Step) error { return terraformRun(ctx, s) }
-
-func (terraformDriver) Tool() (string, string) { return "ECHELON_TERRAFORM", "terraform" }
+func init() { RegisterDriver("terraform", DriverFunc(terraformRun)) }
 
 // terraformRun applies (or destroys) a step's instances with one terraform
 // process: a -target per instance, -parallelism from the step, the vars of
-// the instances, the -json event stream turned into log lines and events.
+// the instances in a var file, the -json event stream turned into log lines
+// and events.
 //
-// Workspaces: several workspaces of one directory may run at once, and
-// `terraform workspace select` writes the current one into the data
-// directory, so each named workspace gets its own TF_DATA_DIR
-// (.terraform/echelon-workspaces/NAME), initialised once.
+// Processes (docs/state-dir.md, "Terraform processes"): the binary's
+// version is checked once per run, the directory is initialised once per
+// run (terraform_prep.go), and the workspace is chosen with TF_WORKSPACE:
+// no `workspace select` or `new` process, and every workspace of a
+// directory shares its .terraform. A missing workspace is created by the
+// apply itself (its backend's state manager makes it on the first write).
 func terraformRun(ctx context.Context, s Step) error {
 	op := s.Ops[0]
-	t := op.Terraform
-	if t == nil {
+	if op.Terraform == nil {
 		return fmt.Errorf("%s: terraform driver without settings", op.ID)
 	}
-	dir := t.Dir
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(s.SpecDir, dir)
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
 	bin := toolPath(s.Env, "ECHELON_TERRAFORM", "terraform")
-	w, err := tfWorkFor(ctx, bin, dir, t.Workspace, s)
+	w, err := prepareTerraform(ctx, s, bin, op.Terraform.Dir)
 	if err != nil {
 		return err
 	}
-	tf := w.tf
-
-	var opts []tfexec.ApplyOption
-	var dopts []tfexec.DestroyOption
+	args := []string{"apply"}
+	if s.Action == planner.ActionDestroy {
+		args = []string{"destroy"}
+	}
+	args = append(args, "-auto-approve", "-input=false", "-json")
 	if s.Parallelism > 0 {
-		opts = append(opts, tfexec.Parallelism(s.Parallelism))
-		dopts = append(dopts, tfexec.Parallelism(s.Parallelism))
+		args = append(args, fmt.Sprintf("-parallelism=%d", s.Parallelism))
 	}
 	for _, o := range s.Ops {
 		if o.Terraform.Target != "" {
-			opts = append(opts, tfexec.Target(o.Terraform.Target))
-			dopts = append(dopts, tfexec.Target(o.Terraform.Target))
+			args = append(args, "-target="+o.Terraform.Target)
 		}
 	}
 	vars, err := tfVars(s)
@@ -99,89 +64,94 @@ func terraformRun(ctx context.Context, s Step) error {
 			return err
 		}
 		defer os.Remove(path)
-		opts = append(opts, tfexec.VarFile(path))
-		dopts = append(dopts, tfexec.VarFile(path))
+		args = append(args, "-var-file="+path)
 	}
 
 	ev := &tfEvents{log: s.Log, emit: s.Events, ops: s.Ops, started: map[string]time.Time{},
 		planned: map[string]bool{}, completed: map[string]bool{}, errored: map[string]bool{}, opDiag: map[string]*opDiag{}}
-	tf.SetStderr(ev.stderrWriter())
+	cmd := w.command(ctx, op.Terraform.Workspace, args...)
+	cmd.Stdout, cmd.Stderr = ev, ev.stderrWriter()
 	start := time.Now()
-	if s.Action == planner.ActionDestroy {
-		err = tf.DestroyJSON(ctx, ev, dopts...)
-	} else {
-		err = tf.ApplyJSON(ctx, ev, opts...)
-	}
+	err = runChild(s, cmd)
 	ev.flush()
 	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", s.Action, len(s.Ops), lang.FormatDuration(time.Since(start).Round(time.Millisecond)))
 	if err == nil {
 		return nil
 	}
-	if len(s.Ops) > 1 {
-		if se := ev.attribute(); se != nil {
+	return ev.stepError(err)
+}
+
+// stepError is what a failed terraform apply or destroy returns: per
+// instance when the stream tells them apart, else throttling when the
+// output says so, else terraform's first error.
+func (e *tfEvents) stepError(err error) error {
+	if len(e.ops) > 1 {
+		if se := e.attribute(); se != nil {
 			return se
 		}
 	}
-	if te, ok := detectThrottle(ev.diag.Bytes()); ok {
+	if te, ok := detectThrottle(e.diag.Bytes()); ok {
 		return fmt.Errorf("terraform: %w", te)
 	}
-	if msg := strings.TrimSpace(ev.firstError); msg != "" {
+	if msg := strings.TrimSpace(e.firstError); msg != "" {
 		return fmt.Errorf("terraform: %s", msg)
+	}
+	if last := lastLine(e.diag.Bytes()); last != "" {
+		return fmt.Errorf("terraform: %w: %s", err, last)
 	}
 	return fmt.Errorf("terraform: %w", err)
 }
 
-func tfWorkFor(ctx context.Context, bin, dir, workspace string, s Step) (*tfWork, error) {
-	key := bin + "\x00" + dir + "\x00" + workspace
-	v, _ := tfWorks.LoadOrStore(key, &tfWork{})
-	w := v.(*tfWork)
-	w.once.Do(func() {
-		tf, err := tfexec.NewTerraform(dir, bin)
-		if err != nil {
-			w.err = fmt.Errorf("terraform: %w", err)
-			return
+// lastLine is the last non-blank line of b, trimmed.
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// tfCommand is terraform started the way every terraform process of a run
+// is: in dir, in a process group of its own (a Ctrl-C, then cancel, sends
+// terraform an interrupt so it stops its providers and saves its state;
+// a minute later it is killed), with the step's environment less what would
+// change terraform's output or prompt (tfProhibited), and TF_WORKSPACE
+// when a named workspace is wanted.
+func tfCommand(ctx context.Context, bin, dir string, env []string, args ...string) *osexec.Cmd {
+	cmd := osexec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	inOwnProcessGroup(cmd)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = time.Minute
+	return cmd
+}
+
+// tfEnv is the environment of the run's terraform processes: the step's,
+// less what would change terraform's output or prompt (tfProhibited), with
+// TF_IN_AUTOMATION, the plugin cache (unless the environment names one) and
+// no checkpoint calls (unless the environment decides).
+func tfEnv(base []string, pluginCache string) []string {
+	env := make([]string, 0, len(base)+4)
+	var cache, checkpoint bool
+	for _, kv := range base {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || tfProhibited(k) {
+			continue
 		}
-		env := map[string]string{}
-		for _, kv := range s.Env {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || tfProhibited(k) {
-				continue
-			}
-			env[k] = v
+		switch k {
+		case "TF_PLUGIN_CACHE_DIR":
+			cache = true
+		case "CHECKPOINT_DISABLE":
+			checkpoint = true
 		}
-		if workspace != "" && workspace != "default" {
-			env["TF_DATA_DIR"] = filepath.Join(dir, ".terraform", "echelon-workspaces", workspace)
-		}
-		if err := tf.SetEnv(env); err != nil {
-			w.err = fmt.Errorf("terraform: %w", err)
-			return
-		}
-		tf.SetStdout(s.Log)
-		tf.SetStderr(s.Log)
-		fmt.Fprintf(s.Log, "echelon: terraform init in %s\n", dir)
-		mu, _ := tfInitLocks.LoadOrStore(dir, &sync.Mutex{})
-		mu.(*sync.Mutex).Lock()
-		err = tf.Init(ctx)
-		mu.(*sync.Mutex).Unlock()
-		if err != nil {
-			w.err = fmt.Errorf("terraform init in %s: %w", dir, err)
-			return
-		}
-		if workspace != "" && workspace != "default" {
-			if err := tf.WorkspaceSelect(ctx, workspace); err != nil {
-				if err := tf.WorkspaceNew(ctx, workspace); err != nil {
-					w.err = fmt.Errorf("terraform workspace %s: %w", workspace, err)
-					return
-				}
-			}
-		}
-		w.tf = tf
-	})
-	if w.err != nil {
-		// Let a later attempt try again (the failure may be transient).
-		tfWorks.CompareAndDelete(key, w)
+		env = append(env, kv)
 	}
-	return w, w.err
+	env = append(env, "TF_IN_AUTOMATION=1")
+	if !cache && pluginCache != "" {
+		env = append(env, "TF_PLUGIN_CACHE_DIR="+pluginCache)
+	}
+	if !checkpoint {
+		env = append(env, "CHECKPOINT_DISABLE=1")
+	}
+	return env
 }
 
 func tfProhibited(k string) bool {
@@ -255,331 +225,4 @@ func writeVarFile(dir string, vars map[string]any) (string, error) {
 	}
 	os.Remove(path)
 	return "", fmt.Errorf("terraform var file: %w", err)
-}
-
-// tfEvents reads terraform's -json stream: each message becomes a log line
-// (with per-resource durations), resource progress becomes an event, and
-// diagnostics are kept to recognise throttling and to name the error.
-type tfEvents struct {
-	log        io.Writer
-	emit       func(Event)
-	ops        []*planner.Operation
-	buf        []byte
-	diag       bytes.Buffer
-	firstError string
-	started    map[string]time.Time
-	mu         sync.Mutex
-
-	// What attribute needs to tell a coalesced step's instances apart.
-	applying   bool            // the apply walk began (an apply_start was seen)
-	planned    map[string]bool // resources with a planned change
-	completed  map[string]bool // apply_complete
-	errored    map[string]bool // apply_errored
-	opDiag     map[string]*opDiag
-	unassigned string // an error diagnostic no instance's target covers ("" none)
-}
-
-// opDiag is what the stream said about one instance: its first error and
-// the text searched for throttling.
-type opDiag struct {
-	firstError string
-	text       bytes.Buffer
-}
-
-type tfMessage struct {
-	Level     string    `json:"@level"`
-	Message   string    `json:"@message"`
-	Timestamp time.Time `json:"@timestamp"`
-	Type      string    `json:"type"`
-	Change    struct {
-		Resource struct {
-			Addr string `json:"addr"`
-		} `json:"resource"`
-		Action string `json:"action"`
-	} `json:"change"`
-	Hook struct {
-		Resource struct {
-			Addr string `json:"addr"`
-		} `json:"resource"`
-		Action         string  `json:"action"`
-		ElapsedSeconds float64 `json:"elapsed_seconds"`
-		Output         string  `json:"output"`
-	} `json:"hook"`
-	Diagnostic struct {
-		Severity string `json:"severity"`
-		Summary  string `json:"summary"`
-		Detail   string `json:"detail"`
-		Address  string `json:"address"`
-	} `json:"diagnostic"`
-}
-
-func (e *tfEvents) Write(p []byte) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.buf = append(e.buf, p...)
-	for {
-		i := bytes.IndexByte(e.buf, '\n')
-		if i < 0 {
-			break
-		}
-		e.line(e.buf[:i])
-		e.buf = e.buf[i+1:]
-	}
-	return len(p), nil
-}
-
-func (e *tfEvents) flush() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(bytes.TrimSpace(e.buf)) > 0 {
-		e.line(e.buf)
-	}
-	e.buf = nil
-}
-
-func (e *tfEvents) line(b []byte) {
-	var m tfMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		// Not JSON (a crash message, say): keep it as it is.
-		e.log.Write(append(append([]byte(nil), b...), '\n'))
-		e.diag.Write(b)
-		e.diag.WriteByte('\n')
-		return
-	}
-	now := time.Now()
-	msg := m.Message
-	switch m.Type {
-	case "planned_change":
-		switch m.Change.Action {
-		case "create", "update", "delete", "replace", "read":
-			// Applying it ends in apply_complete or apply_errored.
-			e.planned[m.Change.Resource.Addr] = true
-		}
-	case "apply_start":
-		e.applying = true
-		e.started[m.Hook.Resource.Addr] = stamp(m.Timestamp, now)
-		e.event(now, m.Hook.Resource.Addr, "started")
-	case "apply_complete":
-		addr := m.Hook.Resource.Addr
-		e.completed[addr] = true
-		el := e.elapsed(addr, stamp(m.Timestamp, now), m.Hook.ElapsedSeconds)
-		e.done(now, addr, m.Hook.Action, el)
-	case "apply_errored":
-		e.errored[m.Hook.Resource.Addr] = true
-		e.event(now, m.Hook.Resource.Addr, "errored")
-	case "provision_progress":
-		msg = fmt.Sprintf("%s: (local-exec): %s", m.Hook.Resource.Addr, m.Hook.Output)
-		// local-exec's first line echoes the command; its text is the
-		// user's script, not what an API answered.
-		if !strings.HasPrefix(m.Hook.Output, "Executing: ") {
-			e.diag.WriteString(m.Hook.Output + "\n")
-			if op := e.opFor(m.Hook.Resource.Addr); op != "" {
-				e.diagOf(op).text.WriteString(m.Hook.Output + "\n")
-			}
-		}
-	case "diagnostic":
-		d := m.Diagnostic
-		msg = fmt.Sprintf("%s: %s", d.Severity, d.Summary)
-		if d.Address != "" {
-			msg += " (" + d.Address + ")"
-		}
-		if d.Detail != "" {
-			msg += "\n  " + strings.ReplaceAll(d.Detail, "\n", "\n  ")
-		}
-		if d.Severity == "error" {
-			throttleText := d.Summary + "\n" + dropCommandEcho(d.Detail) + "\n"
-			e.diag.WriteString(throttleText)
-			text := d.Summary
-			if d.Address != "" {
-				text += " (" + d.Address + ")"
-			}
-			if first, _, _ := strings.Cut(strings.TrimSpace(d.Detail), "\n"); first != "" {
-				text += ": " + first
-			}
-			if e.firstError == "" {
-				e.firstError = text
-			}
-			if op := e.opFor(d.Address); op != "" {
-				od := e.diagOf(op)
-				od.text.WriteString(throttleText)
-				if od.firstError == "" {
-					od.firstError = text
-				}
-			} else if e.unassigned == "" {
-				e.unassigned = text
-			}
-		}
-	}
-	fmt.Fprintf(e.log, "%s %s\n", now.UTC().Format("15:04:05.000"), msg)
-}
-
-// commandEchoRE is the head of local-exec's failure detail, "Error running
-// command '<the command>': exit status 1. Output: ...": the command is the
-// user's script, searched for throttling it would look throttled whenever
-// it mentions 429.
-var commandEchoRE = regexp.MustCompile(`(?s)^Error running command '.*?': ((?:exit status [0-9]+|signal: [a-z ]+).*)$`)
-
-// dropCommandEcho removes the echoed command from a diagnostic's detail,
-// keeping the exit status and the command's output.
-func dropCommandEcho(detail string) string {
-	if m := commandEchoRE.FindStringSubmatch(detail); m != nil {
-		return "Error running command: " + m[1]
-	}
-	return detail
-}
-
-// stamp is Terraform's own time of a message, or now when it gave none.
-func stamp(t, now time.Time) time.Time {
-	if t.IsZero() {
-		return now
-	}
-	return t
-}
-
-// elapsed is a resource's time: from its apply_start to its apply_complete
-// by Terraform's own timestamps (to the microsecond), else Terraform's
-// elapsed_seconds, which is whole seconds (1.5 s reads 2).
-func (e *tfEvents) elapsed(addr string, end time.Time, whole float64) float64 {
-	if st, ok := e.started[addr]; ok && !end.Before(st) {
-		return end.Sub(st).Seconds()
-	}
-	return whole
-}
-
-// done reports a resource's completion: a durable record (Action and
-// Duration set) that calibrate fits resource times from.
-func (e *tfEvents) done(now time.Time, addr, action string, elapsed float64) {
-	if e.emit == nil {
-		return
-	}
-	if action == "" {
-		action = "apply"
-	}
-	op := e.opFor(addr)
-	if op == "" && len(e.ops) == 1 {
-		op = e.ops[0].ID // one operation, the whole configuration
-	}
-	e.emit(Event{Time: now, Kind: EvResource, Op: op, Resource: addr, Action: action,
-		Duration: math.Round(elapsed*1e6) / 1e6, Message: fmt.Sprintf("complete after %.1fs", elapsed)})
-}
-
-func (e *tfEvents) event(now time.Time, addr, msg string) {
-	if e.emit == nil {
-		return
-	}
-	e.emit(Event{Time: now, Kind: EvResource, Op: e.opFor(addr), Resource: addr, Message: msg})
-}
-
-// opFor is the operation whose -target covers a resource address, or "".
-func (e *tfEvents) opFor(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	for _, o := range e.ops {
-		if targetCovers(o.Terraform.Target, addr) {
-			return o.ID
-		}
-	}
-	return ""
-}
-
-// targetCovers reports whether -target=t applies to the resource at addr:
-// t itself, an instance of it (t[...]) or something inside it (t.x).
-func targetCovers(t, addr string) bool {
-	return t != "" && (addr == t || strings.HasPrefix(addr, t+".") || strings.HasPrefix(addr, t+"["))
-}
-
-func (e *tfEvents) diagOf(op string) *opDiag {
-	d := e.opDiag[op]
-	if d == nil {
-		d = &opDiag{}
-		e.opDiag[op] = d
-	}
-	return d
-}
-
-// attribute tells a failed coalesced apply's instances apart from the -json
-// stream: an instance with an error diagnostic or an errored resource under
-// its target failed with its own error; one whose planned changes did not
-// all complete was cut short by the others' errors; the rest succeeded. It
-// returns nil when the stream cannot say: the apply walk never began
-// (init or plan failed), an error names no instance's resources, or no
-// instance is to blame.
-func (e *tfEvents) attribute() *StepError {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.applying || e.unassigned != "" {
-		return nil
-	}
-	se := &StepError{Failed: map[string]*OpError{}}
-	blamed := false
-	for _, o := range e.ops {
-		t := o.Terraform.Target
-		if t == "" {
-			return nil // the whole configuration: no telling instances apart
-		}
-		od := e.opDiag[o.ID]
-		errAddr := firstCovered(e.errored, t)
-		switch {
-		case od != nil && od.firstError != "" || errAddr != "":
-			msg := errAddr + " errored"
-			if od != nil && od.firstError != "" {
-				msg = od.firstError
-			}
-			var err error = errors.New("terraform: " + msg)
-			if od != nil {
-				if te, ok := detectThrottle(od.text.Bytes()); ok {
-					err = fmt.Errorf("terraform: %w", te)
-				}
-			}
-			se.Failed[o.ID] = &OpError{Err: err}
-			blamed = true
-		default:
-			for _, addr := range slices.Sorted(maps.Keys(e.planned)) {
-				if targetCovers(t, addr) && !e.completed[addr] {
-					se.Failed[o.ID] = &OpError{Blameless: true,
-						Err: fmt.Errorf("terraform: %s was not applied: the apply stopped on another instance's error", addr)}
-					break
-				}
-			}
-		}
-	}
-	if !blamed {
-		return nil
-	}
-	return se
-}
-
-func firstCovered(set map[string]bool, t string) string {
-	for _, addr := range slices.Sorted(maps.Keys(set)) {
-		if targetCovers(t, addr) {
-			return addr
-		}
-	}
-	return ""
-}
-
-// stderrWriter keeps terraform's stderr in the log and in the text searched
-// for throttling.
-func (e *tfEvents) stderrWriter() io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.diag.Write(p)
-		return e.log.Write(p)
-	})
-}
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func normalizeJSON(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var out any
-	err = json.Unmarshal(b, &out)
-	return out, err
 }
