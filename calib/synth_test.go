@@ -11,6 +11,7 @@ import (
 
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/sim"
 )
 
 // lognormal draws through p50 and p90, as sim does.
@@ -79,9 +80,10 @@ func synthJournal(t *testing.T, path string, p *planner.Plan, tr truth, runs int
 				var wall float64
 				outcome := exec.OutcomeSucceeded
 				if o.Driver == "terraform" {
-					oh := tr.process + 4*0.004
+					def := sim.DefaultOverhead()["terraform"]
+					oh := tr.process + 4*def.Resource
 					if !dirInit {
-						oh += tr.init + 0.05
+						oh += tr.init + def.Run
 						dirInit = true
 					}
 					cursor := now.Add(sec(oh))
@@ -92,7 +94,7 @@ func synthJournal(t *testing.T, path string, p *planner.Plan, tr truth, runs int
 					}
 					wall = cursor.Sub(now).Seconds()
 				} else {
-					wall = tr.web.draw(r) + 0.002
+					wall = tr.web.draw(r) + sim.DefaultOverhead()["command"].Process
 					if r.Float64() < tr.failWeb {
 						outcome = exec.OutcomeFailed
 					}

@@ -26,16 +26,18 @@ type DriverOverhead struct {
 	Resource float64 `json:"resource"`
 }
 
-// DefaultOverhead is each driver's measured overhead: terraform 1.11
-// applying terraform_data resources (the built-in provider), kubectl and
-// helm against a local kube-apiserver, and a command's fork and exec, on an
-// idle 2-core machine (BENCHMARKS.md, "Tool overhead"). A real provider's
-// plugin start adds to Process; `echelon calibrate` fits it from runs.
+// DefaultOverhead is each driver's measured overhead, by
+// scripts/measure-overhead.sh at load 2 on a 2-core machine (BENCHMARKS.md,
+// "Tool overhead"): terraform 1.11 applying terraform_data resources (the
+// built-in provider) through exec's driver, kubectl applying two objects
+// and helm upgrading a release against a local kube-apiserver, and a
+// command's fork, exec and log file. A real provider's plugin start adds to
+// Process; `echelon calibrate` fits it from runs.
 func DefaultOverhead() map[string]DriverOverhead {
 	return map[string]DriverOverhead{
-		"terraform": {Run: 0.05, Init: 0.05, Process: 0.08, Resource: 0.004},
-		"kubectl":   {Process: 0.10},
-		"helm":      {Process: 0.15},
+		"terraform": {Run: 0.10, Init: 0.08, Process: 0.057, Resource: 0.003},
+		"kubectl":   {Process: 0.35},
+		"helm":      {Process: 0.41},
 		"command":   {Process: 0.002},
 	}
 }
