@@ -236,7 +236,7 @@ func (b *builder) addRun(n int, r *run) {
 			steps[at.step] = append(steps[at.step], at)
 		}
 	}
-	b.addSteps(steps, order, defaults["terraform"].Resource)
+	b.addSteps(steps, order, defaults["terraform"].Resource, r.cores)
 }
 
 // count adds an attempt to its component's attempts, failures and the
@@ -262,38 +262,83 @@ func (b *builder) count(a *acc, at *attempt, r *run) {
 	}
 }
 
+// tfStep is one terraform step's observed overhead.
+type tfStep struct {
+	dir        string
+	start, end float64 // seconds from the run's first step
+	oh         float64 // wall time less its resources' span and per-resource cost
+	ok         bool    // every member succeeded
+}
+
 // addSteps takes terraform's per-step overhead: wall time less the span of
-// the step's resources, for steps whose every member succeeded.
-func (b *builder) addSteps(steps map[int][]*attempt, order []int, perRes float64) {
+// the step's resources, for steps whose every member succeeded. As the
+// simulator models it (docs/simulator.md, "Tool overhead"), a directory's
+// first step initialises it while its steps that start meanwhile wait: the
+// first gives Init, the steps that start after it ended give Process, and
+// those in between (their overhead is partly the wait) give neither. Each
+// sample is divided by the slowdown the simulator would apply to it on the
+// run's cores ((n+1)/cores with n other start-ups under way), so it is not
+// counted twice.
+func (b *builder) addSteps(steps map[int][]*attempt, order []int, perRes float64, cores int) {
 	sort.SliceStable(order, func(i, j int) bool { return steps[order[i]][0].start.Before(steps[order[j]][0].start) })
-	seenDir := map[string]bool{}
+	if len(order) == 0 {
+		return
+	}
+	t0 := steps[order[0]][0].start
+	var all []tfStep
 	for _, s := range order {
 		members := steps[s]
-		first := members[0].op.Terraform
-		dir := ""
-		if first != nil {
-			dir = filepath.Clean(first.Dir)
+		st := tfStep{ok: true}
+		if first := members[0].op.Terraform; first != nil {
+			st.dir = filepath.Clean(first.Dir)
 		}
-		initStep := !seenDir[dir]
-		seenDir[dir] = true
 		var recs []resRec
-		nres, ok := 0, true
+		nres := 0
 		for _, m := range members {
 			recs = append(recs, m.res...)
 			nres += m.op.Resources
-			ok = ok && m.outcome == exec.OutcomeSucceeded
+			st.ok = st.ok && m.outcome == exec.OutcomeSucceeded
 		}
-		if !ok {
+		st.start = members[0].start.Sub(t0).Seconds()
+		st.end = st.start + members[0].wall
+		st.oh = math.Max(members[0].wall-spanOf(recs)-float64(nres)*perRes, 0)
+		all = append(all, st)
+	}
+	firstEnd := map[string]float64{}
+	for i, st := range all {
+		f, seen := firstEnd[st.dir]
+		if !seen {
+			firstEnd[st.dir] = st.end
+		}
+		if !st.ok {
 			continue
 		}
-		oh := math.Max(members[0].wall-spanOf(recs)-float64(nres)*perRes, 0)
-		b.tfSteps++
-		if initStep {
+		oh := st.oh / slowdown(all, i, cores)
+		switch {
+		case !seen:
+			b.tfSteps++
 			b.tfInit = append(b.tfInit, oh)
-		} else {
+		case st.start >= f:
+			b.tfSteps++
 			b.tfProc = append(b.tfProc, oh)
 		}
 	}
+}
+
+// slowdown is the simulator's stretch of step i's start-up: (n+1)/cores
+// when more than 1, n the earlier steps whose start-up was under way when
+// it began (as the simulator counts them, in start order).
+func slowdown(all []tfStep, i int, cores int) float64 {
+	if cores <= 0 {
+		return 1
+	}
+	n := 0
+	for _, o := range all[:i] { // started before it (all is in start order)
+		if all[i].start < o.start+o.oh {
+			n++
+		}
+	}
+	return math.Max(1, float64(n+1)/float64(cores))
 }
 
 // terraformFit is terraform's overhead: Process from the steps that did

@@ -27,6 +27,7 @@ type run struct {
 	// the action, which came with them), so a terraform step without any
 	// applied no resource.
 	resources bool
+	cores     int // the machine's CPUs (run_start); 0: not recorded
 	events    []exec.Event
 }
 
@@ -48,7 +49,7 @@ func readRuns(srcs []Source) ([]*run, []string, error) {
 					if action == "" {
 						action = s.Plan.Action
 					}
-					cur = &run{plan: s.Plan, start: ev.Time, action: action, resources: ev.Action != ""}
+					cur = &run{plan: s.Plan, start: ev.Time, action: action, resources: ev.Action != "", cores: ev.Cores}
 					runs = append(runs, cur)
 					return
 				}

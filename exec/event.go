@@ -34,6 +34,9 @@ type Event struct {
 	PlanDigest string `json:"plan_digest,omitempty"`
 	// Predicted is the run's prediction (run_start, when apply made one).
 	Predicted *Predicted `json:"predicted,omitempty"`
+	// Cores is the machine's number of CPUs (run_start): calibrate takes
+	// the slowdown of start-ups beyond them off the overhead it fits.
+	Cores int `json:"cores,omitempty"`
 }
 
 // Predicted is a run's predicted wall-clock time in seconds, over Trials

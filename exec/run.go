@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -336,7 +337,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	r.start = start
 	_, tf := r.sch.Parallel()
 	ev := Event{Time: start, Kind: EvRunStart, PlanDigest: r.plan.PlanDigest, Action: r.plan.Action,
-		Parallel: r.plan.Mode.MaxParallel, Parallelism: tf, Predicted: r.opts.Predicted}
+		Parallel: r.plan.Mode.MaxParallel, Parallelism: tf, Predicted: r.opts.Predicted, Cores: runtime.NumCPU()}
 	if err := r.journal.Append(ev); err != nil {
 		return nil, err
 	}

@@ -288,11 +288,14 @@ type engine struct {
 
 	spanLo, spanHi []int64 // scratch for collect
 
-	// Tool overhead's per-trial state: drivers that ran, directories
-	// initialised, when the start-ups in flight end.
-	driverRan []bool
-	dirInit   []bool
-	cpuBusy   []int64
+	// Tool overhead's per-trial state: drivers whose version was checked
+	// and directories initialised, and when each was done (µs); when the
+	// start-ups in flight end.
+	driverRan   []bool
+	driverReady []int64
+	dirInit     []bool
+	dirReady    []int64
+	cpuBusy     []int64
 
 	trace bool
 	marks []ThrottleMark

@@ -115,9 +115,11 @@ func (m *model) setOverhead(oh map[string]DriverOverhead, cores int) error {
 }
 
 // overhead is what the step of these members pays before its work, at
-// e.now: its driver's process cost, per resource, and the first-of-run and
-// first-in-directory costs, stretched when more steps are in their
-// CPU-bound start than the machine has cores.
+// e.now: its driver's process cost and per resource, stretched when more
+// steps are in their CPU-bound start than the machine has cores; and, as
+// exec's drivers do, the first step of the run checks the driver's version
+// and the first step in a directory initialises it while the steps that
+// start meanwhile wait for both to be done.
 func (e *engine) overhead(members []int32) int64 {
 	m := e.m
 	if m.oh == nil {
@@ -126,38 +128,46 @@ func (e *engine) overhead(members []int32) int64 {
 	first := members[0]
 	d := m.opDriver[first]
 	def := &m.oh[d]
-	oh := def.process
 	var res int64
 	for _, r := range members {
 		res += int64(m.opRes[r])
 	}
-	oh += res * def.resource
+	own := def.process + res*def.resource
+	dir := m.opDir[first]
 	if !e.driverRan[d] {
 		e.driverRan[d] = true
-		oh += def.run
+		e.driverReady[d] = e.now + e.stretch(def.run)
 	}
-	if dir := m.opDir[first]; dir >= 0 && !e.dirInit[dir] {
-		e.dirInit[dir] = true
-		oh += def.init
-	}
-	if oh == 0 {
-		return 0
-	}
-	if m.cores > 0 {
-		// Steps whose start-up is still running share the cores with this
-		// one: n+1 of them on c cores run at c/(n+1) of full speed.
-		busy := e.cpuBusy[:0]
-		for _, t := range e.cpuBusy {
-			if t > e.now {
-				busy = append(busy, t)
-			}
+	gate := e.driverReady[d]
+	if dir >= 0 {
+		if !e.dirInit[dir] {
+			e.dirInit[dir] = true
+			e.dirReady[dir] = max(e.now, gate) + e.stretch(def.init)
 		}
-		e.cpuBusy = busy
-		if n := len(busy) + 1; n > m.cores {
-			oh = oh * int64(n) / int64(m.cores)
-		}
-		e.cpuBusy = append(e.cpuBusy, e.now+oh)
+		gate = max(gate, e.dirReady[dir])
 	}
+	return max(gate-e.now, 0) + e.stretch(own)
+}
+
+// stretch is how long oh µs of start-up takes when it begins now: on c
+// cores, with n other start-ups still running, (n+1)/c times as long when
+// that is more than 1. It books the start-up's end for later ones.
+func (e *engine) stretch(oh int64) int64 {
+	cores := int64(e.m.cores)
+	if oh <= 0 || cores <= 0 {
+		return max(oh, 0)
+	}
+	busy := e.cpuBusy[:0]
+	for _, t := range e.cpuBusy {
+		if t > e.now {
+			busy = append(busy, t)
+		}
+	}
+	e.cpuBusy = busy
+	if n := int64(len(busy)) + 1; n > cores {
+		oh = oh * n / cores
+	}
+	e.cpuBusy = append(e.cpuBusy, e.now+oh)
 	return oh
 }
 
@@ -169,7 +179,9 @@ func (e *engine) resetOverhead() {
 	}
 	if len(e.driverRan) != len(m.oh) {
 		e.driverRan = make([]bool, len(m.oh))
+		e.driverReady = make([]int64, len(m.oh))
 		e.dirInit = make([]bool, m.nDirs)
+		e.dirReady = make([]int64, m.nDirs)
 	}
 	clear(e.driverRan)
 	clear(e.dirInit)

@@ -74,3 +74,28 @@ func TestOverheadRejectsNonsense(t *testing.T) {
 		}
 	}
 }
+
+// Steps that start while their driver's version is checked or their
+// directory initialised wait for it, as exec's drivers do; only the first
+// pays for the work.
+func TestOverheadWaitsForInit(t *testing.T) {
+	oh := map[string]DriverOverhead{"terraform": {Run: 1, Init: 2, Process: 0.5}}
+	a := tf(fixed("a", 0), "units/net", 1, 10)
+	a.Terraform.Workspace = "eu"
+	b := tf(fixed("b", 0), "units/net", 1, 10)
+	b.Terraform.Workspace = "us"
+	c := tf(fixed("c", 0), "units/app", 1, 10)
+	p := mkPlan(planner.Mode{}, a, b, c)
+	// All start at 0: the version check ends at 1, the inits of both
+	// directories at 3, each step's own start-up at 3.5, its work at 13.5.
+	near(t, "at once", simOH(t, p, oh, 0), 13.5)
+	run, err := TraceTrial(p, Options{Seed: 1, Overhead: oh}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range run.Spans {
+		if sp.End != 13.5 {
+			t.Errorf("%s ends at %v, want 13.5", sp.ID, sp.End)
+		}
+	}
+}
