@@ -550,7 +550,8 @@ func SpecPath(p *Plan, planPath string) string {
 // holding the working directory (spec.path is relative to the repository
 // root, see RepoSpecPath), beside the plan file (a spec outside any
 // repository is recorded by its base name; plans of earlier versions
-// recorded the path relative to the plan), then relative to the working
+// recorded the path relative to the plan), the plan's own directory when
+// it is the spec directory of that name, then relative to the working
 // directory. Duplicates are left out. spec_digest guards against finding
 // the wrong spec.
 func SpecPaths(p *Plan, planPath string) []string {
@@ -578,6 +579,11 @@ func SpecPaths(p *Plan, planPath string) []string {
 		add(relToCwd(filepath.Join(root, sp)))
 	}
 	add(filepath.Join(planDir, sp))
+	if abs, err := filepath.Abs(planDir); err == nil && filepath.Base(abs) == sp {
+		// The plan inside the spec directory it was compiled from
+		// (outside a repository spec.path is that directory's name).
+		add(planDir)
+	}
 	add(filepath.Clean(sp))
 	return out
 }
