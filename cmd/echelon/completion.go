@@ -106,6 +106,7 @@ var completionFlags = map[string][]compFlag{
 		{"store", "", "value", "a postgres:// URL or a state directory"},
 		{"json", "", "", "print the comparison as JSON"},
 		{"gantt", "", "file", "draw the real run and the predicted median as SVG"},
+		{"no-calibration", "", "", "re-predict without the spec's calibration"},
 	},
 	"calibrate": {
 		{"state", "", "dir", "the state directory holding the runs"},

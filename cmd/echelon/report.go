@@ -27,9 +27,10 @@ Lays the plan's last run (its journal in the state directory, or in the
 shared store of --store / ECHELON_STORE) beside its
 prediction: the total and each phase, predicted P50 (P10-P90) against real,
 and the operations whose real time fell outside their own P10-P90. The
-prediction is the one apply recorded when the run started (run_start's
-"predicted"), made again from the plan with the same trials and seed for
-the phases and operations. --gantt draws the real run as an SVG Gantt chart
+total is held to the prediction apply recorded when the run started
+(run_start's "predicted"); the phases and operations are predicted again
+from the plan with the same trials and seed, with the spec's calibration
+as it is now (--no-calibration: without). --gantt draws the real run as an SVG Gantt chart
 (F.svg) with the predicted median's start and end of each operation outlined
 over its bar, and the predicted median alone (F-predicted.svg).`
 
@@ -41,6 +42,7 @@ func runReport(ctx context.Context, args []string) error {
 	stf.register(fs)
 	asJSON := fs.Bool("json", false, "print the comparison as JSON")
 	gantt := fs.String("gantt", "", "draw the real run to `FILE` (and the predicted median to FILE-predicted)")
+	noCal := fs.Bool("no-calibration", false, "re-predict the phases and operations without the spec's echelon.calibration.json")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, errHelp) {
 			return nil
@@ -67,10 +69,30 @@ func runReport(ctx context.Context, args []string) error {
 	if run.Predicted != nil && run.Predicted.Trials > 0 {
 		trials = run.Predicted.Trials
 	}
-	predOpts := sim.Options{Trials: trials, Seed: 1, Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()}
-	pred, err := sim.Simulate(plan, predOpts)
+	// As apply predicted: from a calibrated copy of the plan when the
+	// spec has a calibration (as it is now: it may have changed since).
+	predPlan, predOpts := plan, sim.Options{Trials: trials, Seed: 1, Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()}
+	specPath := planner.SpecPath(plan, planPath)
+	specDir := specPath
+	if fi, err := os.Stat(specPath); err == nil && !fi.IsDir() {
+		specDir = filepath.Dir(specPath)
+	} else if err != nil {
+		specDir = ""
+	}
+	cal, _, err := loadCalibration(specDir, *noCal)
+	if err != nil {
+		return err
+	}
+	if cal != nil {
+		predPlan, predOpts = cal.Apply(plan, predOpts)
+	}
+	pred, err := sim.Simulate(predPlan, predOpts)
 	if err != nil {
 		return fmt.Errorf("simulate: %w", err)
+	}
+	if p := run.Predicted; p != nil {
+		// The total is held to what apply predicted when the run started.
+		pred.WallClock.P10, pred.WallClock.P50, pred.WallClock.P90 = p.P10, p.P50, p.P90
 	}
 	phase := make(map[string]string, len(plan.Operations))
 	region := make(map[string]string, len(plan.Operations))
@@ -97,7 +119,7 @@ func runReport(ctx context.Context, args []string) error {
 	// plan's to compare (as apply's summary leaves it out).
 	var cmp *sim.Comparison
 	if !run.Resumed {
-		cmp = sim.Compare(plan, pred, actual, total)
+		cmp = sim.Compare(predPlan, pred, actual, total)
 	}
 	if *asJSON {
 		b, err := json.MarshalIndent(struct {
@@ -138,7 +160,7 @@ func runReport(ctx context.Context, args []string) error {
 		for _, t := range run.Timings {
 			real.Spans = append(real.Spans, sim.Span{ID: t.Op, Phase: phase[t.Op], Region: region[t.Op], Start: t.Start, End: t.End})
 		}
-		median, err := sim.TraceTrial(plan, predOpts, pred.MedianTrial)
+		median, err := sim.TraceTrial(predPlan, predOpts, pred.MedianTrial)
 		if err != nil {
 			return err
 		}
