@@ -49,3 +49,16 @@ func TestTerraformOverheadTakesOffContention(t *testing.T) {
 		t.Errorf("process samples %v without cores: want the observed 0.6 last", b.tfProc)
 	}
 }
+
+// Times below the journal's resolution are not a spread: resources deleted
+// in 0.1 to 3 ms fit as one 10 ms point, not a 30x tail.
+func TestFitFloorsNoise(t *testing.T) {
+	f := fitLognormal([]float64{0.0001, 0.003, 0.0002, 0.002, 0.0005}, 0)
+	if f.P50 != minSeconds || f.P90 != minSeconds {
+		t.Errorf("fit %+v: want p50 = p90 = %v", f, minSeconds)
+	}
+	g := fitLognormal([]float64{0.0001, 0.5, 0.6}, 0)
+	if g.P50 < minSeconds || g.P90 > 0.6*3 {
+		t.Errorf("fit %+v: a real spread is kept, within reason", g)
+	}
+}
