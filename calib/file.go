@@ -3,9 +3,12 @@ package calib
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"reflect"
 	"sort"
 
 	"github.com/echelonhq/echelon/planner"
@@ -55,15 +58,58 @@ func Read(path string) (*Calibration, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, decodeError(path, b, err)
 	}
 	if c.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("%s: format_version %q, this echelon reads %q (run echelon calibrate again)", path, c.FormatVersion, FormatVersion)
+		return nil, fmt.Errorf("%s: format_version %q, this echelon reads %q", path, c.FormatVersion, FormatVersion)
 	}
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &c, nil
+}
+
+// decodeError says where in the file JSON decoding failed, as FILE:LINE:COL,
+// in words rather than Go's types.
+func decodeError(path string, b []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	off := int64(len(b))
+	msg := err.Error()
+	switch {
+	case errors.As(err, &syn):
+		off = syn.Offset
+	case errors.As(err, &typ):
+		off = typ.Offset
+		msg = fmt.Sprintf("%s is a JSON %s, want a %s", typ.Field, typ.Value, jsonKind(typ.Type.Kind()))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		msg = "the file ends before the calibration does"
+	}
+	line, col := 1, 1
+	for _, c := range b[:min(max(off, 0), int64(len(b)))] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Errorf("%s:%d:%d: %s", path, line, col, msg)
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Float64, reflect.Float32, reflect.Int, reflect.Int64:
+		return "number"
+	case reflect.String:
+		return "string"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "object"
+	case reflect.Slice:
+		return "list"
+	case reflect.Bool:
+		return "boolean"
+	}
+	return k.String()
 }
 
 // check refuses figures the simulator cannot take.
@@ -182,4 +228,13 @@ func (c *Calibration) Apply(p *planner.Plan, opts sim.Options) (*planner.Plan, s
 		}
 	}
 	return &q, opts
+}
+
+// Fits says whether the calibration is of the plan's deployment: a file
+// copied from another spec would otherwise predict with its figures.
+func (c *Calibration) Fits(p *planner.Plan) error {
+	if c.Deployment != "" && c.Deployment != p.Deployment {
+		return fmt.Errorf("the calibration is of deployment %q, the plan's is %q", c.Deployment, p.Deployment)
+	}
+	return nil
 }

@@ -180,7 +180,12 @@ func runApply(ctx context.Context, args []string) error {
 	// operations, so a large plan does not wait long to begin).
 	// With the spec's calibration file, from a calibrated copy of the plan
 	// (the plan that runs is the plan as compiled).
-	cal, _, err := loadCalibration(spec.Dir, *noCal)
+	cal, calPath, err := loadCalibration(spec.Dir, *noCal)
+	if err == nil && cal != nil {
+		if ferr := cal.Fits(plan); ferr != nil {
+			err = fmt.Errorf("%s: %w (echelon calibrate writes it again; --no-calibration ignores it)", calPath, ferr)
+		}
+	}
 	if err != nil {
 		return applyRefuse(diagView, "Cannot read the calibration", err)
 	}

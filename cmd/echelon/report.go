@@ -79,9 +79,14 @@ func runReport(ctx context.Context, args []string) error {
 	} else if err != nil {
 		specDir = ""
 	}
-	cal, _, err := loadCalibration(specDir, *noCal)
+	cal, calPath, err := loadCalibration(specDir, *noCal)
 	if err != nil {
 		return err
+	}
+	if cal != nil {
+		if err := cal.Fits(plan); err != nil {
+			return fmt.Errorf("%s: %w (echelon calibrate writes it again; --no-calibration ignores it)", calPath, err)
+		}
 	}
 	if cal != nil {
 		predPlan, predOpts = cal.Apply(plan, predOpts)

@@ -125,6 +125,9 @@ func runSimulate(ctx context.Context, args []string) error {
 		}
 		o := opts
 		if cal != nil {
+			if err := cal.Fits(p); err != nil {
+				return fmt.Errorf("%s: %w (echelon calibrate writes it again; --no-calibration ignores it)", calFile, err)
+			}
 			// A copy of the plan: its bytes and digests stay the plan's.
 			p, o = cal.Apply(p, o)
 			plans[i] = p
