@@ -95,7 +95,12 @@ func (v calibrateHuman) Result(file string, c *calib.Calibration, notes []string
 		b.WriteString("\n")
 	}
 	if len(outliers) > 0 {
-		b.WriteString("\noutliers (beyond 3 MADs of the median, kept in the fit):\n" + strings.Join(outliers, "\n") + "\n")
+		n := len(outliers)
+		if n > maxOutlierLines {
+			outliers = append(outliers[:maxOutlierLines:maxOutlierLines],
+				fmt.Sprintf("  and %d more (--json or the calibration file lists them all)", n-maxOutlierLines))
+		}
+		b.WriteString(fmt.Sprintf("\noutliers (%d beyond 3 MADs of the median, kept in the fit):\n", n) + strings.Join(outliers, "\n") + "\n")
 	}
 	for _, n := range notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
@@ -112,3 +117,6 @@ func sortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// maxOutlierLines is how many outliers the text names; the file has all.
+const maxOutlierLines = 10
