@@ -23,6 +23,7 @@
 //	runs/<plan digest>/apply.lock         flocked by the running apply of that plan (its pid)
 //	runs/<plan digest>/journal.jsonl      append-only JSON lines (Event)
 //	runs/<plan digest>/logs/<op>.<n>.log  one log per operation and attempt
+//	runs/<plan digest>/preview/           a preview (RunPreview): preview.json, plans/*.tfplan
 //	terraform/plugin-cache/               terraform's TF_PLUGIN_CACHE_DIR (unless the environment sets one)
 //
 // The journal is fsync'ed before each step starts (group commit: records
@@ -60,6 +61,10 @@
 // attempt, its workspace chosen with TF_WORKSPACE. Every workspace of a
 // directory shares its .terraform; the plugin cache is
 // STATE/terraform/plugin-cache unless TF_PLUGIN_CACHE_DIR names one.
+//
+// A preview (preview.go, terraform_preview.go) walks the plan the same way
+// and runs `terraform plan -out` once per state; an apply with
+// Options.Preview applies those saved plans.
 //
 // Command operations in a destroy plan run the same argv with
 // ECHELON_ACTION=destroy: the contract gives them no separate destroy argv.

@@ -38,6 +38,8 @@ type Step struct {
 	// Scope is the run's: what drivers keep between its steps (nil: a
 	// driver called on its own keeps nothing).
 	Scope *RunScope
+
+	pv *previewState // a preview's, or the saved plans an apply applies
 }
 
 // Driver runs one kind of operation (the plan's Operation.Driver). A new
@@ -51,6 +53,13 @@ type Driver interface {
 	// several operations that fails for some of them returns *StepError.
 	// Progress goes to s.Events, the tool's output to s.Log.
 	Run(ctx context.Context, s Step) error
+}
+
+// Previewer is a driver that can say what it would change without
+// changing it (`echelon plan`): Preview plans the step, keeps what it
+// found in the run's preview, and returns as Run would.
+type Previewer interface {
+	Preview(ctx context.Context, s Step) error
 }
 
 // RunScope is what drivers keep for the length of one run (one Run call,

@@ -77,6 +77,13 @@ type Options struct {
 	// run_start record so the journal can be laid beside it.
 	Predicted *Predicted
 
+	// Preview, when set, is the plan's preview (ReadPreview, checked with
+	// Preview.Check): terraform operations apply its saved plans
+	// (terraform_preview.go) instead of planning afresh.
+	Preview *Preview
+	// pv, when set, makes the run a preview (RunPreview).
+	pv *previewState
+
 	// Secrets are the sensitive values (from sensitive variables, and what
 	// the spec derives from them): each is masked as "(sensitive)" in every
 	// log file, journal record, event and the Result. The drivers still get
@@ -120,6 +127,8 @@ type runner struct {
 	emit       func(Event)
 	red        *redactor // masks Options.Secrets; nil when there are none
 	scope      *RunScope // the drivers' state for this run
+	pv         *previewState
+	unlockPv   func() // the preview's flock, held by an apply of its saved plans
 
 	warnings []string // found reading the journal (--resume), told at the start
 
@@ -156,6 +165,9 @@ func Run(ctx context.Context, p *planner.Plan, opts Options) (*Result, error) {
 
 // close lets the run go: journal, run, and the store if Run opened it.
 func (r *runner) close() {
+	if r.unlockPv != nil {
+		r.unlockPv()
+	}
 	r.journal.Close()
 	r.storeRun.Close() // the state directory: releases the flock
 	if r.ownedStore {
@@ -216,6 +228,22 @@ func checkPlan(p *planner.Plan) error {
 	return nil
 }
 
+// usePreview sets the run's previewState: a preview's, or the saved plans
+// of Options.Preview, whose flock an apply holds while it runs.
+func (r *runner) usePreview() error {
+	r.pv = r.opts.pv
+	if r.opts.Preview == nil || r.pv != nil {
+		return nil
+	}
+	unlock, err := lockPreview(r.opts.Preview.Dir)
+	if err != nil {
+		return err
+	}
+	r.unlockPv = unlock
+	r.pv = r.opts.Preview.applying(r.plan)
+	return nil
+}
+
 func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, error) {
 	if opts.StateDir == "" && opts.Store == nil {
 		return nil, errors.New("no state directory")
@@ -272,8 +300,15 @@ func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, err
 		r.byID[s.op.ID] = s
 	}
 	r.stopCtx, r.stopCancel = context.WithCancel(opts.Hard)
+	if err := r.usePreview(); err != nil {
+		hardCancel()
+		return nil, err
+	}
 
 	if err := r.openStore(ctx); err != nil {
+		if r.unlockPv != nil {
+			r.unlockPv()
+		}
 		hardCancel()
 		return nil, err
 	}
@@ -286,6 +321,9 @@ func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, err
 // takes the plan's run in it and picks the lock table.
 func (r *runner) openStore(ctx context.Context) error {
 	r.store = r.opts.Store
+	if r.pv != nil && !r.pv.applying {
+		r.store = previewStore{dir: r.pv.dir}
+	}
 	if r.store == nil {
 		d, err := store.OpenDir(r.opts.StateDir)
 		if err != nil {

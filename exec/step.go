@@ -198,7 +198,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		ops[i] = s.op
 	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
-		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.driverEvent, Scope: r.scope}
+		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.driverEvent, Scope: r.scope, pv: r.pv}
 	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
 	if d.err == nil {
 		d.err = r.drive(r.opts.Hard, step)
@@ -259,6 +259,14 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	d, ok := LookupDriver(s.Ops[0].Driver)
 	if !ok {
 		return fmt.Errorf("%s: unknown driver %q", s.Ops[0].ID, s.Ops[0].Driver)
+	}
+	if s.pv != nil && !s.pv.applying {
+		pd, ok := d.(Previewer)
+		if !ok {
+			fmt.Fprintf(s.Log, "echelon: not previewed: the %s driver has no preview; apply runs it\n", s.Ops[0].Driver)
+			return nil
+		}
+		return pd.Preview(ctx, s)
 	}
 	return d.Run(ctx, s)
 }

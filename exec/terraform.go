@@ -16,12 +16,20 @@ import (
 	"github.com/echelonhq/echelon/planner"
 )
 
-func init() { RegisterDriver("terraform", DriverFunc(terraformRun)) }
+func init() { RegisterDriver("terraform", tfDriver{}) }
+
+// tfDriver is the terraform driver: Run applies (terraformRun), Preview
+// plans (terraform_preview.go).
+type tfDriver struct{}
+
+func (tfDriver) Run(ctx context.Context, s Step) error     { return terraformRun(ctx, s) }
+func (tfDriver) Preview(ctx context.Context, s Step) error { return terraformPreview(ctx, s) }
 
 // terraformRun applies (or destroys) a step's instances with one terraform
 // process: a -target per instance, -parallelism from the step, the vars of
 // the instances in a var file, the -json event stream turned into log lines
-// and events.
+// and events. In a run with a preview (Step.pv) it applies the saved plan
+// instead (applyPreviewed).
 //
 // Processes (docs/state-dir.md, "Terraform processes"): the binary's
 // version is checked once per run, the directory is initialised once per
@@ -39,11 +47,37 @@ func terraformRun(ctx context.Context, s Step) error {
 	if err != nil {
 		return err
 	}
+	if s.pv != nil && s.pv.applying {
+		return applyPreviewed(ctx, s, w)
+	}
 	args := []string{"apply"}
 	if s.Action == planner.ActionDestroy {
 		args = []string{"destroy"}
 	}
 	args = append(args, "-auto-approve", "-input=false", "-json")
+	args = append(args, stepArgs(s)...)
+	vars, err := tfVars(s)
+	if err != nil {
+		return err
+	}
+	if len(vars) > 0 {
+		path, err := writeVarFile(s.RunDir, vars)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(path)
+		args = append(args, "-var-file="+path)
+	}
+	ev, err := w.runJSON(ctx, s, s.Ops, args)
+	if err == nil {
+		return nil
+	}
+	return ev.stepError(err)
+}
+
+// stepArgs are a step's -parallelism and its instances' -targets.
+func stepArgs(s Step) []string {
+	var args []string
 	if s.Parallelism > 0 {
 		args = append(args, fmt.Sprintf("-parallelism=%d", s.Parallelism))
 	}
@@ -52,33 +86,24 @@ func terraformRun(ctx context.Context, s Step) error {
 			args = append(args, "-target="+o.Terraform.Target)
 		}
 	}
-	vars, err := tfVars(s)
-	if err != nil {
-		return err
-	}
-	if len(vars) > 0 {
-		// Never -var: a command line is readable by every local user
-		// (ps, /proc/PID/cmdline), and a var may be sensitive.
-		path, err := writeVarFile(s.RunDir, vars)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(path)
-		args = append(args, "-var-file="+path)
-	}
+	return args
+}
 
-	ev := &tfEvents{log: s.Log, emit: s.Events, ops: s.Ops, started: map[string]time.Time{},
+// runJSON runs one terraform -json command (apply, destroy, plan) for ops
+// in the workspace of ops[0], its event stream read by a tfEvents, and
+// returns the stream's reading with the process's error. Variables never
+// go on the command line (readable by every local user: ps,
+// /proc/PID/cmdline), only in var files.
+func (w *tfDir) runJSON(ctx context.Context, s Step, ops []*planner.Operation, args []string) (*tfEvents, error) {
+	ev := &tfEvents{log: s.Log, emit: s.Events, ops: ops, started: map[string]time.Time{},
 		planned: map[string]bool{}, completed: map[string]bool{}, errored: map[string]bool{}, opDiag: map[string]*opDiag{}}
-	cmd := w.command(ctx, op.Terraform.Workspace, args...)
+	cmd := w.command(ctx, ops[0].Terraform.Workspace, args...)
 	cmd.Stdout, cmd.Stderr = ev, ev.stderrWriter()
 	start := time.Now()
-	err = runChild(s, cmd)
+	err := runChild(s, cmd)
 	ev.flush()
-	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", s.Action, len(s.Ops), lang.FormatDuration(time.Since(start).Round(time.Millisecond)))
-	if err == nil {
-		return nil
-	}
-	return ev.stepError(err)
+	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", args[0], len(ops), lang.FormatDuration(time.Since(start).Round(time.Millisecond)))
+	return ev, err
 }
 
 // stepError is what a failed terraform apply or destroy returns: per

@@ -36,7 +36,8 @@ type tfEvents struct {
 	completed  map[string]bool // apply_complete
 	errored    map[string]bool // apply_errored
 	opDiag     map[string]*opDiag
-	unassigned string // an error diagnostic no instance's target covers ("" none)
+	unassigned string           // an error diagnostic no instance's target covers ("" none)
+	changes    []ResourceChange // the planned changes, in stream order
 }
 
 // opDiag is what the stream said about one instance: its first error and
@@ -114,6 +115,9 @@ func (e *tfEvents) line(b []byte) {
 		case "create", "update", "delete", "replace", "read":
 			// Applying it ends in apply_complete or apply_errored.
 			e.planned[m.Change.Resource.Addr] = true
+			if m.Change.Action != "read" {
+				e.changes = append(e.changes, ResourceChange{Address: m.Change.Resource.Addr, Action: m.Change.Action})
+			}
 		}
 	case "apply_start":
 		e.applying = true

@@ -55,6 +55,7 @@ func runApply(ctx context.Context, args []string) error {
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
 	noCal := fs.Bool("no-calibration", false, "predict without the spec's echelon.calibration.json")
+	noPreview := fs.Bool("no-preview", false, "ignore the plan's preview (echelon plan): terraform plans and applies afresh")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to `FILE`")
 	_ = fs.MarkHidden("cpuprofile")
 	sf.register(fs) // needed again for sensitive variables
@@ -82,40 +83,11 @@ func runApply(ctx context.Context, args []string) error {
 	out := applyStdout
 	diagView := views.NewDiagnostics(*asJSON, out, os.Stderr)
 
-	if fi, err := os.Stat(planPath); err == nil && fi.IsDir() {
-		return applyRefuse(diagView, "Cannot read plan",
-			fmt.Errorf("%s is a directory; apply takes a plan file from `echelon compile -o`", planPath))
-	}
-	plan, err := planner.ReadFile(planPath)
-	if err != nil {
-		return applyRefuse(diagView, "Cannot read plan", err)
-	}
-	specPath := *specFlag
-	if specPath == "" {
-		specPath = planner.SpecPath(plan, planPath)
-	}
-	spec, err := applyLoadSpec(plan, planPath, specPath, *specFlag != "", sf.vars, sf.varFiles, diagView)
+	lp, err := loadRunnable(planPath, *specFlag, sf, diagView, "apply")
 	if err != nil {
 		return err
 	}
-	if err := planner.CheckFresh(plan, spec); err != nil {
-		var se *planner.StaleError
-		if errors.As(err, &se) {
-			return applyRefuse(diagView, "Stale plan", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
-		}
-		return applyRefuse(diagView, "Cannot check spec_digest", fmt.Errorf("%s: checking spec_digest: %w", planPath, err))
-	}
-	// plan_digest only shows the file agrees with itself: anyone can
-	// recompute it. What runs must be what the spec compiles to.
-	if err := planner.Verify(plan, spec); err != nil {
-		return applyRefuse(diagView, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
-	}
-	// The plan holds "(sensitive)" where the spec has secrets: run with
-	// the real values, and mask them in everything apply writes.
-	runPlan, secrets, err := exec.RuntimePlan(plan, spec)
-	if err != nil {
-		return err
-	}
+	plan, spec, runPlan, secrets := lp.plan, lp.spec, lp.runPlan, lp.secrets
 
 	stateDir := stf.stateDir(*state, filepath.Join(filepath.Dir(planPath), ".echelon"))
 	st, err := stf.open(ctx, stateDir)
@@ -127,6 +99,13 @@ func runApply(ctx context.Context, args []string) error {
 	// values) under its digest, for whoever resumes or reports the run.
 	if raw, err := os.ReadFile(planPath); err == nil {
 		if err := st.PutPlan(ctx, plan.PlanDigest, raw); err != nil {
+			return err
+		}
+	}
+
+	var pv *exec.Preview
+	if !*noPreview {
+		if pv, err = readPreview(stateDir, plan, spec.Dir, planPath, diagView); err != nil {
 			return err
 		}
 	}
@@ -163,7 +142,13 @@ func runApply(ctx context.Context, args []string) error {
 		}
 	}()
 
+	if pv != nil {
+		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,
+			Message: fmt.Sprintf("applying the saved plans of the preview of %s (%d to add, %d to change, %d to destroy); --no-preview ignores it",
+				pv.Created.Format(time.RFC3339), pv.Total.Add, pv.Total.Change, pv.Total.Destroy)})
+	}
 	opts := exec.Options{
+		Preview:     pv,
 		StateDir:    stateDir,
 		Store:       st,
 		SpecDir:     spec.Dir,
@@ -194,6 +179,11 @@ func runApply(ctx context.Context, args []string) error {
 	if cal != nil {
 		predPlan, predOpts = cal.Apply(plan, predOpts)
 	}
+	if pv != nil {
+		// An operation the preview found nothing to change for costs
+		// only its overhead.
+		predPlan = sim.Previewed(predPlan, pv.Counts())
+	}
 	predicted, predErr := sim.Simulate(predPlan, predOpts)
 	if predErr == nil {
 		opts.Predicted = &exec.Predicted{Trials: predicted.Trials, P10: predicted.WallClock.P10,
@@ -217,10 +207,83 @@ func runApply(ctx context.Context, args []string) error {
 	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err
 	}
+	if pv != nil && res.OK() {
+		// Applied, its saved plans are used up (terraform calls them stale).
+		if err := exec.RemovePreview(stateDir, plan); err != nil {
+			return err
+		}
+	}
 	if !res.OK() {
 		return errReported
 	}
 	return nil
+}
+
+// runnable is a plan checked against its spec, ready to run: the plan as
+// written, its spec, the plan with sensitive values filled in and those
+// values.
+type runnable struct {
+	plan, runPlan *planner.Plan
+	spec          *lang.Spec
+	specPath      string
+	secrets       []string
+}
+
+// loadRunnable reads a plan and checks it as apply does before anything
+// runs (docs: runApply); cmd names the command in its advice.
+func loadRunnable(planPath, specFlag string, sf specFlags, diagView views.Diagnostics, cmd string) (*runnable, error) {
+	if fi, err := os.Stat(planPath); err == nil && fi.IsDir() {
+		return nil, applyRefuse(diagView, "Cannot read plan",
+			fmt.Errorf("%s is a directory; "+cmd+" takes a plan file from `echelon compile -o`", planPath))
+	}
+	plan, err := planner.ReadFile(planPath)
+	if err != nil {
+		return nil, applyRefuse(diagView, "Cannot read plan", err)
+	}
+	specPath := specFlag
+	if specPath == "" {
+		specPath = planner.SpecPath(plan, planPath)
+	}
+	spec, err := applyLoadSpec(plan, planPath, specPath, specFlag != "", sf.vars, sf.varFiles, diagView)
+	if err != nil {
+		return nil, err
+	}
+	if err := planner.CheckFresh(plan, spec); err != nil {
+		var se *planner.StaleError
+		if errors.As(err, &se) {
+			return nil, applyRefuse(diagView, "Stale plan", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
+		}
+		return nil, applyRefuse(diagView, "Cannot check spec_digest", fmt.Errorf("%s: checking spec_digest: %w", planPath, err))
+	}
+	// plan_digest only shows the file agrees with itself: anyone can
+	// recompute it. What runs must be what the spec compiles to.
+	if err := planner.Verify(plan, spec); err != nil {
+		return nil, applyRefuse(diagView, "Plan does not match its spec", fmt.Errorf("%s: %w\n  recompile: %s", planPath, err, recompileCommandFor(specPath, plan, planPath)))
+	}
+	// The plan holds "(sensitive)" where the spec has secrets: run with
+	// the real values, and mask them in everything apply writes.
+	runPlan, secrets, err := exec.RuntimePlan(plan, spec)
+	if err != nil {
+		return nil, err
+	}
+
+	return &runnable{plan: plan, runPlan: runPlan, spec: spec, specPath: specPath, secrets: secrets}, nil
+}
+
+// readPreview is the plan's preview in the state directory, checked
+// (nil: none); a stale one is refused.
+func readPreview(stateDir string, plan *planner.Plan, specDir, planPath string, diagView views.Diagnostics) (*exec.Preview, error) {
+	pv, err := exec.ReadPreview(stateDir, plan)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, applyRefuse(diagView, "Cannot read the preview", err)
+	}
+	if err := pv.Check(plan, specDir); err != nil {
+		return nil, applyRefuse(diagView, "Stale preview", fmt.Errorf("%s: %w\n  preview again: echelon plan %s (or apply --no-preview)", planPath, err, planPath))
+	}
+	return pv, nil
 }
 
 // applyRefuse reports why a plan is not run: the error as it is for people

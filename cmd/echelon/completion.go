@@ -80,6 +80,14 @@ var completionFlags = map[string][]compFlag{
 		{"resume", "", "", "continue the plan's last run"},
 		{"json", "", "", "print events and the summary as JSON lines"},
 		{"no-calibration", "", "", "predict without the spec's echelon.calibration.json"},
+		{"no-preview", "", "", "ignore the plan's preview: plan and apply afresh"},
+		compVar, compVarFile,
+	},
+	"plan": {
+		{"spec", "", "file", "the plan's spec (default: found from spec.path)"},
+		{"state", "", "dir", "the state directory (the saved plans go there)"},
+		{"format", "", "text json markdown", "output format"},
+		{"json", "", "", "same as --format json"},
 		compVar, compVarFile,
 	},
 	"diff": {

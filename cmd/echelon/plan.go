@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/views"
+)
+
+// runPlan previews a compiled plan: `terraform plan -out` per terraform
+// state under the same scheduler as apply, nothing changed.
+//
+//	echelon plan PLAN [--spec SPEC] [--state DIR] [--format text|json|markdown] [--json] [--var k=v]... [--var-file F]...
+//
+// PLAN is a plan from `echelon compile -o` (echelon's plan; this command
+// previews it). It is checked as apply checks it; the saved Terraform
+// plans and preview.json go in the state directory under the plan's
+// digest, and `echelon apply PLAN` then applies exactly them.
+func runPlan(ctx context.Context, args []string) error {
+	fs := newFlagSet("plan", "plan PLAN [--spec SPEC] [--state DIR] [--format text|json|markdown] [--var NAME=VALUE]... [--var-file FILE]...\n\n"+
+		"Preview what `echelon apply PLAN` would change: terraform plan -out for every terraform\n"+
+		"state of a compiled plan (from `echelon compile -o`), under apply's scheduler, changing\n"+
+		"nothing. Prints per operation and in total how many resources terraform would add, change\n"+
+		"and destroy; kubectl, helm and command operations are listed as not previewed. The saved\n"+
+		"plans stay in the state directory, and apply PLAN applies exactly them (or refuses a stale\n"+
+		"one: preview again).\n\n"+
+		"Example:\n"+
+		"  echelon compile specs/app -o app.plan\n"+
+		"  echelon plan app.plan --format markdown > comment.md\n"+
+		"  echelon apply app.plan")
+	sf := specFlags{ctx: ctx}
+	specFlag := fs.String("spec", "", "the plan's `SPEC` (default: found from the plan's spec.path)")
+	state := fs.String("state", "", "state `DIR`: where the saved plans go (default .echelon next to the plan)")
+	format := fs.String("format", "text", "output `FORMAT`: text, json or markdown (a PR comment)")
+	asJSON := fs.Bool("json", false, "same as --format json")
+	sf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("plan takes one plan file, got %d arguments", fs.NArg())
+	}
+	if *asJSON {
+		*format = "json"
+	}
+	switch *format {
+	case "text", "json", "markdown":
+	default:
+		return usagef("--format %q: want text, json or markdown", *format)
+	}
+	planPath := fs.Arg(0)
+	diagView := views.NewDiagnostics(*format == "json", os.Stdout, os.Stderr)
+	lp, err := loadRunnable(planPath, *specFlag, sf, diagView, "plan")
+	if err != nil {
+		return err
+	}
+	stateDir := *state
+	if stateDir == "" {
+		stateDir = filepath.Join(filepath.Dir(planPath), ".echelon")
+	}
+	pv, res, err := exec.RunPreview(ctx, lp.runPlan, exec.Options{StateDir: stateDir, SpecDir: lp.spec.Dir, Secrets: lp.secrets})
+	if err != nil {
+		return err
+	}
+	out := exec.RedactWriter(os.Stdout, lp.secrets)
+	defer out.Flush()
+	applyCmd := "echelon apply " + planPath
+	if *state != "" {
+		applyCmd += " --state " + *state
+	}
+	if err := views.Preview(out, *format, pv, res.Failed, applyCmd); err != nil {
+		return err
+	}
+	if !res.OK() {
+		for _, f := range res.Failed {
+			fmt.Fprintf(os.Stderr, "echelon plan: %s failed: %s (log %s)\n", f.Op, f.Error, f.Log)
+		}
+		return errReported
+	}
+	return nil
+}
