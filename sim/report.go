@@ -106,7 +106,11 @@ func WriteText(w io.Writer, deployment string, results []*Result, checks []Budge
 	if len(results) == 0 {
 		return nil
 	}
-	fmt.Fprintf(&b, "%s: %s per mode, seed %d; cells are P50 (P10-P90)\n", deployment, planner.Plural(results[0].Trials, "trial"), results[0].Seed)
+	machine := ""
+	if c := results[0].Cores; c > 0 {
+		machine = ", " + planner.Plural(c, "core")
+	}
+	fmt.Fprintf(&b, "%s: %s per mode, seed %d%s; cells are P50 (P10-P90)\n", deployment, planner.Plural(results[0].Trials, "trial"), results[0].Seed, machine)
 	if c := results[0].Calibrated; c != nil {
 		fmt.Fprintf(&b, "%s (%s)\n", c.Summary, c.File)
 	}
@@ -339,6 +343,7 @@ type jsonMode struct {
 	Mode                    string        `json:"mode"`
 	Trials                  int           `json:"trials"`
 	Seed                    uint64        `json:"seed"`
+	Cores                   int           `json:"cores,omitempty"`
 	WallClock               jsonQuantiles `json:"wall_clock"`
 	CriticalPath            float64       `json:"critical_path"`
 	LowerBound              float64       `json:"lower_bound"`
@@ -392,7 +397,7 @@ func WriteJSON(w io.Writer, deployment string, results []*Result, checks []Budge
 	}
 	for _, r := range results {
 		jm := jsonMode{
-			Mode: r.Mode, Trials: r.Trials, Seed: r.Seed,
+			Mode: r.Mode, Trials: r.Trials, Seed: r.Seed, Cores: r.Cores,
 			WallClock:              jq(r.WallClock),
 			CriticalPath:           sec(r.CriticalPath),
 			LowerBound:             sec(r.LowerBound),

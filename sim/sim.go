@@ -103,9 +103,12 @@ type Recommendation struct {
 
 // Result is the prediction for one plan (one mode).
 type Result struct {
-	Mode         string
-	Trials       int
-	Seed         uint64
+	Mode   string
+	Trials int
+	Seed   uint64
+	// Cores is the machine capacity the tool overhead was simulated on
+	// (Options.Cores; 0: no limit or no overhead).
+	Cores        int
 	WallClock    Quantiles
 	CriticalPath float64 // seconds, p50 durations along dependencies
 	// CriticalPathOps is one longest path, first operation first.
@@ -409,6 +412,7 @@ func aggregate(m *model, ts *trialSet, opts Options) *Result {
 		Mode:      m.plan.Mode.Name,
 		Trials:    n,
 		Seed:      opts.Seed,
+		Cores:     opts.Cores,
 		model:     m,
 		makespans: ts.makespan,
 		Events:    ts.events,
