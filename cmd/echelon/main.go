@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/echelonhq/echelon/views"
 	"io"
 	"os"
 	"os/signal"
@@ -97,10 +98,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			msg += fmt.Sprintf(" (see 'echelon %s --help')", args[0])
 		}
 		fmt.Fprintf(stderr, "echelon %s: %s\n", args[0], msg)
+		jsonError(args[1:], "Bad usage", errors.New(msg))
 		return 2
 	default:
 		fmt.Fprintf(stderr, "echelon %s: %v\n", args[0], err)
+		jsonError(args[1:], "Error", err)
 		return 1
+	}
+}
+
+// jsonError gives a command run with --json its error as one JSON
+// diagnostic on stdout too, as every --json diagnostic is (a CI job reads
+// stdout); the text stays on stderr.
+func jsonError(args []string, summary string, err error) {
+	for _, a := range args {
+		if a == "--" {
+			return
+		}
+		if a == "--json" || a == "--json=true" {
+			views.NewDiagnostics(true, currentStdout{}, io.Discard).Refused(summary, err)
+			return
+		}
 	}
 }
 
