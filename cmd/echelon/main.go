@@ -115,7 +115,7 @@ func jsonError(args []string, summary string, err error) {
 		if a == "--" {
 			return
 		}
-		if a == "--json" || a == "--json=true" {
+		if a == "--json" || a == "-json" || a == "--json=true" || a == "-json=true" {
 			views.NewDiagnostics(true, currentStdout{}, io.Discard).Refused(summary, err)
 			return
 		}
