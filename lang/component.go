@@ -244,6 +244,7 @@ func (l *loader) decodeComponent(b *hcl.Block) (*Component, func()) {
 		}
 		if len(outAttrs) > 0 {
 			c.resolver = &outputResolver{l: l, attrs: outAttrs, ctx: ctx, ranges: ranges}
+			c.OutputAttrs = ranges
 		}
 	}
 }

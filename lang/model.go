@@ -130,7 +130,10 @@ type Component struct {
 	// when not declared). Real values come from terraform at run time.
 	MockOutputs      map[string]cty.Value
 	MockOutputsRange hcl.Range
-	DeclRange        hcl.Range
+	// OutputAttrs are the driver settings that read outputs, by attribute
+	// name, with their expression's range (for diagnostics).
+	OutputAttrs map[string]hcl.Range
+	DeclRange   hcl.Range
 
 	resolver *outputResolver // settings that read outputs (ResolveOutputs)
 }
