@@ -53,6 +53,10 @@ func (g *graph) outputDeps(spec *lang.Spec) [][]int32 {
 	return out
 }
 
+// OutputOpID is the ID of the operation whose output ref is (its Name
+// aside).
+func OutputOpID(spec *lang.Spec, ref lang.OutputRef) string { return refID(spec, ref) }
+
 // refID is the ID of the operation whose output ref is.
 func refID(spec *lang.Spec, ref lang.OutputRef) string {
 	replicas := 1
