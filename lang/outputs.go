@@ -304,6 +304,16 @@ func (l *loader) checkOutputNames(expr hcl.Expression, add func(hcl.Range, strin
 		if c.Replicas > 1 {
 			depth++
 		}
+		if len(c.Regions) > 0 && len(steps) > 1 {
+			if r := steps[1]; (r.name != "" || r.key != "") && !seen[r.rng] {
+				seen[r.rng] = true
+				region := r.name + r.key
+				if !slices.Contains(c.Regions, region) {
+					add(r.rng, "Unknown region", "Component %q has no instance in region %q.%s", c.Name, region, didYouMean(region, c.Regions))
+					return nil
+				}
+			}
+		}
 		if len(steps) <= 1+depth {
 			return nil // the whole component or instance
 		}
@@ -327,7 +337,8 @@ func (l *loader) checkOutputNames(expr hcl.Expression, add func(hcl.Range, strin
 // chainStep is one step of a traversal chain: an attribute (name set) or
 // an index.
 type chainStep struct {
-	name string
+	name string // an attribute
+	key  string // a static string index
 	rng  hcl.Range
 }
 
@@ -341,6 +352,12 @@ func outputChain(e hclsyntax.Expression) ([]chainStep, bool) {
 			switch s := t.(type) {
 			case hcl.TraverseAttr:
 				out = append(out, chainStep{name: s.Name, rng: s.SrcRange})
+			case hcl.TraverseIndex:
+				st := chainStep{rng: s.SrcRange}
+				if s.Key.Type() == cty.String && s.Key.IsKnown() && !s.Key.IsNull() {
+					st.key = s.Key.AsString()
+				}
+				out = append(out, st)
 			default:
 				out = append(out, chainStep{rng: t.SourceRange()})
 			}

@@ -22,6 +22,8 @@ component "app" {
       B = output.bare.id       # ERROR: Undeclared output
       C = output.nosuch.id     # ERROR: Reference to undeclared component
       D = output.app.x         # ERROR: Output of a non-terraform component
+      E = output.infra.nope    # ERROR: Unknown region
+      F = output.infra["us"].cluster_id # ERROR: Unknown region
     }
   }
 }
