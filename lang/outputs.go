@@ -85,15 +85,16 @@ func (l *loader) buildOutputs() {
 	for _, c := range l.spec.Components {
 		l.outputComps[c.Name] = c
 	}
-	l.baseCtx.Variables[outputRoot] = outputObject(l.spec.Components, nil)
+	l.baseCtx.Variables[outputRoot] = outputObject(l.spec.Components, nil, nil)
 }
 
 // outputObject is the output variable: mocks, or the real values get
-// gives where it knows them.
-func outputObject(comps []*Component, get OutputValues) cty.Value {
+// gives where it knows them, for the components in only (all when nil;
+// the others are left out).
+func outputObject(comps []*Component, get OutputValues, only map[string]bool) cty.Value {
 	all := map[string]cty.Value{}
 	for _, c := range comps {
-		if c.Driver != DriverTerraform {
+		if c.Driver != DriverTerraform || (only != nil && !only[c.Name]) {
 			continue
 		}
 		inst := func(region string, replica int) cty.Value {
@@ -443,8 +444,21 @@ func (s *Spec) ResolveOutputs(component, region string, replica int, get OutputV
 	defer l.resolveMu.Unlock()
 	saved := l.diags
 	l.diags = nil
+	// The mocks, with the components the instance reads rebuilt from get:
+	// one resolve costs the producers read, not the whole spec.
+	read := map[string]bool{}
+	for _, ref := range in.ReadsOutputs() {
+		read[ref.Component] = true
+	}
+	vars := l.baseCtx.Variables[outputRoot].AsValueMap()
+	if vars == nil {
+		vars = map[string]cty.Value{}
+	}
+	for name, v := range outputObject(s.Components, get, read).AsValueMap() {
+		vars[name] = v
+	}
 	ctx := l.eachCtx(r.ctx, region, replica).NewChild()
-	ctx.Variables = map[string]cty.Value{outputRoot: outputObject(s.Components, get)}
+	ctx.Variables = map[string]cty.Value{outputRoot: cty.ObjectVal(vars)}
 	out := in.copy()
 	for _, a := range r.attrs {
 		a.decode(out, ctx)
