@@ -182,10 +182,16 @@ func (r *runner) resolveOutputs(ctx context.Context, op *planner.Operation, log 
 		vals, from, ok := r.outs.get(ref.Operation, names)
 		if !ok {
 			var err error
-			if vals, err = r.readOutputs(ctx, ref.Operation, log, started); err != nil {
-				return nil, err
-			}
 			from = "terraform output"
+			if vals, err = r.readOutputs(ctx, ref.Operation, log, started); err != nil {
+				if !r.previewing() {
+					return nil, err
+				}
+				// A preview of a deployment whose producer has not been
+				// applied yet: planned with the mocks.
+				fmt.Fprintf(log, "echelon: %v\n", err)
+				vals, from = map[string]OutputValue{}, "terraform output (none yet)"
+			}
 		}
 		fmt.Fprintf(log, "echelon: outputs of %s from %s\n", ref.Operation, from)
 		cv := make(map[string]cty.Value, len(vals))
@@ -198,6 +204,9 @@ func (r *runner) resolveOutputs(ctx context.Context, op *planner.Operation, log 
 				return nil, fmt.Errorf("output %s of %s: %w", name, ref.Operation, err)
 			}
 			cv[name] = x
+		}
+		if r.previewing() {
+			r.mockMissing(ref.Operation, names, cv, log)
 		}
 		byID[ref.Operation] = cv
 	}
@@ -350,4 +359,43 @@ func (o *outputStore) isMasked(id, name string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.masked[id][name]
+}
+
+// previewing reports whether the run is a preview (echelon plan), which
+// plans and applies nothing.
+func (r *runner) previewing() bool { return r.pv != nil && !r.pv.applying }
+
+// mockMissing gives a preview the producer's mock for each output of
+// names that terraform does not have yet (a producer never applied). An
+// apply of that preview refuses the consumer's saved plan when the real
+// value differs (its variables changed since the preview), so a mock is
+// never applied.
+func (r *runner) mockMissing(id string, names []string, cv map[string]cty.Value, log io.Writer) {
+	var comp *lang.Component
+	if s := r.byID[id]; s != nil {
+		comp = r.opts.Spec.Component(s.op.Component)
+	}
+	for _, c := range r.opts.Spec.Components {
+		if comp != nil {
+			break
+		}
+		for _, in := range c.Instances {
+			if planner.OutputOpID(r.opts.Spec, lang.OutputRef{Component: c.Name, Region: in.Region, Replica: in.Replica}) == id {
+				comp = c
+				break
+			}
+		}
+	}
+	if comp == nil {
+		return
+	}
+	for _, n := range names {
+		if _, ok := cv[n]; ok {
+			continue
+		}
+		if m, ok := comp.MockOutputs[n]; ok {
+			cv[n] = m
+			fmt.Fprintf(log, "echelon: output %s of %s is not in terraform's state yet: previewed with its mock\n", n, id)
+		}
+	}
 }

@@ -214,3 +214,57 @@ func TestOutputsResume(t *testing.T) {
 	}
 
 }
+
+// A preview (echelon plan) of a deployment whose producers were never
+// applied plans the consumers with the mocks; an apply of that preview
+// never applies a mock: the consumers' variables differ from the
+// preview's, so their saved plans are refused, and the producers apply.
+// Previewed again once the producers exist, the apply of the preview
+// gives the consumers the real values.
+func TestOutputsPreview(t *testing.T) {
+	dir, p, opts := outputsRun(t, tfOutputsSpec)
+	pv, res, err := RunPreview(context.Background(), p, opts)
+	mustOK(t, res, err)
+	log, _ := os.ReadFile(filepath.Join(PreviewDir(opts.StateDir, p), "logs", "app_a.1.log"))
+	if !strings.Contains(string(log), "output cluster_id of infra/a is not in terraform's state yet: previewed with its mock") {
+		t.Errorf("app/a's preview log:\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "consumer", "got-a")); err == nil {
+		t.Fatal("the preview applied the consumer")
+	}
+	applyWith := func(pv *Preview) *Result {
+		t.Helper()
+		o := opts
+		o.Preview = pv
+		res, err := Run(context.Background(), p, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res = applyWith(pv)
+	var failed []string
+	for _, f := range res.Failed {
+		failed = append(failed, f.Op)
+		if !strings.Contains(f.Error, "changed since the preview") {
+			t.Errorf("%s: %s", f.Op, f.Error)
+		}
+	}
+	// The first refusal stops the run (on_error "stop"): one or both.
+	if len(failed) == 0 || !strings.HasPrefix(failed[0], "app/") || (len(failed) == 2 && failed[1] != "app/b") {
+		t.Fatalf("failed %v, want the terraform consumers refused", failed)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "consumer", "got-a")); err == nil {
+		t.Fatal("a mock was applied")
+	}
+
+	pv, res, err = RunPreview(context.Background(), p, opts)
+	mustOK(t, res, err)
+	res = applyWith(pv)
+	mustOK(t, res, nil)
+	got, _ := os.ReadFile(filepath.Join(dir, "consumer", "got-a"))
+	if string(got) != "cluster-a tok-a-Sekr3t" {
+		t.Errorf("consumer/got-a: %q", got)
+	}
+	assertNoSecret(t, res, "Sekr3t")
+}

@@ -207,7 +207,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	if d.err == nil {
 		d.err = r.drive(r.opts.Hard, step)
 	}
-	if d.err == nil && r.outs != nil && r.plan.Action == planner.ActionDeploy {
+	if d.err == nil && r.outs != nil && r.plan.Action == planner.ActionDeploy && !r.previewing() {
 		d.err = r.readProduced(ops, log, started)
 	}
 	d.dur = time.Since(now)
