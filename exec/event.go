@@ -31,6 +31,10 @@ type Event struct {
 	// action on it (create, update, delete, ...).
 	Action string `json:"action,omitempty"`
 
+	// Outputs are a producer's Terraform outputs (an outputs record),
+	// sensitive values as "(sensitive)".
+	Outputs map[string]OutputValue `json:"outputs,omitempty"`
+
 	PlanDigest string `json:"plan_digest,omitempty"`
 	// Predicted is the run's prediction (run_start, when apply made one).
 	Predicted *Predicted `json:"predicted,omitempty"`
@@ -62,6 +66,7 @@ const (
 	EvLockWait = "lock_wait"
 	EvStopping = "stopping" // no new work will start
 	EvWarning  = "warning"  // the user should know; the run goes on
+	EvOutputs  = "outputs"  // a producer's outputs, read after it succeeded (journal only)
 )
 
 // EventFormatVersion is the version of apply --json's event lines (their

@@ -142,6 +142,9 @@ type journalState struct {
 	PlanDigest string
 	Ops        map[string]*opRecord
 	Ended      bool // a run_end record closes the last run
+	// Outputs are the producers' outputs recorded, by operation (the
+	// last record of each wins).
+	Outputs map[string]map[string]OutputValue
 	// Warnings name the complete lines that did not parse (FILE:LINE:
 	// why): records lost to damage, so --resume may run again what they
 	// said had succeeded.
@@ -216,6 +219,11 @@ func readJournal(r io.Reader, path string) (*journalState, error) {
 			st.Ended = false
 		case EvRunEnd:
 			st.Ended = true
+		case EvOutputs:
+			if st.Outputs == nil {
+				st.Outputs = map[string]map[string]OutputValue{}
+			}
+			st.Outputs[ev.Op] = ev.Outputs
 		case EvOpStart:
 			r := rec(ev.Op)
 			r.Starts++

@@ -28,7 +28,8 @@ const Masked = "(sensitive)"
 // overlap, the earliest match wins (the longer one at the same position);
 // pieces of the other may stay visible.
 type redactor struct {
-	secrets []string // longest first
+	mu      sync.RWMutex // add may run while others mask
+	secrets []string     // longest first
 	maxLen  int
 }
 
@@ -53,13 +54,40 @@ func newRedactor(secrets []string) *redactor {
 	if len(list) == 0 {
 		return nil
 	}
+	r := &redactor{}
+	r.set(list)
+	return r
+}
+
+// set makes list, deduplicated, the secrets.
+func (r *redactor) set(list []string) {
 	sort.Slice(list, func(i, j int) bool {
 		if len(list[i]) != len(list[j]) {
 			return len(list[i]) > len(list[j])
 		}
 		return list[i] < list[j]
 	})
-	return &redactor{secrets: list, maxLen: len(list[0])}
+	r.secrets = slices.Compact(list)
+	r.maxLen = 0
+	if len(r.secrets) > 0 {
+		r.maxLen = len(r.secrets[0])
+	}
+}
+
+// add masks more secrets from now on (a sensitive output read during the
+// run), in their JSON-escaped form too. r must not be nil: a run that may
+// add secrets starts with a redactor, empty or not.
+func (r *redactor) add(secrets ...string) {
+	if len(secrets) == 0 {
+		return
+	}
+	more := newRedactor(secrets)
+	if more == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.set(append(slices.Clone(r.secrets), more.secrets...))
 }
 
 // String masks every secret in s.
@@ -77,6 +105,8 @@ func (r *redactor) String(s string) string {
 // back (unless final): the longest end of p that may be the start of a
 // secret the next write completes.
 func (r *redactor) mask(out *bytes.Buffer, p []byte, final bool) []byte {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	for {
 		hold := len(p)
 		if !final {
@@ -217,7 +247,9 @@ func RuntimePlan(plan *planner.Plan, spec *lang.Spec) (*planner.Plan, []string, 
 	rp.Operations = slices.Clone(plan.Operations)
 	for i := range rp.Operations {
 		op := &rp.Operations[i]
-		if !opHasPlaceholder(op) {
+		if len(op.Outputs) > 0 || !opHasPlaceholder(op) {
+			// An operation that reads outputs is filled in when it starts,
+			// from the spec evaluated with them (resolveOutputs).
 			continue
 		}
 		inst, err := specInstance(spec, op)
@@ -273,11 +305,14 @@ func opHasPlaceholder(op *planner.Operation) bool {
 // placeholder holds the instance's value.
 func fillOperation(op *planner.Operation, in *lang.Instance, sec secretSet) error {
 	str := func(planned, real string) string {
-		if planned != planner.Sensitive {
-			return planned
+		if planned == planner.Sensitive {
+			sec.add(real)
+			return real
 		}
-		sec.add(real)
-		return real
+		if planner.IsOutputPlaceholder(planned) {
+			return real // masked by addSensitiveSettings when it is sensitive
+		}
+		return planned
 	}
 	strs := func(planned, real []string) ([]string, error) {
 		if len(planned) != len(real) {
@@ -292,7 +327,7 @@ func fillOperation(op *planner.Operation, in *lang.Instance, sec secretSet) erro
 	vals := func(planned map[string]any, real map[string]cty.Value) (map[string]any, error) {
 		out := make(map[string]any, len(planned))
 		for k, v := range planned {
-			if !isPlaceholder(v) {
+			if !isPlaceholder(v) && !planner.IsOutputPlaceholder(v) {
 				out[k] = v
 				continue
 			}
@@ -304,7 +339,9 @@ func fillOperation(op *planner.Operation, in *lang.Instance, sec secretSet) erro
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			sec.addValue(rv, false)
+			if isPlaceholder(v) {
+				sec.addValue(rv, false)
+			}
 			out[k] = x
 		}
 		return out, nil
@@ -353,7 +390,7 @@ func fillOperation(op *planner.Operation, in *lang.Instance, sec secretSet) erro
 		c.Env = make(map[string]string, len(op.Command.Env))
 		for k, v := range op.Command.Env {
 			rv, ok := r.Env[k]
-			if v == planner.Sensitive && !ok {
+			if (v == planner.Sensitive || planner.IsOutputPlaceholder(v)) && !ok {
 				return fmt.Errorf("command env %s is not in the spec", k)
 			}
 			c.Env[k] = str(v, rv)

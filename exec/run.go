@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sched"
 	"github.com/echelonhq/echelon/store"
@@ -89,6 +90,11 @@ type Options struct {
 	// log file, journal record, event and the Result. The drivers still get
 	// the real values.
 	Secrets []string
+
+	// Spec is the plan's spec, loaded with its variables: an operation
+	// that reads outputs is evaluated from it again with Terraform's
+	// values when it starts (nil: the plan may read no output).
+	Spec *lang.Spec
 }
 
 type opState struct {
@@ -125,10 +131,15 @@ type runner struct {
 	owner      string
 	locks      LockStore
 	emit       func(Event)
-	red        *redactor // masks Options.Secrets; nil when there are none
+	red        *redactor // masks Options.Secrets; nil when there are none (and no output is read)
 	scope      *RunScope // the drivers' state for this run
 	pv         *previewState
 	unlockPv   func() // the preview's flock, held by an apply of its saved plans
+
+	// producers are the operations whose outputs others read, outs their
+	// values (nil when none).
+	producers map[string]bool
+	outs      *outputStore
 
 	warnings []string // found reading the journal (--resume), told at the start
 
@@ -259,6 +270,12 @@ func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, err
 		red:        newRedactor(opts.Secrets),
 		hardCancel: hardCancel,
 		scope:      &RunScope{StateDir: opts.StateDir},
+	}
+	if r.producers = producers(p); r.producers != nil {
+		r.outs = newOutputStore()
+		if r.red == nil {
+			r.red = &redactor{} // sensitive outputs are added as they are read
+		}
 	}
 	var emitMu sync.Mutex
 	r.emit = func(e Event) {

@@ -57,6 +57,15 @@ func (r *runner) resumeFrom(ctx context.Context) error {
 		return err
 	}
 	r.warnings = st.Warnings
+	if r.outs != nil {
+		succeeded := map[string]map[string]OutputValue{}
+		for id, vals := range st.Outputs {
+			if rec := st.Ops[id]; rec != nil && rec.Succeeded {
+				succeeded[id] = vals
+			}
+		}
+		r.outs.restore(succeeded)
+	}
 	for id, rec := range st.Ops {
 		s := r.byID[id]
 		if s == nil {

@@ -197,11 +197,18 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	for i, s := range st.ops {
 		ops[i] = s.op
 	}
+	started := func(pgid int) { r.recordGroup(owner, pgid) }
+	if d.err == nil && r.outs != nil {
+		d.err = r.resolveStep(ops, log, started)
+	}
 	step := Step{Ops: ops, Action: r.plan.Action, SpecDir: r.opts.SpecDir, Parallelism: parallelism,
 		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.driverEvent, Scope: r.scope, pv: r.pv}
-	step.Started = func(pgid int) { r.recordGroup(owner, pgid) }
+	step.Started = started
 	if d.err == nil {
 		d.err = r.drive(r.opts.Hard, step)
+	}
+	if d.err == nil && r.outs != nil && r.plan.Action == planner.ActionDeploy && !r.previewing() {
+		d.err = r.readProduced(ops, log, started)
 	}
 	d.dur = time.Since(now)
 	if rw, ok := log.(*redactWriter); ok {

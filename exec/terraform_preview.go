@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/echelonhq/echelon/planner"
@@ -37,9 +38,21 @@ func terraformPreview(ctx context.Context, s Step) error {
 // planState runs `terraform plan -out` for every instance of state key and
 // records the saved plan and each instance's changes.
 func planState(ctx context.Context, s Step, key string) error {
-	all := s.pv.stateOps[key]
+	all := slices.Clone(s.pv.stateOps[key])
 	if len(all) == 0 {
 		return fmt.Errorf("%s: no operations of state %s in the plan", s.Ops[0].ID, key)
+	}
+	// The step's own operations as the run resolved them (their outputs
+	// filled in); the others of the state as the plan has them.
+	for i, o := range all {
+		for _, so := range s.Ops {
+			if so.ID == o.ID {
+				all[i] = so
+			}
+		}
+		if len(all[i].Outputs) > 0 && all[i] == o {
+			return fmt.Errorf("%s: reads outputs and shares its terraform state with %s, which a preview plans at once; give it a workspace of its own to preview it", o.ID, s.Ops[0].ID)
+		}
 	}
 	s.Ops = all
 	bin := toolPath(s.Env, "ECHELON_TERRAFORM", "terraform")

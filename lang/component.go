@@ -29,6 +29,7 @@ var (
 			{Name: "calls"},
 			{Name: "on_error"},
 			{Name: "retries"},
+			{Name: "mock_outputs"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "container", LabelNames: []string{"name"}},
@@ -61,18 +62,37 @@ var (
 // MaxInstances caps the instances of one component.
 const MaxInstances = 10000
 
+// decodeComponents decodes every component's structure first (regions,
+// replicas, driver, mock_outputs), then their instances: an instance may
+// read another component's outputs, whose shape is its regions and
+// replicas.
 func (l *loader) decodeComponents() {
+	var finish []func()
 	for _, b := range l.blocks["component"] {
 		if l.interrupted() {
 			return
 		}
-		if c := l.decodeComponent(b); c != nil {
+		c, f := l.decodeComponent(b)
+		if c != nil {
 			l.spec.Components = append(l.spec.Components, c)
 		}
+		if f != nil {
+			finish = append(finish, f)
+		}
+	}
+	l.checkMockOutputs()
+	l.buildOutputs()
+	for _, f := range finish {
+		if l.interrupted() {
+			return
+		}
+		f()
 	}
 }
 
-func (l *loader) decodeComponent(b *hcl.Block) *Component {
+// decodeComponent decodes a component's structure; the function it
+// returns decodes its instances.
+func (l *loader) decodeComponent(b *hcl.Block) (*Component, func()) {
 	c := &Component{
 		Name:      b.Labels[0],
 		Replicas:  defaultReplicas,
@@ -202,13 +222,31 @@ func (l *loader) decodeComponent(b *hcl.Block) *Component {
 		}
 		l.errorCtx(&rng, b.DefRange.Ptr(), "Too many instances",
 			"Component %q would have %d instances (%s x %s); at most %d are supported.", c.Name, n, Plural(len(regions), "region"), Plural(c.Replicas, "replica"), MaxInstances)
-		return c
+		c.Replicas, c.Regions = 1, nil // output.NAME stays small
+		return c, nil
 	}
-	// A regions attribute that failed to decode was reported: each.region
-	// is not also reported as unavailable.
-	isc := scope{where: fmt.Sprintf("component %q", c.Name), each: true, regions: len(c.Regions) > 0 || attrs["regions"] != nil}
-	l.decodeInstances(c, regions, l.instanceAttrs(c, attrs, driverContent, isc), driverContent != nil, ctx)
-	return c
+	if a := attrs["mock_outputs"]; a != nil {
+		l.mockOutputs(c, a, sc)
+	}
+	return c, func() {
+		// A regions attribute that failed to decode was reported: each.region
+		// is not also reported as unavailable.
+		isc := scope{where: fmt.Sprintf("component %q", c.Name), each: true, regions: len(c.Regions) > 0 || attrs["regions"] != nil}
+		list := l.instanceAttrs(c, attrs, driverContent, isc)
+		l.decodeInstances(c, regions, list, driverContent != nil, ctx)
+		var outAttrs []instAttr
+		ranges := map[string]hcl.Range{}
+		for _, a := range list {
+			if usesOutput(a.expr) {
+				outAttrs = append(outAttrs, a)
+				ranges[a.name] = a.expr.Range()
+			}
+		}
+		if len(outAttrs) > 0 {
+			c.resolver = &outputResolver{l: l, attrs: outAttrs, ctx: ctx, ranges: ranges}
+			c.OutputAttrs = ranges
+		}
+	}
 }
 
 func contains(list []string, s string) bool {
@@ -296,6 +334,7 @@ func (l *loader) regionProblem(name string) string {
 // instAttr is one per-instance attribute of a component (a component
 // attribute or a driver block's) and how it is decoded into an instance.
 type instAttr struct {
+	name   string
 	expr   hcl.Expression
 	decode func(inst *Instance, ctx *hcl.EvalContext)
 }
@@ -440,7 +479,7 @@ func (l *loader) instanceAttrs(c *Component, attrs hcl.Attributes, driver *hcl.B
 	var out []instAttr
 	add := func(a *hcl.Attribute, decode func(inst *Instance, ctx *hcl.EvalContext)) {
 		if a != nil {
-			out = append(out, instAttr{expr: a.Expr, decode: decode})
+			out = append(out, instAttr{name: a.Name, expr: a.Expr, decode: decode})
 		}
 	}
 	if a := attrs["duration"]; a != nil {
@@ -522,11 +561,23 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 	// digested, grouped on and printed, like regions.
 	named := sc
 	sc.sensitiveOK = true
+	sc.outputs = true // settings passed to the tool may read outputs
 	var out []instAttr
 	add := func(name string, decode func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext)) {
-		if a := attrs[name]; a != nil {
-			out = append(out, instAttr{expr: a.Expr, decode: func(inst *Instance, ctx *hcl.EvalContext) { decode(a, inst, ctx) }})
+		a := attrs[name]
+		if a == nil {
+			return
 		}
+		if !usesOutput(a.Expr) {
+			out = append(out, instAttr{name: name, expr: a.Expr, decode: func(inst *Instance, ctx *hcl.EvalContext) { decode(a, inst, ctx) }})
+			return
+		}
+		out = append(out, instAttr{name: name, expr: a.Expr, decode: func(inst *Instance, ctx *hcl.EvalContext) {
+			l.outRefs = nil
+			decode(a, inst, ctx)
+			recordOutputs(inst, name, l.outRefs)
+			l.outRefs = nil
+		}})
 	}
 	// str decodes a string attribute into the field dst picks; name
 	// attributes take no sensitive value.

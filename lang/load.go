@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -78,6 +79,15 @@ type loader struct {
 	eachCtxs map[eachKey]*hcl.EvalContext
 	// regionNames maps region names seen to their nameProblem message.
 	regionNames map[string]string
+
+	// outputComps are the components by name, once their regions and
+	// replicas are known (buildOutputs); outRefs collects the outputs the
+	// values evaluated read, while one driver setting is decoded.
+	outputComps map[string]*Component
+	outRefs     []pathRef
+	// resolveMu serialises Spec.ResolveOutputs, which decodes again with
+	// this loader after Load.
+	resolveMu sync.Mutex
 
 	files *fileReader                  // what file(), templatefile()... read
 	funcs map[string]function.Function // functions(), built once

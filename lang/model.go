@@ -125,7 +125,17 @@ type Component struct {
 	// Instances are region-major, then replica: one per (region, replica);
 	// Region is "" when the component has no regions.
 	Instances []*Instance
-	DeclRange hcl.Range
+	// MockOutputs are the outputs other components may read, with the
+	// values validate, compile and simulate use (terraform only; nil
+	// when not declared). Real values come from terraform at run time.
+	MockOutputs      map[string]cty.Value
+	MockOutputsRange hcl.Range
+	// OutputAttrs are the driver settings that read outputs, by attribute
+	// name, with their expression's range (for diagnostics).
+	OutputAttrs map[string]hcl.Range
+	DeclRange   hcl.Range
+
+	resolver *outputResolver // settings that read outputs (ResolveOutputs)
 }
 
 // RunsAlone reports whether an instance of the component must run with
@@ -189,6 +199,12 @@ type Instance struct {
 	Calls                   map[string]int // api name -> requests
 	OnError                 string         // "stop", "skip_dependents", "continue"
 	Retries                 int
+
+	// Outputs are the producers' outputs the driver settings read, by
+	// setting: "vars.NAME", "values.NAME", "argv.N", "env.NAME", "context",
+	// "namespace", or the attribute alone when the whole of it reads them.
+	// Nil when none does. The planner makes each a dependency.
+	Outputs map[string][]OutputRef
 
 	// Exactly one of these is set, matching Component.Driver.
 	Terraform *Terraform

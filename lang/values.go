@@ -23,6 +23,11 @@ func (l *loader) value(expr hcl.Expression, ctx *hcl.EvalContext, sc scope) (cty
 	if diags.HasErrors() || !val.IsWhollyKnown() {
 		return cty.DynamicVal, false
 	}
+	if sc.outputs {
+		var refs []pathRef
+		val, refs = stripOutputs(val)
+		l.outRefs = append(l.outRefs, refs...)
+	}
 	if !sc.sensitiveOK && IsSensitive(val) {
 		l.sensitiveHere(expr.Range())
 		return cty.DynamicVal, false
@@ -243,7 +248,7 @@ func unmarkDeep(val cty.Value) cty.Value {
 // sens are the indexes of the sensitive elements (see toStringListSens).
 func (l *loader) stringList(expr hcl.Expression, ctx *hcl.EvalContext, sc scope, what string) ([]string, []int, bool) {
 	tup, ok := expr.(*hclsyntax.TupleConsExpr)
-	if !ok || l.elemMemo == nil {
+	if !ok || l.elemMemo == nil || usesOutput(expr) {
 		val, ok := l.value(expr, ctx, sc)
 		if !ok {
 			return nil, nil, false

@@ -495,6 +495,8 @@ type scope struct {
 	// sensitiveOK: a sensitive value may be used (a driver block's
 	// settings); everywhere else it would reach IDs, names or the plan.
 	sensitiveOK bool
+	// outputs: output.* may be used (a driver setting passed to the tool).
+	outputs bool
 	// locals, while locals are being decoded, are the declared ones (some
 	// not evaluated yet); afterwards l.localVals is used.
 	locals map[string]*hcl.Attribute
@@ -514,6 +516,7 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 	add := func(rng hcl.Range, summary, format string, a ...any) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, a...), Subject: rng.Ptr()})
 	}
+	outputs := false
 	for _, tr := range expr.Variables() {
 		root := tr.RootName()
 		rng := tr.SourceRange()
@@ -524,12 +527,12 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 				attr, attrRng = step.Name, step.SrcRange
 			}
 		}
-		roots := []string{"var", "local", "component", "phase", "api", "mode"}
+		roots := []string{"var", "local", "component", "phase", "api", "mode", outputRoot}
 		if sc.each {
 			roots = append(roots, "each")
 		}
 		switch root {
-		case "var", "local", "each", "component", "phase", "api", "mode":
+		case "var", "local", "each", "component", "phase", "api", "mode", outputRoot:
 		default:
 			add(tr[0].SourceRange(), "Unknown variable", "There is no variable named %q.%s", root, didYouMean(root, roots))
 			continue
@@ -539,6 +542,9 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 			continue
 		}
 		switch root {
+		case outputRoot:
+			l.checkOutputRef(rng, attr, sc, add)
+			outputs = true
 		case "var":
 			if _, ok := l.varVals[attr]; !ok {
 				add(rng, "Reference to undeclared input variable", "No variable named %q is declared.%s", attr, didYouMean(attr, slices.Sorted(maps.Keys(l.varVals))))
@@ -576,6 +582,9 @@ func (l *loader) checkRefs(expr hcl.Expression, sc scope) hcl.Diagnostics {
 				add(rng, "Reference to undeclared "+kind, "No %s named %q is declared.%s", kind, attr, didYouMean(attr, l.order[kind]))
 			}
 		}
+	}
+	if outputs && sc.outputs {
+		l.checkOutputNames(expr, add)
 	}
 	return diags
 }

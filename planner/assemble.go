@@ -155,6 +155,7 @@ func (g *graph) operation(spec *lang.Spec, op int, red *redactor) (Operation, er
 			o.Command.Env[k] = red.field(sens, "env."+k, v)
 		}
 	}
+	applyOutputs(spec, &o, in)
 	return o, nil
 }
 

@@ -163,6 +163,9 @@ type graph struct {
 
 	phaseNames []string // phase index -> name
 	driver     []string // component index -> driver
+	// outDeps are the operations each one reads outputs of (nil when no
+	// operation does): dependencies besides depends_on.
+	outDeps [][]int32
 }
 
 // instanceID names an instance per contract §2; a component without
@@ -306,7 +309,7 @@ func expand(spec *lang.Spec, mode *lang.Mode) (*graph, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	depsOf := func(op int, fn func(d int32)) {
+	specDeps := func(op int, fn func(d int32)) {
 		ci := int(g.comp[op])
 		for _, di := range compDeps[ci] {
 			if regional(ci) && regional(di) {
@@ -318,6 +321,22 @@ func expand(spec *lang.Spec, mode *lang.Mode) (*graph, hcl.Diagnostics) {
 					fn(d)
 				}
 			}
+		}
+	}
+	g.outDeps = g.outputDeps(spec)
+	var scratch []int32
+	depsOf := func(op int, fn func(d int32)) {
+		if g.outDeps == nil || len(g.outDeps[op]) == 0 {
+			specDeps(op, fn)
+			return
+		}
+		// Reading outputs implies the dependency; once, with depends_on.
+		scratch = scratch[:0]
+		specDeps(op, func(d int32) { scratch = append(scratch, d) })
+		scratch = append(scratch, g.outDeps[op]...)
+		slices.Sort(scratch)
+		for _, d := range slices.Compact(scratch) {
+			fn(d)
 		}
 	}
 	g.depOff = make([]int32, n+1)
@@ -412,19 +431,31 @@ func (g *graph) checkAcyclic(spec *lang.Spec) hcl.Diagnostics {
 	}
 	path = append(path[minAt:], path[:minAt]...)
 	names := make([]string, 0, len(path)+1)
-	for _, op := range path {
+	viaOutputs := false
+	for k, op := range path {
 		names = append(names, g.ids[op])
+		if g.readsOutputsOf(op, path[(k+1)%len(path)]) {
+			names[k] += " (reads outputs of)"
+			viaOutputs = true
+		}
 	}
 	names = append(names, g.ids[path[0]])
 	first := spec.Components[g.comp[path[0]]]
 	next := spec.Components[g.comp[path[(1)%len(path)]]].Name
+	fix := "Remove one of these depends_on references."
+	if viaOutputs {
+		fix = "Outputs are read after their producer has run, so a cycle through them can never start: remove one of these depends_on references or output reads."
+	}
 	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle",
-		Detail: fmt.Sprintf("Operations depend on each other in a cycle: %s (each depends on the next). Remove one of these depends_on references.", strings.Join(names, " -> "))}
+		Detail: fmt.Sprintf("Operations depend on each other in a cycle: %s (each depends on the next). %s", strings.Join(names, " -> "), fix)}
 	for _, ref := range first.DependsOn {
 		if ref.Name == next {
 			d.Subject = rangePtr(ref.Range)
 			break
 		}
+	}
+	if d.Subject == nil && g.readsOutputsOf(path[0], path[1%len(path)]) {
+		d.Subject = firstRange(first.OutputAttrs)
 	}
 	if d.Subject == nil {
 		d.Subject = rangePtr(first.DeclRange)

@@ -355,6 +355,15 @@ func (w *planWriter) operation(o *Operation) {
 	w.strField("on_error", o.OnError)
 	w.intField("retries", o.Retries)
 	w.floatField("priority", o.Priority)
+	if len(o.Outputs) > 0 {
+		w.key("outputs")
+		list(w, o.Outputs, func(r *OutputRef) {
+			w.begin('{')
+			w.strField("operation", r.Operation)
+			w.strField("output", r.Output)
+			w.end('}')
+		})
+	}
 	if t := o.Terraform; t != nil {
 		w.key("terraform")
 		w.begin('{')

@@ -141,11 +141,22 @@ type Operation struct {
 	// the start of this operation to the end of the plan: critical-path-first
 	// list scheduling by both sim and exec.
 	Priority float64 `json:"priority"`
+	// Outputs are the producers' outputs the driver settings read
+	// (sorted; omitted when none): each producer is in DependsOn, and the
+	// settings that read them hold an output placeholder that apply fills
+	// in with Terraform's value once the producer has run.
+	Outputs []OutputRef `json:"outputs,omitempty"`
 
 	Terraform *Terraform `json:"terraform,omitempty"`
 	Kubectl   *Kubectl   `json:"kubectl,omitempty"`
 	Helm      *Helm      `json:"helm,omitempty"`
 	Command   *Command   `json:"command,omitempty"`
+}
+
+// OutputRef is one output of a producer operation (a terraform one).
+type OutputRef struct {
+	Operation string `json:"operation"`
+	Output    string `json:"output"`
 }
 
 // Terraform settings of an operation. Dir is relative to the spec directory

@@ -154,6 +154,7 @@ func runApply(ctx context.Context, args []string) error {
 		SpecDir:     spec.Dir,
 		Resume:      *resume,
 		Secrets:     secrets,
+		Spec:        spec,
 		OnEvent:     view.Event,
 		OnResumed:   view.Resumed,
 		Hard:        hard,
