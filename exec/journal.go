@@ -18,21 +18,27 @@ import (
 // journal is the append-only JSON-lines record of a run, written to the
 // store's Run. Append returns only once the record is durable. Concurrent
 // appends share one store write (group commit): with 24 steps in flight a
-// burst of records costs one flush (one fsync, or one INSERT), which keeps
-// the journal from dominating short operations.
+// burst of records costs one flush (one fsync, or one transaction), which
+// keeps the journal from dominating short operations. A step's lock set
+// goes through it too (Take, End): the set is taken in the same write as
+// the step's start records and let go in the same write as its ends.
 type journal struct {
 	sink store.Run
 	red  *redactor // masks sensitive values in every record
 
 	mu       sync.Mutex
 	cond     *sync.Cond
-	buf      []byte
-	queued   uint64 // sequence of the last record put in buf
-	durable  uint64 // sequence of the last record fsynced
+	queue    []store.Entry
+	takes    []*takeSlot // the queue's entries' slots (nil: not a take)
+	queued   uint64      // sequence of the last entry queued
+	durable  uint64      // sequence of the last entry written
 	flushing bool
 	err      error // sticky write error
 	wg       sync.WaitGroup
 }
+
+// takeSlot is where a Take learns whether its set was taken.
+type takeSlot struct{ held store.Held }
 
 func newJournal(sink store.Run) *journal {
 	j := &journal{sink: sink}
@@ -40,18 +46,91 @@ func newJournal(sink store.Run) *journal {
 	return j
 }
 
+// lines marshals events (masked) as JSON lines.
+func (j *journal) lines(evs ...Event) ([]byte, error) {
+	var b []byte
+	for _, ev := range evs {
+		line, err := json.Marshal(j.red.event(ev))
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		b = append(append(b, line...), '\n')
+	}
+	return b, nil
+}
+
 // Append writes one event as a JSON line and waits until it is durable.
 // Everything appended before it is durable then too.
 func (j *journal) Append(ev Event) error {
-	line, err := json.Marshal(j.red.event(ev))
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	mine, err := j.queueLocked(line)
+	b, err := j.lines(ev)
 	if err != nil {
 		return err
+	}
+	err = j.commit(store.Entry{Lines: b}, nil, true)
+	return err
+}
+
+// Take takes a step's lock set and writes its start records in one
+// durable write: the set's Held, or the zero Held when another holder is
+// in the way (nothing was written).
+func (j *journal) Take(set store.LockSet, evs []Event) (store.Held, error) {
+	b, err := j.lines(evs...)
+	if err != nil {
+		return store.Held{}, err
+	}
+	slot := &takeSlot{}
+	err = j.commit(store.Entry{Take: &set, Lines: b}, slot, true)
+	return slot.held, err
+}
+
+// End queues a step's end records with the release of its lock set (h;
+// the zero Held for none), flushed in the background as AppendAsync.
+func (j *journal) End(h store.Held, evs []Event) error {
+	b, err := j.lines(evs...)
+	if err != nil {
+		return err
+	}
+	err = j.commit(store.Entry{Lines: b, Release: h, Async: true}, nil, false)
+	return err
+}
+
+// AppendAsync queues an event and has it flushed in the background without
+// waiting. apply uses it for an operation's end: the slot is free at once,
+// and the record is durable before any later Append returns (group commit
+// flushes in order), so before a dependent starts. A crash before the flush
+// leaves the operation "in flight", and --resume runs it again.
+func (j *journal) AppendAsync(ev Event) error {
+	b, err := j.lines(ev)
+	if err != nil {
+		return err
+	}
+	err = j.commit(store.Entry{Lines: b, Async: true}, nil, false)
+	return err
+}
+
+// commit queues e; with wait it returns once e is durable, else it has
+// it flushed in the background.
+func (j *journal) commit(e store.Entry, slot *takeSlot, wait bool) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	j.queueLocked(e, slot)
+	mine := j.queued
+	if !wait {
+		if !j.flushing {
+			j.flushing = true // claimed for the goroutine
+			j.wg.Add(1)
+			go func() {
+				defer j.wg.Done()
+				j.mu.Lock()
+				j.flushing = false
+				j.flushLocked()
+				j.mu.Unlock()
+			}()
+		}
+		return nil
 	}
 	for j.durable < mine && j.err == nil {
 		if j.flushing {
@@ -63,58 +142,39 @@ func (j *journal) Append(ev Event) error {
 	return j.err
 }
 
-// AppendAsync queues an event and has it flushed in the background without
-// waiting. apply uses it for an operation's end: the slot is free at once,
-// and the record is durable before any later Append returns (group commit
-// flushes in order), so before a dependent starts. A crash before the flush
-// leaves the operation "in flight", and --resume runs it again.
-func (j *journal) AppendAsync(ev Event) error {
-	line, err := json.Marshal(j.red.event(ev))
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if _, err := j.queueLocked(line); err != nil {
-		return err
-	}
-	if !j.flushing {
-		j.flushing = true // claimed for the goroutine
-		j.wg.Add(1)
-		go func() {
-			defer j.wg.Done()
-			j.mu.Lock()
-			j.flushing = false
-			j.flushLocked()
-			j.mu.Unlock()
-		}()
-	}
-	return nil
-}
-
-func (j *journal) queueLocked(line []byte) (uint64, error) {
-	if j.err != nil {
-		return 0, j.err
-	}
-	j.buf = append(j.buf, line...)
-	j.buf = append(j.buf, '\n')
+// queueLocked adds an entry; plain records join the entry before them.
+func (j *journal) queueLocked(e store.Entry, slot *takeSlot) {
 	j.queued++
-	return j.queued, nil
+	if n := len(j.queue); n > 0 && e.Take == nil && !e.Release.Ok() {
+		last := &j.queue[n-1]
+		if last.Take == nil && !last.Release.Ok() {
+			last.Lines = append(last.Lines, e.Lines...)
+			last.Async = last.Async && e.Async
+			return
+		}
+	}
+	j.queue = append(j.queue, e)
+	j.takes = append(j.takes, slot)
 }
 
-// flushLocked writes and fsyncs everything queued, batch after batch,
-// releasing the lock during I/O so more can queue meanwhile.
+// flushLocked writes everything queued, batch after batch, releasing the
+// lock during I/O so more can queue meanwhile.
 func (j *journal) flushLocked() {
-	for len(j.buf) > 0 && j.err == nil {
+	for len(j.queue) > 0 && j.err == nil {
 		j.flushing = true
-		data, upto := j.buf, j.queued
-		j.buf = nil
+		batch, slots, upto := j.queue, j.takes, j.queued
+		j.queue, j.takes = nil, nil
 		j.mu.Unlock()
-		werr := j.sink.Append(context.Background(), data)
+		held, werr := j.sink.Commit(context.Background(), batch)
 		j.mu.Lock()
 		if werr != nil {
 			j.err = werr
 		} else {
+			for i, s := range slots {
+				if s != nil && i < len(held) {
+					s.held = held[i]
+				}
+			}
 			j.durable = upto
 		}
 		j.cond.Broadcast()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sched"
+	"github.com/echelonhq/echelon/store"
 )
 
 // One step: the locks, the journal records and the log files of one
@@ -119,54 +120,125 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 	// The lock holder's name: the child process groups the step starts
 	// are recorded under it (see GroupRecorder).
 	owner := r.owner
+	var held store.Held // let go with the end records
 	if withLocks {
 		owner = r.owner + "#" + st.ops[0].op.ID
-		var excl, shared []string
-		inStep := map[string]bool{}
-		for _, s := range st.ops {
-			excl = append(excl, s.op.ID)
-			inStep[s.op.ID] = true
-		}
-		seen := map[string]bool{}
-		for _, s := range st.ops {
-			for _, dep := range s.op.DependsOn {
-				if !inStep[dep] && !seen[dep] {
-					seen[dep] = true
-					shared = append(shared, dep)
-				}
+		exclN, sharedN := r.stepLocks(st)
+		if r.opts.Locks == nil {
+			// The store's own lock table: the set is taken in the same
+			// write as the start records, and let go with the ends.
+			st.started = time.Now()
+			h, err := r.journal.Take(store.LockSet{Owner: owner, Exclusive: exclN, Shared: sharedN}, r.startEvents(st))
+			if err != nil {
+				d.err = fmt.Errorf("locks: %w", err)
+				return d
 			}
-		}
-		exclN, sharedN := lockNames(r.plan.Deployment, excl), lockNames(r.plan.Deployment, shared)
-		var rel func() error
-		var err error
-		if tl, ok := r.locks.(TryLocker); ok {
-			var got bool
-			rel, got, err = tl.TryAcquire(owner, exclN, sharedN)
-			if err == nil && !got {
+			if !h.Ok() {
 				d.lockBusy = true
 				return d
 			}
+			held = h
+			for _, ev := range r.startEvents(st) {
+				r.emit(ev)
+			}
 		} else {
-			rel, err = r.locks.Acquire(r.opts.Hard, owner, exclN, sharedN)
+			rel, busy, err := r.takeLocks(owner, exclN, sharedN)
+			if err != nil || busy {
+				d.err, d.lockBusy = err, busy
+				return d
+			}
+			defer rel()
 		}
-		if err != nil {
-			d.err = fmt.Errorf("locks: %w", err)
-			return d
-		}
-		defer rel()
 	}
 	d.started = true
-	now := time.Now()
-	st.started = now
-	for i, s := range st.ops {
-		ev := Event{Time: now, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i], Step: st.seq}
-		if err := r.journal.Append(ev); err != nil {
-			d.started = false
-			d.err = err
-			return d
+	if !held.Ok() {
+		st.started = time.Now()
+		for _, ev := range r.startEvents(st) {
+			if err := r.journal.Append(ev); err != nil {
+				d.started = false
+				d.err = err
+				return d
+			}
+			r.emit(ev)
 		}
-		r.emit(ev)
 	}
+	d = r.driveStep(st, d, owner, parallelism)
+	if err := r.journal.End(held, r.endEvents(st, &d)); err != nil && d.err == nil {
+		d.err = err
+		d.errs, d.blame = opErrors(st.ops, d.err)
+	}
+	return d
+}
+
+// stepLocks is a step's lock set: its operations EXCLUSIVE, their
+// dependencies outside the step SHARED.
+func (r *runner) stepLocks(st *stepRun) (excl, shared []string) {
+	inStep := map[string]bool{}
+	for _, s := range st.ops {
+		excl = append(excl, s.op.ID)
+		inStep[s.op.ID] = true
+	}
+	seen := map[string]bool{}
+	for _, s := range st.ops {
+		for _, dep := range s.op.DependsOn {
+			if !inStep[dep] && !seen[dep] {
+				seen[dep] = true
+				shared = append(shared, dep)
+			}
+		}
+	}
+	return lockNames(r.plan.Deployment, excl), lockNames(r.plan.Deployment, shared)
+}
+
+// takeLocks takes a step's set from Options.Locks (a lock store apart
+// from the run's store): its release, or busy.
+func (r *runner) takeLocks(owner string, exclN, sharedN []string) (func() error, bool, error) {
+	if tl, ok := r.locks.(TryLocker); ok {
+		rel, got, err := tl.TryAcquire(owner, exclN, sharedN)
+		if err != nil {
+			return nil, false, fmt.Errorf("locks: %w", err)
+		}
+		return rel, !got, nil
+	}
+	rel, err := r.locks.Acquire(r.opts.Hard, owner, exclN, sharedN)
+	if err != nil {
+		return nil, false, fmt.Errorf("locks: %w", err)
+	}
+	return rel, false, nil
+}
+
+// startEvents are a step's op_start records, at st.started.
+func (r *runner) startEvents(st *stepRun) []Event {
+	evs := make([]Event, len(st.ops))
+	for i, s := range st.ops {
+		evs[i] = Event{Time: st.started, Kind: EvOpStart, Op: s.op.ID, Attempt: st.attempts[i], Step: st.seq}
+	}
+	return evs
+}
+
+// endEvents are a step's op_end records.
+func (r *runner) endEvents(st *stepRun, d *stepDone) []Event {
+	end := time.Now()
+	cancelled := r.opts.Hard.Err() != nil
+	evs := make([]Event, len(st.ops))
+	for i, s := range st.ops {
+		outcome, msg := OutcomeSucceeded, ""
+		if e := d.errs[i]; e != nil {
+			outcome, msg = OutcomeFailed, opMessage(d.err, e, d.blame[i], len(st.ops), cancelled)
+			if cancelled {
+				outcome = OutcomeCancelled
+			}
+		}
+		evs[i] = Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
+			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}
+	}
+	return evs
+}
+
+// driveStep runs a started step's driver: its log files, masked, and the
+// driver; d comes back with its errors per operation.
+func (r *runner) driveStep(st *stepRun, d stepDone, owner string, parallelism int) stepDone {
+	now := st.started
 	// One log file per operation and attempt; a coalesced step's output
 	// goes to each of its operations' files.
 	// A log that cannot be created (EMFILE, a full disk) fails this
@@ -222,26 +294,6 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 		}
 	}
 	d.errs, d.blame = opErrors(st.ops, d.err)
-	end := time.Now()
-	var journalErr error
-	cancelled := r.opts.Hard.Err() != nil
-	for i, s := range st.ops {
-		outcome, msg := OutcomeSucceeded, ""
-		if e := d.errs[i]; e != nil {
-			outcome, msg = OutcomeFailed, opMessage(d.err, e, d.blame[i], len(st.ops), cancelled)
-			if cancelled {
-				outcome = OutcomeCancelled
-			}
-		}
-		if err := r.journal.AppendAsync(Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
-			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}); err != nil && journalErr == nil {
-			journalErr = err
-		}
-	}
-	if journalErr != nil && d.err == nil {
-		d.err = journalErr
-		d.errs, d.blame = opErrors(st.ops, d.err)
-	}
 	return d
 }
 

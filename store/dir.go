@@ -84,12 +84,13 @@ func (d *Dir) OpenRun(_ context.Context, digest string, resume bool) (Run, error
 		lf.Close()
 		return nil, fmt.Errorf("open journal %s: %w", jpath, err)
 	}
-	return &dirRun{dir: runDir, path: jpath, f: f, lock: lf}, nil
+	return &dirRun{dir: runDir, path: jpath, f: f, lock: lf, locks: d.DirLocks}, nil
 }
 
 type dirRun struct {
 	dir, path string
 	f, lock   *os.File
+	locks     *DirLocks
 }
 
 func (r *dirRun) Dir() string     { return r.dir }
@@ -105,6 +106,51 @@ func (r *dirRun) Append(_ context.Context, lines []byte) error {
 		return fmt.Errorf("journal %s: %w", r.path, err)
 	}
 	return nil
+}
+
+// Commit implements Run: the takes first (the lock table's own write),
+// then the lines in one write and fsync, then the releases.
+func (r *dirRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
+	held := make([]Held, len(entries))
+	var lines []byte
+	for i, e := range entries {
+		if e.Take != nil {
+			rel, ok, err := r.locks.TryAcquire(e.Take.Owner, e.Take.Exclusive, e.Take.Shared)
+			if err != nil {
+				r.releaseTaken(held[:i])
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			held[i] = Held{release: rel, owner: e.Take.Owner}
+		}
+		lines = append(lines, e.Lines...)
+	}
+	if len(lines) > 0 {
+		if err := r.Append(ctx, lines); err != nil {
+			r.releaseTaken(held)
+			return nil, err
+		}
+	}
+	var rerr error
+	for _, e := range entries {
+		if e.Release.release != nil {
+			if err := e.Release.release(); err != nil && rerr == nil {
+				rerr = err
+			}
+		}
+	}
+	return held, rerr
+}
+
+// releaseTaken lets go what a failed Commit took.
+func (r *dirRun) releaseTaken(held []Held) {
+	for _, h := range held {
+		if h.release != nil {
+			_ = h.release()
+		}
+	}
 }
 
 func (r *dirRun) Close() error {

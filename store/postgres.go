@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -245,9 +246,7 @@ func (p *Postgres) tryAcquire(ctx context.Context, owner string, exclusive, shar
 	case id == 0:
 		return nil, false, nil
 	}
-	p.mu.Lock()
-	p.mine[owner] = append(p.mine[owner], id)
-	p.mu.Unlock()
+	p.remember(owner, id)
 	var once sync.Once
 	return func() error {
 		var rerr error
@@ -278,32 +277,42 @@ func (p *Postgres) Acquire(ctx context.Context, owner string, exclusive, shared 
 	}
 }
 
-// release removes a holder, under its fencing token and a live lease.
+// release removes a holder, under its fencing token and a live lease
+// (echelon_release: without waiting for the WAL flush; see its comment).
 func (p *Postgres) release(owner string, id int64) error {
+	p.forget(owner, id)
+	ctx, cancel := p.opCtx()
+	defer cancel()
+	var n int
+	if err := p.pool.QueryRow(ctx, "SELECT echelon_release($1, $2)", p.session, id).Scan(&n); err != nil {
+		return fmt.Errorf("store %s: release: %w", p.where, err)
+	}
+	switch n {
+	case 0:
+		return fmt.Errorf("store %s: lock release: holder %d was removed (echelon unlock)", p.where, id)
+	case -1:
+		return p.fenced("lock release")
+	}
+	return nil
+}
+
+// remember and forget keep the holders this store took, by owner, for
+// AddGroup.
+func (p *Postgres) remember(owner string, id int64) {
 	p.mu.Lock()
+	p.mine[owner] = append(p.mine[owner], id)
+	p.mu.Unlock()
+}
+
+func (p *Postgres) forget(owner string, id int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	ids := slices.DeleteFunc(p.mine[owner], func(x int64) bool { return x == id })
 	if len(ids) == 0 {
 		delete(p.mine, owner)
 	} else {
 		p.mine[owner] = ids
 	}
-	p.mu.Unlock()
-	ctx, cancel := p.opCtx()
-	defer cancel()
-	tag, err := p.pool.Exec(ctx, `DELETE FROM holders h USING sessions s
-		WHERE h.id = $1 AND h.session_id = $2 AND s.id = h.session_id AND s.lease_until > now()`, id, p.session)
-	if err != nil {
-		return fmt.Errorf("store %s: release: %w", p.where, err)
-	}
-	if tag.RowsAffected() == 0 {
-		var live bool
-		err := p.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND lease_until > now())", p.session).Scan(&live)
-		if err == nil && live {
-			return fmt.Errorf("store %s: lock release: holder %d was removed (echelon unlock)", p.where, id)
-		}
-		return p.fenced("lock release")
-	}
-	return nil
 }
 
 // AddGroup implements Locks: recorded for `echelon runs`; on PostgreSQL
@@ -393,32 +402,93 @@ func (r *pgRun) Journal() string {
 	return fmt.Sprintf("%s (run %d)", r.p.where, r.id)
 }
 
-// Append implements Run: one INSERT of every line, refused unless this
-// run's epoch is still the run's and the session's lease holds.
+// Append implements Run: Commit of one durable entry.
 func (r *pgRun) Append(ctx context.Context, lines []byte) error {
-	recs, end := splitRecords(lines)
-	if len(recs) == 0 {
-		return nil
+	_, err := r.Commit(ctx, []Entry{{Lines: lines}})
+	return err
+}
+
+// pgEntry is an Entry as echelon_commit reads it.
+type pgEntry struct {
+	Take *pgTake  `json:"take,omitempty"`
+	Recs []string `json:"recs,omitempty"`
+	Rel  int64    `json:"rel,omitempty"`
+}
+
+type pgTake struct {
+	Owner string   `json:"o"`
+	Excl  []string `json:"x"`
+	Shr   []string `json:"s"`
+}
+
+// Commit implements Run: one call of echelon_commit (one round trip, one
+// transaction), refused unless this run's epoch is still the run's and
+// the session's lease holds. It waits for the WAL flush unless every entry
+// is Async and none takes a lock set.
+func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
+	pe := make([]pgEntry, len(entries))
+	durable := false
+	var end *runEnd
+	for i, e := range entries {
+		recs, e2 := splitRecords(e.Lines)
+		if e2 != nil {
+			end = e2
+		}
+		pe[i] = pgEntry{Recs: recs, Rel: e.Release.id}
+		if e.Take != nil {
+			pe[i].Take = &pgTake{Owner: e.Take.Owner, Excl: nonNil(e.Take.Exclusive), Shr: nonNil(e.Take.Shared)}
+		}
+		durable = durable || !e.Async || e.Take != nil
 	}
-	tag, err := r.p.pool.Exec(ctx, `INSERT INTO journal (run_id, epoch, rec)
-		SELECT $1, $2, x FROM unnest($3::text[]) WITH ORDINALITY AS t (x, i)
-		WHERE EXISTS (SELECT 1 FROM runs r JOIN sessions s ON s.id = r.session_id
-		              WHERE r.id = $1 AND r.epoch = $2 AND s.lease_until > now())
-		ORDER BY i`, r.id, r.epoch, recs)
+	js, err := json.Marshal(pe)
 	if err != nil {
-		return fmt.Errorf("journal %s: %w", r.Journal(), err)
+		return nil, err
 	}
-	if tag.RowsAffected() != int64(len(recs)) {
-		return r.p.fenced("journal write")
-	}
+	var endAt *time.Time
+	var endOutcome *string
 	if end != nil {
-		_, err := r.p.pool.Exec(ctx, `UPDATE runs SET ended = $3, outcome = $4 WHERE id = $1 AND epoch = $2`,
-			r.id, r.epoch, end.Time, end.Outcome)
-		if err != nil {
-			return fmt.Errorf("journal %s: %w", r.Journal(), err)
+		endAt, endOutcome = &end.Time, &end.Outcome
+	}
+	var out []int64
+	for try := 0; ; try++ {
+		err = r.p.pool.QueryRow(ctx, "SELECT echelon_commit($1, $2, $3, $4, $5, $6, $7)",
+			r.p.session, r.id, r.epoch, js, durable, endAt, endOutcome).Scan(&out)
+		if !isDeadlock(err) || try == 2 {
+			break
 		}
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", r.Journal(), err)
+	}
+	if out == nil {
+		return nil, r.p.fenced("journal write")
+	}
+	held := make([]Held, len(entries))
+	for i, e := range entries {
+		if e.Release.id != 0 {
+			r.p.forget(e.Release.Owner(), e.Release.id)
+		}
+		if e.Take != nil && i < len(out) && out[i] > 0 {
+			held[i] = Held{id: out[i], owner: e.Take.Owner}
+			r.p.remember(e.Take.Owner, out[i])
+		}
+	}
+	return held, nil
+}
+
+// isDeadlock: PostgreSQL aborted the transaction to break a deadlock
+// (40P01; one with an unlock's or a reaper's row locks): nothing of it was
+// written, so it is tried again.
+func isDeadlock(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "40P01"
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 type runEnd struct {

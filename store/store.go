@@ -62,8 +62,51 @@ type Run interface {
 	// once they are durable. A process that lost its hold on the run gets
 	// ErrFenced and nothing is written.
 	Append(ctx context.Context, lines []byte) error
+	// Commit makes entries durable in one write, in order (group commit:
+	// apply's journal gathers what its steps write meanwhile). An entry
+	// with Take gets its lock set first, all or nothing, and its Lines are
+	// written only if it was taken; one with Release lets a set it took go
+	// with its Lines. The result has one Held per entry: the set taken, or
+	// the zero Held (no Take, or the set is busy). Fenced as Append is.
+	Commit(ctx context.Context, entries []Entry) ([]Held, error)
 	Close() error
 }
+
+// LockSet is a lock set to take: its owner, its EXCLUSIVE and SHARED names.
+type LockSet struct {
+	Owner             string
+	Exclusive, Shared []string
+}
+
+// Entry is one part of a Run's group commit.
+type Entry struct {
+	// Take, when set, is taken before Lines are written; busy, nothing of
+	// the entry is written. A lock grant is always durable at once.
+	Take *LockSet
+	// Lines are whole JSON lines for the journal.
+	Lines []byte
+	// Release, when set, is a set this process took (Commit's result),
+	// let go in the same write as Lines.
+	Release Held
+	// Async: the entry may stay volatile until the next durable write of
+	// the run returns (a commit is durable when any of its entries is
+	// not Async). What an operation's end needs: it is durable before any
+	// later step starts, and a crash before that leaves it in flight.
+	Async bool
+}
+
+// Held is a lock set a Commit took; the zero Held is none.
+type Held struct {
+	id      int64        // PostgreSQL: the holder's ID
+	owner   string       // PostgreSQL: its owner
+	release func() error // state directory: DirLocks's release
+}
+
+// Owner is the owner the set was taken under.
+func (h Held) Owner() string { return h.owner }
+
+// Ok reports whether h is a set taken.
+func (h Held) Ok() bool { return h.id != 0 || h.release != nil }
 
 // ErrFenced is a write refused because the writer no longer holds what it
 // wrote under: its lease ran out (it was paused or cut off), or another

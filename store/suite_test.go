@@ -316,3 +316,92 @@ func TestStoreHoldersUnlock(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreCommit: a run's group commit takes lock sets with their
+// records (a busy set writes none of its records), releases sets with
+// theirs, in order; the sets really are held in between; several commits
+// at once over overlapping sets never hold one EXCLUSIVE name twice.
+func TestStoreCommit(t *testing.T) {
+	backends(t, func(t *testing.T, open func() Store) {
+		ctx := context.Background()
+		a, b := open(), open()
+		const d = "sha256:c0mm17"
+		run, err := a.OpenRun(ctx, d, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer run.Close()
+		relB, ok, err := b.TryAcquire("B", []string{"busy"}, nil)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		held, err := run.Commit(ctx, []Entry{
+			{Lines: []byte(`{"n":1}` + "\n")},
+			{Take: &LockSet{Owner: "A#x", Exclusive: []string{"x"}, Shared: []string{"base"}}, Lines: []byte(`{"n":2}` + "\n")},
+			{Take: &LockSet{Owner: "A#y", Exclusive: []string{"busy"}}, Lines: []byte(`{"n":"never"}` + "\n")},
+			{Lines: []byte(`{"n":3}` + "\n"), Async: true},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(held) != 4 || held[0].Ok() || !held[1].Ok() || held[2].Ok() || held[3].Ok() {
+			t.Fatalf("held %+v: want only the second entry's set", held)
+		}
+		if _, ok, _ := b.TryAcquire("B", []string{"x"}, nil); ok {
+			t.Fatal("x was free while the commit's set held it")
+		}
+		if _, err := run.Commit(ctx, []Entry{{Lines: []byte(`{"n":4}` + "\n"), Release: held[1], Async: true}}); err != nil {
+			t.Fatal(err)
+		}
+		rel, ok, err := b.TryAcquire("B", []string{"x"}, nil)
+		if err != nil || !ok {
+			t.Fatalf("x after its release: %v %v", ok, err)
+		}
+		rel()
+		relB()
+		if got, want := readJournal(t, a, d), "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n"; got != want {
+			t.Errorf("journal %q, want %q", got, want)
+		}
+
+		var in, overlaps atomic.Int32
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 20 {
+					held, err := run.Commit(ctx, []Entry{
+						{Take: &LockSet{Owner: fmt.Sprint("g", g), Exclusive: []string{"hot"}, Shared: []string{"base"}}},
+						{Take: &LockSet{Owner: fmt.Sprint("g", g, "b"), Exclusive: []string{fmt.Sprint("own", g)}, Shared: []string{"hot2"}}},
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if held[0].Ok() {
+						if in.Add(1) > 1 {
+							overlaps.Add(1)
+						}
+						in.Add(-1)
+					}
+					var ents []Entry
+					for _, h := range held {
+						if h.Ok() {
+							ents = append(ents, Entry{Release: h, Async: true})
+						}
+					}
+					if len(ents) > 0 {
+						if _, err := run.Commit(ctx, ents); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if n := overlaps.Load(); n > 0 {
+			t.Fatalf("%d overlapping EXCLUSIVE holds", n)
+		}
+	})
+}
