@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -237,7 +239,8 @@ func (p *Postgres) tryAcquire(ctx context.Context, owner string, exclusive, shar
 		shared = []string{}
 	}
 	var id int64
-	err := p.pool.QueryRow(ctx, "SELECT echelon_try_acquire($1, $2, $3, $4)", p.session, owner, exclusive, shared).Scan(&id)
+	keys, ex := lockKeys([]LockSet{{Exclusive: exclusive, Shared: shared}})
+	err := p.pool.QueryRow(ctx, "SELECT echelon_try_acquire($1, $2, $3, $4, $5, $6)", p.session, owner, exclusive, shared, keys, ex).Scan(&id)
 	switch {
 	case err != nil:
 		return nil, false, fmt.Errorf("store %s: acquire: %w", p.where, err)
@@ -429,6 +432,7 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 	pe := make([]pgEntry, len(entries))
 	durable := false
 	var end *runEnd
+	var sets []LockSet
 	for i, e := range entries {
 		recs, e2 := splitRecords(e.Lines)
 		if e2 != nil {
@@ -437,6 +441,7 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 		pe[i] = pgEntry{Recs: recs, Rel: e.Release.id}
 		if e.Take != nil {
 			pe[i].Take = &pgTake{Owner: e.Take.Owner, Excl: nonNil(e.Take.Exclusive), Shr: nonNil(e.Take.Shared)}
+			sets = append(sets, *e.Take)
 		}
 		durable = durable || !e.Async || e.Take != nil
 	}
@@ -449,10 +454,11 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 	if end != nil {
 		endAt, endOutcome = &end.Time, &end.Outcome
 	}
+	keys, ex := lockKeys(sets)
 	var out []int64
 	for try := 0; ; try++ {
-		err = r.p.pool.QueryRow(ctx, "SELECT echelon_commit($1, $2, $3, $4, $5, $6, $7)",
-			r.p.session, r.id, r.epoch, js, durable, endAt, endOutcome).Scan(&out)
+		err = r.p.pool.QueryRow(ctx, "SELECT echelon_commit($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			r.p.session, r.id, r.epoch, js, durable, keys, ex, endAt, endOutcome).Scan(&out)
 		if !isDeadlock(err) || try == 2 {
 			break
 		}
@@ -482,6 +488,36 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 func isDeadlock(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "40P01"
+}
+
+// lockKeys are the advisory lock keys of every name of sets, sorted, each
+// once: exclusive when some set wants the name EXCLUSIVE (see
+// echelon_lock_names). The key is the name's 64-bit FNV-1a hash: every
+// echelon computes the same.
+func lockKeys(sets []LockSet) ([]int64, []bool) {
+	ex := map[int64]bool{}
+	for _, s := range sets {
+		for _, n := range s.Exclusive {
+			ex[nameKey(n)] = true
+		}
+		for _, n := range s.Shared {
+			if k := nameKey(n); !ex[k] {
+				ex[k] = false
+			}
+		}
+	}
+	keys := slices.Sorted(maps.Keys(ex))
+	flags := make([]bool, len(keys))
+	for i, k := range keys {
+		flags[i] = ex[k]
+	}
+	return keys, flags
+}
+
+func nameKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64())
 }
 
 func nonNil(s []string) []string {

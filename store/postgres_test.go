@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/echelonhq/echelon/store/pgtest"
@@ -162,6 +164,61 @@ func BenchmarkPostgresLockCycle(b *testing.B) {
 			b.Fatal(ok, err)
 		}
 		if err := rel(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPostgresLockCycleParallel: lock cycles from 8 goroutines at
+// once (apply's steps in flight), each its own EXCLUSIVE name and one
+// SHARED name in common: the store's throughput.
+func BenchmarkPostgresLockCycleParallel(b *testing.B) {
+	p, err := OpenPostgres(context.Background(), pgtest.URL(b), Options{LocalDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	var n atomic.Int64
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			rel, ok, err := p.TryAcquire("bench", []string{"bench/op/" + strconv.FormatInt(i, 10)}, []string{"bench/base"})
+			if err != nil || !ok {
+				b.Error(ok, err)
+				return
+			}
+			if err := rel(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPostgresStepCycle: what apply writes per operation on the
+// store: its lock set with its op_start record in one commit, then its
+// op_end record with the release in another.
+func BenchmarkPostgresStepCycle(b *testing.B) {
+	ctx := context.Background()
+	p, err := OpenPostgres(ctx, pgtest.URL(b), Options{LocalDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	run, err := p.OpenRun(ctx, "sha256:bench", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer run.Close()
+	start := []byte(`{"time":"2025-01-01T00:00:00Z","kind":"op_start","op":"noop","attempt":1}` + "\n")
+	end := []byte(`{"time":"2025-01-01T00:00:00Z","kind":"op_end","op":"noop","attempt":1,"outcome":"succeeded"}` + "\n")
+	for i := 0; b.Loop(); i++ {
+		held, err := run.Commit(ctx, []Entry{{Take: &LockSet{Owner: "bench", Exclusive: []string{"bench/op/" + strconv.Itoa(i)}, Shared: []string{"bench/base"}}, Lines: start}})
+		if err != nil || !held[0].Ok() {
+			b.Fatal(held, err)
+		}
+		if _, err := run.Commit(ctx, []Entry{{Lines: end, Release: held[0], Async: true}}); err != nil {
 			b.Fatal(err)
 		}
 	}

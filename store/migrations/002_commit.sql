@@ -2,29 +2,35 @@
 -- one commit (echelon_commit), and lock sets serialised per name rather
 -- than all through one advisory lock held across every commit's WAL flush.
 
--- echelon_lock_names takes the transaction advisory lock of each name:
--- exclusive for a name some set wants EXCLUSIVE, shared for one only
--- wanted SHARED (SHARED takers of a common name do not wait for each
--- other), all in one pass sorted by key, so two transactions never wait on
--- each other in a cycle. A hash collision only makes two names wait for
--- each other; the held table, read after the locks, decides.
-CREATE FUNCTION echelon_lock_names(excl text[], shr text[])
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    k bigint;
-    x boolean;
+-- A holder's held rows go with it by a statement trigger rather than a
+-- foreign key: the key's triggers (a query per row inserted, another per
+-- row deleted) were most of a lock cycle's cost.
+ALTER TABLE held DROP CONSTRAINT held_holder_id_fkey;
+
+CREATE FUNCTION echelon_holders_gone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    FOR k, x IN
-        SELECT key, bool_or(ex) FROM (
-            SELECT hashtextextended(n, 0) AS key, true AS ex FROM unnest(excl) n
-            UNION ALL
-            SELECT hashtextextended(n, 0), false FROM unnest(shr) n) q
-        GROUP BY key ORDER BY key
-    LOOP
-        IF x THEN
-            PERFORM pg_advisory_xact_lock(k);
+    DELETE FROM held h USING gone g WHERE h.holder_id = g.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER holders_gone AFTER DELETE ON holders REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION echelon_holders_gone();
+
+-- echelon_lock_names takes the transaction advisory lock of each key, in
+-- the order given: exclusive where ex is true (a name some set wants
+-- EXCLUSIVE), shared otherwise (SHARED takers of a common name do not wait
+-- for each other). The caller gives every name of a transaction at once,
+-- sorted by key (store.lockKeys: FNV-1a of the name), so two transactions
+-- never wait on each other in a cycle. A hash collision only makes two
+-- names wait for each other; the held table, read after the locks,
+-- decides.
+CREATE FUNCTION echelon_lock_names(keys bigint[], ex boolean[])
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(keys), 0) LOOP
+        IF ex[i] THEN
+            PERFORM pg_advisory_xact_lock(keys[i]);
         ELSE
-            PERFORM pg_advisory_xact_lock_shared(k);
+            PERFORM pg_advisory_xact_lock_shared(keys[i]);
         END IF;
     END LOOP;
 END $$;
@@ -62,17 +68,16 @@ BEGIN
 END $$;
 
 -- echelon_try_acquire (schema 1's, without its one global lock): the
--- holder's ID, 0 busy, -1 when the session's lease is gone (fenced). The
--- session row is locked FOR KEY SHARE, so its lease cannot end (be
--- deleted) under the transaction.
-CREATE OR REPLACE FUNCTION echelon_try_acquire(sess bigint, own text, excl text[], shr text[])
+-- holder's ID, 0 busy, -1 when the session's lease is gone (fenced).
+DROP FUNCTION echelon_try_acquire(bigint, text, text[], text[]);
+CREATE FUNCTION echelon_try_acquire(sess bigint, own text, excl text[], shr text[], keys bigint[], ex boolean[])
 RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM sessions WHERE id = sess AND lease_until > now() FOR KEY SHARE;
+    PERFORM 1 FROM sessions WHERE id = sess AND lease_until > now();
     IF NOT FOUND THEN
         RETURN -1;
     END IF;
-    PERFORM echelon_lock_names(excl, shr);
+    PERFORM echelon_lock_names(keys, ex);
     RETURN echelon_take(sess, own, excl, shr);
 END $$;
 
@@ -85,7 +90,7 @@ CREATE FUNCTION echelon_release(sess bigint, hid bigint)
 RETURNS integer LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
-    PERFORM 1 FROM sessions WHERE id = sess AND lease_until > now() FOR KEY SHARE;
+    PERFORM 1 FROM sessions WHERE id = sess AND lease_until > now();
     IF NOT FOUND THEN
         RETURN -1;
     END IF;
@@ -103,25 +108,23 @@ END $$;
 -- value per entry: the holder taken (0 busy or none), -2 for a release
 -- that found no holder; NULL when the writer is fenced (the session's
 -- lease is gone, or the run's epoch is not ep). Every take's names are
--- locked in one sorted pass first. With durable false (only ends and
+-- locked in one sorted pass first (keys, ex: echelon_lock_names). With durable false (only ends and
 -- releases, no take) the commit does not wait for its WAL flush: the next
 -- durable commit of the run, or of anyone, flushes it (the WAL is one
 -- sequence), and the journal asks for one before any later step starts.
 -- A run_end sets the run's ended and outcome (end_at not NULL).
 CREATE FUNCTION echelon_commit(sess bigint, run bigint, ep bigint, entries jsonb, durable boolean,
-                               end_at timestamptz, end_outcome text)
+                               keys bigint[], ex boolean[], end_at timestamptz, end_outcome text)
 RETURNS bigint[] LANGUAGE plpgsql AS $$
 DECLARE
     e jsonb;
     out bigint[] := '{}';
     hid bigint;
-    allx text[];
-    alls text[];
 BEGIN
     IF NOT durable THEN
         PERFORM set_config('synchronous_commit', 'off', true);
     END IF;
-    PERFORM 1 FROM sessions WHERE id = sess AND lease_until > now() FOR KEY SHARE;
+    PERFORM 1 FROM sessions WHERE id = sess AND lease_until > now();
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
@@ -131,13 +134,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    SELECT coalesce(array_agg(x), '{}') INTO allx
-      FROM jsonb_array_elements(entries) t, jsonb_array_elements_text(t.value -> 'take' -> 'x') x;
-    SELECT coalesce(array_agg(x), '{}') INTO alls
-      FROM jsonb_array_elements(entries) t, jsonb_array_elements_text(t.value -> 'take' -> 's') x;
-    IF cardinality(allx) + cardinality(alls) > 0 THEN
-        PERFORM echelon_lock_names(allx, alls);
-    END IF;
+    PERFORM echelon_lock_names(keys, ex);
     FOR e IN SELECT value FROM jsonb_array_elements(entries) LOOP
         hid := 0;
         IF e ? 'take' THEN
