@@ -402,6 +402,9 @@ func (s *State) fail(r int32, o Outcome, coalesced bool, now int64) {
 		// Cut short by another instance's error: its own apply decides,
 		// without using up its retries. Once: it is solo now.
 		retry = true
+	case o.Kind == Lost && int(s.o[r].lost) < s.P.Cfg.ThrottleRetries:
+		s.o[r].lost++
+		retry = true
 	case o.Kind == Throttled && int(s.o[r].throttle) < s.P.Cfg.ThrottleRetries:
 		s.o[r].throttle++
 		retry = true

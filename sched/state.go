@@ -25,6 +25,10 @@ const (
 	Throttled      // the api said slow down: throttle retries, AIMD
 	Blameless      // cut short by another instance's error in its step
 	Cancelled      // killed by a hard stop: pending for --resume
+	// Lost: the process running it was lost (a worker died or lost its
+	// lease): it runs again as the next attempt at once, without using up
+	// retries, up to ThrottleRetries times (then as a Fail).
+	Lost
 )
 
 // Outcome is one operation's result in an ended step.
@@ -83,6 +87,7 @@ type opRun struct {
 	attempts int32 // attempts started
 	charged  int32 // failed attempts counted against retries
 	throttle int32 // throttled attempts
+	lost     int32 // attempts lost with their worker
 	status   Status
 	mark     int8
 	solo     bool // a coalesced attempt failed: runs on its own

@@ -2,7 +2,9 @@
 # The shared store on PostgreSQL (docs/store.md), against a throwaway
 # server (scripts/postgres.sh, fsync on):
 #  1. lock set acquire + release per second (one EXCLUSIVE, one SHARED
-#     name; goal >= 1,000/s): BenchmarkPostgresLockCycle, 2,000 cycles.
+#     name; goal >= 1,000/s): BenchmarkPostgresLockCycle, 2,000 cycles,
+#     from one client and from 8 at once; and a step's two commits as
+#     apply makes them (BenchmarkPostgresStepCycle).
 #  2. store overhead per operation: N (default 10,000) no-op operations
 #     (argv ["true"]) at 24-way applied with the state directory and with
 #     --store postgres://, best of ROUNDS (default 2) each, interleaved;
@@ -17,10 +19,15 @@ trap 'bash scripts/postgres.sh stop "$pg" >/dev/null 2>&1; rm -rf "$work"' EXIT
 url=$(bash scripts/postgres.sh start "$pg")
 echo "uptime: $(uptime)"
 
-out=$(ECHELON_STORE_TEST_URL=$url go test ./store -run '^$' -bench 'PostgresLockCycle' -benchtime 2000x -count 1)
-ns=$(echo "$out" | awk '/^BenchmarkPostgresLockCycle/ {print $3}')
-echo "command: ECHELON_STORE_TEST_URL=... go test ./store -run '^\$' -bench PostgresLockCycle -benchtime 2000x"
-echo "lock acquire+release: $(python3 -c "print(f'{$ns/1e6:.3f}')") ms per cycle, $(python3 -c "print(f'{1e9/$ns:.0f}')") cycles/s (goal >= 1000/s)"
+out=$(ECHELON_STORE_TEST_URL=$url go test ./store -run '^$' -bench 'Postgres(LockCycle|StepCycle)' -benchtime 2000x -count 1)
+echo "command: ECHELON_STORE_TEST_URL=... go test ./store -run '^\$' -bench 'Postgres(LockCycle|StepCycle)' -benchtime 2000x"
+per() { # benchmark name, what
+  ns=$(echo "$out" | awk -v b="^Benchmark$1-" '$1 ~ b {print $3}')
+  echo "$2: $(python3 -c "print(f'{$ns/1e6:.3f}')") ms per cycle, $(python3 -c "print(f'{1e9/$ns:.0f}')") cycles/s"
+}
+per PostgresLockCycle "lock acquire+release, one client (goal >= 1000/s)"
+per PostgresLockCycleParallel "lock acquire+release, 8 clients at once"
+per PostgresStepCycle "a step's two commits (locks + op_start, op_end + release), one client"
 
 go build -o "$work/echelon" ./cmd/echelon
 regions=$(( N / 10 ))
