@@ -57,6 +57,8 @@ type Postgres struct {
 
 	mu   sync.Mutex
 	mine map[string][]int64 // owner -> holder IDs this store took
+
+	await awaiter // tasks this coordinator waits for
 }
 
 // OpenPostgres connects to the database at rawURL, applies the schema's
@@ -83,6 +85,7 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 		pool.Close()
 		return nil, err
 	}
+	opened := time.Now()
 	err = pool.QueryRow(ctx, `INSERT INTO sessions (host, pid, lease_until)
 		VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id`,
 		host, os.Getpid(), lease.Seconds()).Scan(&p.session)
@@ -92,7 +95,7 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
-	go p.heartbeat()
+	go p.heartbeat(opened)
 	return p, nil
 }
 
@@ -154,23 +157,31 @@ func (p *Postgres) migrate(ctx context.Context) error {
 }
 
 // heartbeat renews the lease every third of it. A renewal the server
-// refuses (the lease had run out), or none for a whole lease, loses it.
-func (p *Postgres) heartbeat() {
+// refuses (the lease had run out) loses it, and so does the local
+// deadline: a lease after the last renewal that succeeded, counted from
+// when that renewal was sent. The server counts from when it got it, so
+// the process knows it lost before anyone else can take over.
+func (p *Postgres) heartbeat(opened time.Time) {
 	defer p.wg.Done()
 	t := time.NewTicker(p.lease / 3)
 	defer t.Stop()
-	last := time.Now()
+	deadline := time.NewTimer(time.Until(opened.Add(p.lease)))
+	defer deadline.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
+		case <-deadline.C:
+			p.markLost()
+			return
 		case <-t.C:
 		}
+		sent := time.Now()
 		ok, err := p.renew()
 		switch {
 		case err == nil && ok:
-			last = time.Now()
-		case err == nil && !ok, time.Since(last) >= p.lease:
+			deadline.Reset(time.Until(sent.Add(p.lease)))
+		case err == nil && !ok:
 			p.markLost()
 			return
 		}
@@ -414,6 +425,7 @@ func (r *pgRun) Append(ctx context.Context, lines []byte) error {
 // pgEntry is an Entry as echelon_commit reads it.
 type pgEntry struct {
 	Take *pgTake  `json:"take,omitempty"`
+	Task *pgTask  `json:"task,omitempty"`
 	Recs []string `json:"recs,omitempty"`
 	Rel  int64    `json:"rel,omitempty"`
 }
@@ -439,11 +451,14 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 			end = e2
 		}
 		pe[i] = pgEntry{Recs: recs, Rel: e.Release.id}
+		if e.Task != nil {
+			pe[i].Task = &pgTask{Step: e.Task.Step, Labels: e.Task.Labels}
+		}
 		if e.Take != nil {
 			pe[i].Take = &pgTake{Owner: e.Take.Owner, Excl: nonNil(e.Take.Exclusive), Shr: nonNil(e.Take.Shared)}
 			sets = append(sets, *e.Take)
 		}
-		durable = durable || !e.Async || e.Take != nil
+		durable = durable || !e.Async || e.Take != nil || e.Task != nil
 	}
 	js, err := json.Marshal(pe)
 	if err != nil {
@@ -473,6 +488,10 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 	for i, e := range entries {
 		if e.Release.id != 0 {
 			r.p.forget(e.Release.Owner(), e.Release.id)
+		}
+		if e.Task != nil && i < len(out) && out[i] > 0 {
+			held[i] = Held{task: out[i]}
+			continue
 		}
 		if e.Take != nil && i < len(out) && out[i] > 0 {
 			held[i] = Held{id: out[i], owner: e.Take.Owner}

@@ -88,6 +88,10 @@ type Entry struct {
 	// Release, when set, is a set this process took (Commit's result),
 	// let go in the same write as Lines.
 	Release Held
+	// Task, when set, dispatches the step to workers (a Dispatcher
+	// store) with the entry's lock set, if taken; the entry's Held is then
+	// the task's, for Await.
+	Task *Task
 	// Async: the entry may stay volatile until the next durable write of
 	// the run returns (a commit is durable when any of its entries is
 	// not Async). What an operation's end needs: it is durable before any
@@ -98,6 +102,7 @@ type Entry struct {
 // Held is a lock set a Commit took; the zero Held is none.
 type Held struct {
 	id      int64        // PostgreSQL: the holder's ID
+	task    int64        // PostgreSQL: the task's ID (Entry.Task)
 	owner   string       // PostgreSQL: its owner
 	release func() error // state directory: DirLocks's release
 }
@@ -106,7 +111,7 @@ type Held struct {
 func (h Held) Owner() string { return h.owner }
 
 // Ok reports whether h is a set taken.
-func (h Held) Ok() bool { return h.id != 0 || h.release != nil }
+func (h Held) Ok() bool { return h.id != 0 || h.task != 0 || h.release != nil }
 
 // ErrFenced is a write refused because the writer no longer holds what it
 // wrote under: its lease ran out (it was paused or cut off), or another

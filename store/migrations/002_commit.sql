@@ -47,11 +47,12 @@ BEGIN
     -- The common case, nothing in the way, costs two index probes.
     IF EXISTS (SELECT 1 FROM held WHERE name = ANY (excl))
        OR EXISTS (SELECT 1 FROM held WHERE exclusive AND name = ANY (shr)) THEN
-        DELETE FROM holders
-         WHERE id IN (SELECT ho.id FROM held h JOIN holders ho ON ho.id = h.holder_id
-                        JOIN sessions s ON s.id = ho.session_id
-                       WHERE s.lease_until <= now()
-                         AND (h.name = ANY (excl) OR (h.exclusive AND h.name = ANY (shr))));
+        -- The session is joined to the target row, so a holder moved to a
+        -- live session meanwhile (a worker's claim) is rechecked and kept.
+        DELETE FROM holders ho USING sessions s
+         WHERE s.id = ho.session_id AND s.lease_until <= now()
+           AND ho.id IN (SELECT h.holder_id FROM held h
+                          WHERE h.name = ANY (excl) OR (h.exclusive AND h.name = ANY (shr)));
         IF EXISTS (SELECT 1 FROM held WHERE name = ANY (excl))
            OR EXISTS (SELECT 1 FROM held WHERE exclusive AND name = ANY (shr)) THEN
             RETURN 0;
