@@ -83,6 +83,19 @@ func (j *journal) Take(set store.LockSet, evs []Event) (store.Held, error) {
 	return slot.held, err
 }
 
+// Dispatch is Take (set nil: no lock set) with the step's task in the
+// same durable write: the task's Held, or the zero Held when the set is
+// busy.
+func (j *journal) Dispatch(set *store.LockSet, evs []Event, task *store.Task) (store.Held, error) {
+	b, err := j.lines(evs...)
+	if err != nil {
+		return store.Held{}, err
+	}
+	slot := &takeSlot{}
+	err = j.commit(store.Entry{Take: set, Lines: b, Task: task}, slot, true)
+	return slot.held, err
+}
+
 // End queues a step's end records with the release of its lock set (h;
 // the zero Held for none), flushed in the background as AppendAsync.
 func (j *journal) End(h store.Held, evs []Event) error {
@@ -145,9 +158,9 @@ func (j *journal) commit(e store.Entry, slot *takeSlot, wait bool) error {
 // queueLocked adds an entry; plain records join the entry before them.
 func (j *journal) queueLocked(e store.Entry, slot *takeSlot) {
 	j.queued++
-	if n := len(j.queue); n > 0 && e.Take == nil && !e.Release.Ok() {
+	if n := len(j.queue); n > 0 && e.Take == nil && e.Task == nil && !e.Release.Ok() {
 		last := &j.queue[n-1]
-		if last.Take == nil && !last.Release.Ok() {
+		if last.Take == nil && last.Task == nil && !last.Release.Ok() {
 			last.Lines = append(last.Lines, e.Lines...)
 			last.Async = last.Async && e.Async
 			return

@@ -61,3 +61,8 @@ func (r *previewRun) Append(_ context.Context, lines []byte) error {
 	return err
 }
 func (r *previewRun) Close() error { return r.f.Close() }
+
+// Commit implements store.Run: every lock set is free (previewStore).
+func (r *previewRun) Commit(ctx context.Context, entries []store.Entry) ([]store.Held, error) {
+	return store.CommitLocal(ctx, previewStore{}, r.Append, entries)
+}

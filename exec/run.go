@@ -84,6 +84,12 @@ type Options struct {
 	Preview *Preview
 	// pv, when set, makes the run a preview (RunPreview).
 	pv *previewState
+	// Dispatch, when set (a store that workers serve, with Store), has
+	// each step run by a worker (echelon worker) instead of here: the
+	// run still follows the one policy and journals every step, and each
+	// task asks for a worker with every one of Labels.
+	Dispatch store.Dispatcher
+	Labels   map[string]string
 
 	// Secrets are the sensitive values (from sensitive variables, and what
 	// the spec derives from them): each is masked as "(sensitive)" in every
@@ -134,7 +140,8 @@ type runner struct {
 	red        *redactor // masks Options.Secrets; nil when there are none (and no output is read)
 	scope      *RunScope // the drivers' state for this run
 	pv         *previewState
-	unlockPv   func() // the preview's flock, held by an apply of its saved plans
+	unlockPv   func()         // the preview's flock, held by an apply of its saved plans
+	started    func(pgid int) // RunTask: told each process group a step starts
 
 	// producers are the operations whose outputs others read, outs their
 	// values (nil when none).
@@ -272,6 +279,10 @@ func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, err
 		scope:      &RunScope{StateDir: opts.StateDir},
 	}
 	if r.producers = producers(p); r.producers != nil {
+		if opts.Dispatch != nil {
+			hardCancel()
+			return nil, errors.New("this plan's operations read other operations' outputs: running it on workers is not supported yet (apply it without --workers)")
+		}
 		r.outs = newOutputStore()
 		if r.red == nil {
 			r.red = &redactor{} // sensitive outputs are added as they are read
@@ -594,6 +605,7 @@ func (r *runner) stepFinished(d stepDone) error {
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: outcome,
 			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr})
 		var t *ThrottledError
+		var lost *WorkerLostError
 		switch {
 		case cancelled:
 			s.cancelled = true
@@ -602,6 +614,8 @@ func (r *runner) stepFinished(d stepDone) error {
 			outs[i] = sched.Outcome{Kind: sched.Blameless}
 		case errors.As(d.errs[i], &t):
 			outs[i] = sched.Outcome{Kind: sched.Throttled, RetryAfter: t.RetryAfter.Microseconds()}
+		case errors.As(d.errs[i], &lost):
+			outs[i] = sched.Outcome{Kind: sched.Lost}
 		default:
 			outs[i] = sched.Outcome{Kind: sched.Fail}
 		}

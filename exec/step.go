@@ -116,6 +116,9 @@ func (r *runner) startStep(start *sched.Start, done chan<- stepDone) {
 }
 
 func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone {
+	if r.opts.Dispatch != nil {
+		return r.dispatchStep(st, withLocks, parallelism)
+	}
 	d := stepDone{st: st}
 	// The lock holder's name: the child process groups the step starts
 	// are recorded under it (see GroupRecorder).
@@ -270,6 +273,9 @@ func (r *runner) driveStep(st *stepRun, d stepDone, owner string, parallelism in
 		ops[i] = s.op
 	}
 	started := func(pgid int) { r.recordGroup(owner, pgid) }
+	if r.started != nil {
+		started = r.started // RunTask: the worker's record
+	}
 	if d.err == nil && r.outs != nil {
 		d.err = r.resolveStep(ops, log, started)
 	}
@@ -301,7 +307,7 @@ func (r *runner) driveStep(st *stepRun, d stepDone, owner string, parallelism in
 // Action and its time) is journaled too, without waiting for the disk:
 // calibrate fits resource times from it, and nothing resumes from it.
 func (r *runner) driverEvent(ev Event) {
-	if ev.Kind == EvResource && ev.Action != "" {
+	if ev.Kind == EvResource && ev.Action != "" && r.journal != nil {
 		if ev.Time.IsZero() {
 			ev.Time = time.Now()
 		}

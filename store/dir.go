@@ -108,16 +108,32 @@ func (r *dirRun) Append(_ context.Context, lines []byte) error {
 	return nil
 }
 
-// Commit implements Run: the takes first (the lock table's own write),
-// then the lines in one write and fsync, then the releases.
+// Commit implements Run (CommitLocal with the state directory's lock
+// table and journal file).
 func (r *dirRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
+	return CommitLocal(ctx, r.locks, r.Append, entries)
+}
+
+// TryLocker takes a lock set if it is free now (Locks.TryAcquire).
+type TryLocker interface {
+	TryAcquire(owner string, exclusive, shared []string) (release func() error, ok bool, err error)
+}
+
+// CommitLocal is Run.Commit for a journal written by write (whole lines,
+// durable when it returns) with lock sets taken from locks: the takes
+// first, then the lines in one write, then the releases.
+func CommitLocal(ctx context.Context, locks TryLocker, write func(context.Context, []byte) error, entries []Entry) ([]Held, error) {
 	held := make([]Held, len(entries))
 	var lines []byte
 	for i, e := range entries {
+		if e.Task != nil {
+			releaseTaken(held[:i])
+			return nil, errors.New("the state directory has no workers: dispatching steps needs a postgres:// store")
+		}
 		if e.Take != nil {
-			rel, ok, err := r.locks.TryAcquire(e.Take.Owner, e.Take.Exclusive, e.Take.Shared)
+			rel, ok, err := locks.TryAcquire(e.Take.Owner, e.Take.Exclusive, e.Take.Shared)
 			if err != nil {
-				r.releaseTaken(held[:i])
+				releaseTaken(held[:i])
 				return nil, err
 			}
 			if !ok {
@@ -128,8 +144,8 @@ func (r *dirRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 		lines = append(lines, e.Lines...)
 	}
 	if len(lines) > 0 {
-		if err := r.Append(ctx, lines); err != nil {
-			r.releaseTaken(held)
+		if err := write(ctx, lines); err != nil {
+			releaseTaken(held)
 			return nil, err
 		}
 	}
@@ -144,8 +160,8 @@ func (r *dirRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 	return held, rerr
 }
 
-// releaseTaken lets go what a failed Commit took.
-func (r *dirRun) releaseTaken(held []Held) {
+// releaseTaken lets go what a failed commit took.
+func releaseTaken(held []Held) {
 	for _, h := range held {
 		if h.release != nil {
 			_ = h.release()

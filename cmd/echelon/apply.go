@@ -21,6 +21,7 @@ import (
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sim"
+	"github.com/echelonhq/echelon/store"
 	"github.com/echelonhq/echelon/views"
 )
 
@@ -52,6 +53,8 @@ func runApply(ctx context.Context, args []string) error {
 	state := fs.String("state", "", "state `DIR`: journal, logs, locks (default .echelon next to the plan)")
 	var stf storeFlags
 	stf.register(fs)
+	workers := fs.Bool("workers", false, "coordinate: workers (echelon worker) run the steps; needs --store postgres://")
+	workerLabels := fs.StringArray("worker-label", nil, "with --workers: only workers with this label run the steps: `KEY=VALUE` (repeatable)")
 	resume := fs.Bool("resume", false, "continue the plan's last run: skip what succeeded, run failed and interrupted operations again")
 	asJSON := fs.Bool("json", false, "print events and the summary as JSON lines")
 	noCal := fs.Bool("no-calibration", false, "predict without the spec's echelon.calibration.json")
@@ -79,6 +82,13 @@ func runApply(ctx context.Context, args []string) error {
 		}
 		defer stop()
 	}
+	if len(*workerLabels) > 0 && !*workers {
+		return usagef("--worker-label needs --workers")
+	}
+	labels, err := parseLabels(*workerLabels)
+	if err != nil {
+		return err
+	}
 	planPath := fs.Arg(0)
 	out := applyStdout
 	diagView := views.NewDiagnostics(*asJSON, out, os.Stderr)
@@ -95,6 +105,14 @@ func runApply(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	var dispatch store.Dispatcher
+	if *workers {
+		d, ok := st.(store.Dispatcher)
+		if !ok {
+			return usagef("--workers needs a database store: --store postgres://... (or ECHELON_STORE)")
+		}
+		dispatch = d
+	}
 	// The plan file as written ("(sensitive)" placeholders, never the
 	// values) under its digest, for whoever resumes or reports the run.
 	if raw, err := os.ReadFile(planPath); err == nil {
@@ -160,6 +178,8 @@ func runApply(ctx context.Context, args []string) error {
 		Hard:        hard,
 		QuietPeriod: *quiet,
 		Backoff:     *backoff,
+		Dispatch:    dispatch,
+		Labels:      labels,
 	}
 	// The prediction this run is held to, from the same policy, before it
 	// starts (bounded: at most 500k operation-trials, 50 trials at 10k

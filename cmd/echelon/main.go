@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"review":    {"compare a spec with a git revision: one PR comment", runReview},
 	"runs":      {"list the store's lock holders and runs (live, stale, finished)", runRuns},
 	"unlock":    {"remove a stuck lock holder from the store (asks first; --yes)", runUnlock},
+	"worker":    {"run steps an apply --workers dispatches through the store", runWorker},
 }
 
 // usageError is bad usage: exit code 2.

@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/store"
+	"github.com/echelonhq/echelon/views"
+)
+
+const workerUsage = `worker --store URL [--slots N] [--label KEY=VALUE]... [--state DIR] [--spec SPEC] [--var NAME=VALUE]... [--var-file FILE]...
+
+Runs steps that apply --store URL --workers dispatches, on this machine,
+with its own tools: up to --slots at once, only those whose labels this
+worker has. Run it in a checkout of the specs (a plan's spec is found as
+apply finds it, and must match the plan's spec_digest); sensitive values
+come from this worker's own environment (ECHELON_VAR_NAME) and var files,
+never from the store. A worker that loses its lease on the store (it was
+paused or cut off) kills the steps it runs and exits 1: the coordinator
+runs them again elsewhere. Ctrl-C stops claiming and waits for running
+steps.
+
+  echelon worker --store postgres://ci@db.internal/echelon --slots 8 --label region=eu`
+
+// runWorker serves tasks from the store until interrupted.
+func runWorker(ctx context.Context, args []string) error {
+	fs := newFlagSet("worker", workerUsage)
+	var stf storeFlags
+	stf.register(fs)
+	slots := fs.Int("slots", runtime.NumCPU(), "steps run at once")
+	labels := fs.StringArray("label", nil, "a label tasks may ask for: `KEY=VALUE` (repeatable)")
+	state := fs.String("state", ".echelon", "this machine's state `DIR`: the steps' log files")
+	specFlag := fs.String("spec", "", "the `SPEC` of the plans (default: found from each plan's spec.path)")
+	sf := specFlags{ctx: ctx}
+	sf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("worker takes no arguments, got %d", fs.NArg())
+	}
+	if !store.IsURL(stf.value()) {
+		return usagef("worker needs a database store: --store postgres://... (or ECHELON_STORE)")
+	}
+	if *slots < 1 {
+		return usagef("--slots must be at least 1, got %d", *slots)
+	}
+	lab, err := parseLabels(*labels)
+	if err != nil {
+		return err
+	}
+	st, err := store.OpenPostgres(ctx, stf.value(), store.Options{LocalDir: *state, Lease: *stf.lease})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RegisterWorker(ctx, lab, *slots); err != nil {
+		return err
+	}
+	w := &worker{st: st, slots: *slots, labels: lab, state: *state, spec: *specFlag, sf: sf,
+		log: os.Stderr, lease: *stf.lease, running: map[int64]*workerTask{}, plans: map[string]*workerPlan{},
+		done: make(chan int64, *slots)}
+	return w.serve(ctx)
+}
+
+// parseLabels reads --label KEY=VALUE flags.
+func parseLabels(flags []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, l := range flags {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, usagef("--label %q is not KEY=VALUE", l)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+type worker struct {
+	st     *store.Postgres
+	slots  int
+	labels map[string]string
+	state  string
+	spec   string
+	sf     specFlags
+	log    io.Writer
+	lease  time.Duration
+
+	mu      sync.Mutex
+	running map[int64]*workerTask
+	plans   map[string]*workerPlan // by digest
+	wg      sync.WaitGroup
+	done    chan int64
+}
+
+type workerTask struct {
+	cancel context.CancelFunc
+	groups []int
+}
+
+// workerPlan is a plan as this worker runs it: its RuntimePlan with this
+// worker's own sensitive values, or why it cannot.
+type workerPlan struct {
+	plan    *planner.Plan
+	specDir string
+	secrets []string
+	err     error
+}
+
+// serve claims tasks while it has free slots, woken by NOTIFY (or a poll),
+// until ctx ends (then it waits for its running steps) or the lease is
+// lost (then it kills them).
+func (w *worker) serve(ctx context.Context) error {
+	wake := make(chan struct{}, 1)
+	go w.listen(ctx, wake)
+	poll := min(w.lease/3, time.Second)
+	fmt.Fprintf(w.log, "echelon worker: serving %s with %d slots\n", w.st.Where(), w.slots)
+	for {
+		if ctx.Err() != nil {
+			w.wg.Wait()
+			return nil
+		}
+		w.mu.Lock()
+		free := w.slots - len(w.running)
+		w.mu.Unlock()
+		if free > 0 {
+			claimed, err := w.st.Claim(ctx, free, w.labels)
+			if errors.Is(err, store.ErrFenced) {
+				return w.lost()
+			}
+			if err != nil && ctx.Err() == nil {
+				fmt.Fprintf(w.log, "echelon worker: %v\n", err)
+			}
+			for _, c := range claimed {
+				w.start(c)
+			}
+		}
+		w.cancelled(ctx)
+		select {
+		case <-ctx.Done():
+		case <-w.st.Lost():
+			return w.lost()
+		case id := <-w.done:
+			w.mu.Lock()
+			delete(w.running, id)
+			w.mu.Unlock()
+		case <-wake:
+		case <-time.After(poll):
+		}
+	}
+}
+
+// listen turns notifications (new tasks, cancellations) into wakes.
+func (w *worker) listen(ctx context.Context, wake chan<- struct{}) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for ctx.Err() == nil {
+		if conn == nil {
+			c, err := w.st.Listen()
+			if err != nil {
+				time.Sleep(time.Second)
+				continue
+			}
+			conn = c
+		}
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			conn.Close(context.Background())
+			conn = nil
+			continue
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// lost kills every running step's process groups (another worker may
+// run them now) and ends the worker with an error.
+func (w *worker) lost() error {
+	w.mu.Lock()
+	n := len(w.running)
+	for _, t := range w.running {
+		for _, g := range t.groups {
+			_ = syscall.Kill(-g, syscall.SIGKILL)
+		}
+		t.cancel()
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+	return fmt.Errorf("lost the lease on the store %s: killed %d running steps: %w", w.st.Where(), n, store.ErrFenced)
+}
+
+// cancelled kills the steps their coordinator cancelled.
+func (w *worker) cancelled(ctx context.Context) {
+	w.mu.Lock()
+	n := len(w.running)
+	w.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	ids, err := w.st.CancelledTasks(ctx)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if t := w.running[id]; t != nil {
+			t.cancel()
+		}
+	}
+}
+
+// start runs a claimed task in its own goroutine.
+func (w *worker) start(c store.Claimed) {
+	tctx, cancel := context.WithCancel(context.Background())
+	t := &workerTask{cancel: cancel}
+	w.mu.Lock()
+	w.running[c.ID] = t
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer func() { w.done <- c.ID }()
+		defer cancel()
+		w.run(tctx, c, t)
+	}()
+}
+
+// run runs one task and reports its result.
+func (w *worker) run(ctx context.Context, c store.Claimed, t *workerTask) {
+	var task exec.StepTask
+	out := exec.StepOutcome{}
+	err := json.Unmarshal(c.Step, &task)
+	if err == nil {
+		wp := w.plan(c.Digest)
+		err = wp.err
+		if err == nil {
+			out, err = exec.RunTask(ctx, wp.plan, task, exec.TaskOptions{StateDir: w.state, SpecDir: wp.specDir,
+				Secrets: wp.secrets, Started: func(pgid int) {
+					w.mu.Lock()
+					t.groups = append(t.groups, pgid)
+					w.mu.Unlock()
+				}})
+		}
+	}
+	if err != nil {
+		host, _ := os.Hostname()
+		out = exec.StepOutcome{Ops: make([]exec.OpOutcome, len(task.Ops))}
+		for i := range out.Ops {
+			out.Ops[i].Error = fmt.Sprintf("worker %s:%d: %v", host, os.Getpid(), err)
+		}
+	}
+	res, _ := json.Marshal(out)
+	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ferr := w.st.Finish(fctx, c, res)
+	switch {
+	case ferr != nil:
+		fmt.Fprintf(w.log, "echelon worker: task %d (%s): %v\n", c.ID, strings.Join(task.Ops, ", "), ferr)
+	default:
+		fmt.Fprintf(w.log, "echelon worker: task %d (%s): %s\n", c.ID, strings.Join(task.Ops, ", "), outcomeWord(out))
+	}
+}
+
+func outcomeWord(out exec.StepOutcome) string {
+	var failed []string
+	for _, o := range out.Ops {
+		if o.Error != "" {
+			failed = append(failed, o.Error)
+		}
+	}
+	if len(failed) == 0 {
+		return "succeeded"
+	}
+	sort.Strings(failed)
+	return "failed: " + failed[0]
+}
+
+// plan loads (once per digest) the plan from the store and its spec from
+// this machine: checked against the plan's digests, with this worker's
+// own sensitive values (RuntimePlan).
+func (w *worker) plan(digest string) *workerPlan {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wp := w.plans[digest]; wp != nil {
+		return wp
+	}
+	wp := w.loadPlan(digest)
+	w.plans[digest] = wp
+	return wp
+}
+
+func (w *worker) loadPlan(digest string) *workerPlan {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	raw, err := w.st.Plan(ctx, digest)
+	if err != nil {
+		return &workerPlan{err: err}
+	}
+	plan, err := planner.Parse(raw)
+	if err != nil {
+		return &workerPlan{err: fmt.Errorf("plan %s: %w", digest, err)}
+	}
+	const planPath = "plan.json" // none on disk: the spec is found from the working directory
+	specPath := w.spec
+	if specPath == "" {
+		specPath = planner.SpecPath(plan, planPath)
+	}
+	spec, err := applyLoadSpec(plan, planPath, specPath, w.spec != "", w.sf.vars, w.sf.varFiles, views.NewDiagnostics(false, w.log, w.log))
+	if errors.Is(err, errReported) {
+		err = fmt.Errorf("the spec %s has errors (in this worker's output)", specPath)
+	}
+	if err == nil {
+		err = planner.CheckFresh(plan, spec)
+	}
+	if err == nil {
+		err = planner.Verify(plan, spec)
+	}
+	if err != nil {
+		return &workerPlan{err: fmt.Errorf("spec %s: %w", specPath, err)}
+	}
+	runPlan, secrets, err := exec.RuntimePlan(plan, spec)
+	if err != nil {
+		return &workerPlan{err: err}
+	}
+	return &workerPlan{plan: runPlan, specDir: spec.Dir, secrets: secrets}
+}

@@ -1,0 +1,207 @@
+package exec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/store"
+)
+
+// Workers (docs/store.md, "Workers"): with Options.Dispatch the runner
+// still drives the one policy (package sched) and journals every step, but
+// a step is a task in the store, run by whichever worker claims it
+// (echelon worker, RunTask), instead of a driver here.
+
+// StepTask is a step as a coordinator dispatches it (store.Task.Step):
+// the plan's operations by ID, never their values (a worker has the plan
+// by its digest, and evaluates sensitive values from its own environment
+// and var files).
+type StepTask struct {
+	Ops         []string `json:"ops"`
+	Attempts    []int    `json:"attempts"`
+	Step        int      `json:"step"`
+	Parallelism int      `json:"parallelism"`
+}
+
+// StepOutcome is a worker's result of a StepTask (store.TaskEnd.Result).
+type StepOutcome struct {
+	Ops      []OpOutcome `json:"ops"` // one per StepTask.Ops
+	Duration float64     `json:"duration"`
+}
+
+// OpOutcome is one operation's part of a StepOutcome: Error "" succeeded.
+type OpOutcome struct {
+	Error      string  `json:"error,omitempty"`
+	Blameless  bool    `json:"blameless,omitempty"`
+	Throttled  bool    `json:"throttled,omitempty"`
+	RetryAfter float64 `json:"retry_after,omitempty"`
+	// Log is the log file on the worker's machine, as host:path.
+	Log string `json:"log,omitempty"`
+}
+
+// WorkerLostError is a step whose worker was lost before it finished (it
+// died, or its lease ran out): the policy runs it again as the next
+// attempt (sched.Lost).
+type WorkerLostError struct{ Worker string }
+
+func (e *WorkerLostError) Error() string {
+	if e.Worker == "" {
+		return "lost its worker"
+	}
+	return "lost its worker " + e.Worker + " (its lease ran out)"
+}
+
+// dispatchStep is runStep for a coordinator: the step's lock set, start
+// records and task in one commit, then its end from the worker.
+func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) stepDone {
+	d := stepDone{st: st}
+	t := StepTask{Step: st.seq, Parallelism: parallelism, Attempts: st.attempts}
+	for _, s := range st.ops {
+		t.Ops = append(t.Ops, s.op.ID)
+	}
+	raw, err := json.Marshal(t)
+	if err != nil {
+		d.err = err
+		return d
+	}
+	var set *store.LockSet
+	if withLocks {
+		excl, shared := r.stepLocks(st)
+		set = &store.LockSet{Owner: r.owner + "#" + st.ops[0].op.ID, Exclusive: excl, Shared: shared}
+	}
+	st.started = time.Now()
+	h, err := r.journal.Dispatch(set, r.startEvents(st), &store.Task{Step: raw, Labels: r.opts.Labels})
+	if err != nil {
+		d.err = fmt.Errorf("dispatch: %w", err)
+		return d
+	}
+	if !h.Ok() {
+		d.lockBusy = true
+		return d
+	}
+	d.started = true
+	for _, ev := range r.startEvents(st) {
+		r.emit(ev)
+	}
+	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
+	d.dur = time.Since(st.started)
+	r.taskOutcome(&d, end, err)
+	if err := r.journal.End(store.Held{}, r.endEvents(st, &d)); err != nil && d.err == nil {
+		d.err = err
+		d.errs, d.blame = opErrors(st.ops, d.err)
+	}
+	return d
+}
+
+// taskOutcome fills d from how its task ended.
+func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
+	n := len(d.st.ops)
+	d.logs = make([]string, n)
+	var out StepOutcome
+	switch {
+	case err != nil:
+		d.err = err
+	case end.Cancelled:
+		d.err = context.Canceled
+	case end.Lost:
+		d.err = &WorkerLostError{Worker: end.Worker}
+	default:
+		if err := json.Unmarshal(end.Result, &out); err != nil || len(out.Ops) != n {
+			d.err = fmt.Errorf("worker %s: an unreadable result (%v)", end.Worker, err)
+		}
+	}
+	if d.err != nil {
+		d.errs, d.blame = opErrors(d.st.ops, d.err)
+		return
+	}
+	se := &StepError{Failed: map[string]*OpError{}}
+	for i, o := range out.Ops {
+		d.logs[i] = o.Log
+		if o.Error == "" {
+			continue
+		}
+		var e error = errors.New(o.Error)
+		if o.Throttled {
+			e = &ThrottledError{RetryAfter: time.Duration(o.RetryAfter * float64(time.Second)), Msg: o.Error}
+		}
+		se.Failed[d.st.ops[i].op.ID] = &OpError{Err: e, Blameless: o.Blameless}
+	}
+	if len(se.Failed) > 0 {
+		d.err = se
+	}
+	d.errs, d.blame = opErrors(d.st.ops, d.err)
+}
+
+// TaskOptions configure RunTask.
+type TaskOptions struct {
+	// StateDir is this machine's state directory: the step's log files
+	// and private files go in its runs/<digest>/.
+	StateDir string
+	SpecDir  string
+	Env      []string // default os.Environ()
+	// Secrets are masked in the log files (the worker's own sensitive
+	// values, from RuntimePlan).
+	Secrets []string
+	// Started is told each process group the step starts (a worker kills
+	// them when it loses its lease).
+	Started func(pgid int)
+	// Scope is the drivers' state for the plan's run on this machine
+	// (version checks, initialised directories): a worker keeps one per
+	// plan. nil: a new one.
+	Scope *RunScope
+}
+
+// RunTask runs one dispatched step of p (the worker's RuntimePlan of the
+// plan) with the local drivers, as apply runs a step, and says how each
+// operation ended. ctx ending kills the step's processes.
+func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (StepOutcome, error) {
+	if len(t.Attempts) != len(t.Ops) {
+		return StepOutcome{}, fmt.Errorf("task: %d operations, %d attempts", len(t.Ops), len(t.Attempts))
+	}
+	r := &runner{plan: p, red: newRedactor(o.Secrets), emit: func(Event) {},
+		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx}.withDefaults()}
+	r.runDir = RunDir(o.StateDir, p)
+	r.logDir = filepath.Join(r.runDir, "logs")
+	if err := os.MkdirAll(r.logDir, 0o755); err != nil {
+		return StepOutcome{}, fmt.Errorf("state directory: %w", err)
+	}
+	byID := make(map[string]*planner.Operation, len(p.Operations))
+	for i := range p.Operations {
+		byID[p.Operations[i].ID] = &p.Operations[i]
+	}
+	st := &stepRun{seq: t.Step, started: time.Now(), attempts: t.Attempts}
+	for _, id := range t.Ops {
+		op := byID[id]
+		if op == nil {
+			return StepOutcome{}, fmt.Errorf("task: operation %s is not in the plan", id)
+		}
+		st.ops = append(st.ops, &opState{op: op})
+	}
+	r.started = o.Started
+	r.scope = o.Scope
+	if r.scope == nil {
+		r.scope = &RunScope{StateDir: o.StateDir}
+	}
+	d := r.driveStep(st, stepDone{st: st}, "", t.Parallelism)
+	host, _ := os.Hostname()
+	out := StepOutcome{Duration: d.dur.Seconds(), Ops: make([]OpOutcome, len(st.ops))}
+	cancelled := ctx.Err() != nil
+	for i := range st.ops {
+		oo := OpOutcome{Log: host + ":" + d.logs[i]}
+		if e := d.errs[i]; e != nil {
+			oo.Error, oo.Blameless = opMessage(d.err, e, d.blame[i], len(st.ops), cancelled), d.blame[i]
+			var te *ThrottledError
+			if errors.As(e, &te) {
+				oo.Throttled, oo.RetryAfter = true, te.RetryAfter.Seconds()
+			}
+		}
+		out.Ops[i] = oo
+	}
+	return out, nil
+}
