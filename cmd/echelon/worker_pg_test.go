@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/echelonhq/echelon/store/pgtest"
+)
+
+// Workers on a real PostgreSQL: each `echelon worker` is a process of its
+// own, in a network namespace of its own where this machine allows
+// `unshare -n` (as on another host: it reaches the database only by the
+// Unix socket), with a short lease (--store-lease) so a lost worker is
+// found quickly.
+
+var (
+	unshareOnce sync.Once
+	unshareOK   bool
+)
+
+// inNetns is argv run in a new network namespace when unshare -n works.
+func inNetns(argv []string) []string {
+	unshareOnce.Do(func() { unshareOK = osexec.Command("unshare", "-n", "true").Run() == nil })
+	if unshareOK {
+		return append([]string{"unshare", "-n"}, argv...)
+	}
+	return argv
+}
+
+// worker is a running `echelon worker` and its output.
+type workerProc struct {
+	cmd *osexec.Cmd
+	out *bytes.Buffer
+	mu  *sync.Mutex
+}
+
+func (w *workerProc) output() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.String()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// startWorker starts a worker in dir with its own state directory.
+func startWorker(t *testing.T, dir, url, name string, extra ...string) *workerProc {
+	t.Helper()
+	bin, err := osexec.LookPath("echelon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := inNetns(append([]string{bin, "worker", "--store", url, "--state", "st-" + name, "--slots", "2", "--store-lease", "1s"}, extra...))
+	c := osexec.Command(argv[0], argv[1:]...)
+	c.Dir = dir
+	c.Env = append(os.Environ(), "ECHELON_STORE=")
+	w := &workerProc{cmd: c, out: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	c.Stdout, c.Stderr = lockedWriter{w.mu, w.out}, lockedWriter{w.mu, w.out}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+	})
+	return w
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// TestWorkerKilled: a worker is killed (kill -9) in the middle of an
+// operation, 20 rounds, with other workers serving: each run finishes,
+// every operation succeeded once, and only the killed step ran twice (as
+// its next attempt).
+func TestWorkerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 rounds of a worker killed mid-operation")
+	}
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	// victim records the pid of the worker running it ($PPID: the
+	// command driver starts sh itself) and, the first time, waits to be
+	// killed; the others record that they ran.
+	victim := `echo $PPID >> victim.ran; if [ "$(wc -l < victim.ran)" -eq 1 ]; then exec sleep 60; fi`
+	comps := [][2]string{{"victim", victim}}
+	for _, n := range []string{"a", "b", "c"} {
+		comps = append(comps, [2]string{n, "echo x >> " + n + ".ran"})
+	}
+	writeSpec(t, filepath.Join(dir, "k.hcl"), comps, false)
+	compilePlan(t, dir, "k.hcl", "k.json")
+	// One slot each: the killed worker runs the victim and nothing else.
+	workers := []*workerProc{startWorker(t, dir, url, "w0", "--slots", "1"), startWorker(t, dir, url, "w1", "--slots", "1")}
+	for round := range 20 {
+		for _, f := range []string{"victim", "a", "b", "c"} {
+			os.Remove(filepath.Join(dir, f+".ran"))
+		}
+		apply := echelonCmd(t, dir, "apply", "k.json", "--store", url, "--workers", "--state", "coord", "--json")
+		var aout bytes.Buffer
+		apply.Stdout, apply.Stderr = &aout, &aout
+		if err := apply.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		waitFor(t, "the victim to start on a worker", func() bool {
+			l := readLines(t, filepath.Join(dir, "victim.ran"))
+			if len(l) > 0 {
+				pid, _ = strconv.Atoi(l[0])
+			}
+			return pid > 0
+		})
+		killed := -1
+		for i, w := range workers {
+			if w.cmd.Process.Pid == pid {
+				killed = i
+			}
+		}
+		if killed < 0 {
+			apply.Process.Kill()
+			t.Fatalf("round %d: the victim's parent %d is no worker", round, pid)
+		}
+		if err := workers[killed].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = workers[killed].cmd.Wait()
+		workers[killed] = startWorker(t, dir, url, fmt.Sprintf("w%d-%d", killed, round), "--slots", "1")
+		if err := apply.Wait(); err != nil {
+			t.Fatalf("round %d: the run did not finish: %v\n%s", round, err, aout.String())
+		}
+		if got := readLines(t, filepath.Join(dir, "victim.ran")); len(got) != 2 {
+			t.Errorf("round %d: the killed step ran %d times, want 2", round, len(got))
+		}
+		for _, n := range []string{"a", "b", "c"} {
+			if got := readLines(t, filepath.Join(dir, n+".ran")); len(got) != 1 {
+				t.Errorf("round %d: %s ran %d times, want once", round, n, len(got))
+			}
+		}
+		succeeded := map[string]int{}
+		lost := 0
+		for _, ev := range journalEvents(t, url, dir, "k.json") {
+			if ev.Kind == "op_end" && ev.Outcome == "succeeded" {
+				succeeded[ev.Op]++
+			}
+			if ev.Kind == "op_end" && ev.Op == "victim" && ev.Outcome == "failed" {
+				lost++
+			}
+		}
+		for _, n := range []string{"victim", "a", "b", "c"} {
+			if succeeded[n] != 1 {
+				t.Errorf("round %d: %s succeeded %d times in the journal, want once", round, n, succeeded[n])
+			}
+		}
+		if lost != 1 {
+			t.Errorf("round %d: %d failed (lost) ends of the victim, want 1:\n%s", round, lost, aout.String())
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+}
+
+// TestWorkerStoppedResultRefused: a worker is SIGSTOPped mid-operation
+// past its lease; the coordinator gives its task up as lost and another
+// worker runs the step. After SIGCONT the stopped worker's late result is
+// refused (the lost task has no result), and the worker, having lost its
+// lease, exits in error.
+func TestWorkerStoppedResultRefused(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	step := `echo $PPID >> s.ran; if [ "$(wc -l < s.ran)" -eq 1 ]; then while [ ! -e go ]; do sleep 0.02; done; fi`
+	writeSpec(t, filepath.Join(dir, "s.hcl"), [][2]string{{"s", step}}, false)
+	compilePlan(t, dir, "s.hcl", "s.json")
+	a := startWorker(t, dir, url, "a")
+	apply := echelonCmd(t, dir, "apply", "s.json", "--store", url, "--workers", "--state", "coord")
+	var aout bytes.Buffer
+	apply.Stdout, apply.Stderr = &aout, &aout
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer apply.Process.Kill()
+	waitFor(t, "the step to start on worker a", func() bool { return len(readLines(t, filepath.Join(dir, "s.ran"))) == 1 })
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	waitFor(t, "a's lease to run out", func() bool {
+		var over bool
+		err := conn.QueryRow(context.Background(), "SELECT lease_until <= now() FROM sessions WHERE pid = $1", a.cmd.Process.Pid).Scan(&over)
+		return err == nil && over
+	})
+	startWorker(t, dir, url, "b")
+	if err := apply.Wait(); err != nil {
+		t.Fatalf("the run did not finish on worker b: %v\n%s", err, aout.String())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Wait(); err == nil {
+		t.Errorf("worker a went on after losing its lease:\n%s", a.output())
+	}
+	if out := a.output(); !strings.Contains(out, "lost the lease") && !strings.Contains(out, "refused") {
+		t.Errorf("worker a does not say it lost its lease or was refused:\n%s", out)
+	}
+	var states []string
+	rows, err := conn.Query(context.Background(), "SELECT state, result IS NOT NULL FROM tasks ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		var res bool
+		if err := rows.Scan(&s, &res); err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, fmt.Sprintf("%s:%v", s, res))
+	}
+	if strings.Join(states, " ") != "lost:false done:true" {
+		t.Errorf("tasks %v, want [lost:false done:true]: a's late result must be refused", states)
+	}
+	succeeded := 0
+	for _, ev := range journalEvents(t, url, dir, "s.json") {
+		if ev.Kind == "op_end" && ev.Outcome == "succeeded" {
+			succeeded++
+		}
+	}
+	if succeeded != 1 {
+		t.Errorf("%d succeeded ends in the journal, want 1 (worker b's)", succeeded)
+	}
+}
+
+// TestWorkerCoordinatorResumed: the coordinator is killed (kill -9) while
+// a worker runs its second step; another process resumes the run (apply
+// --resume --workers, its own state directory): the run finishes, the
+// first step is not run again.
+func TestWorkerCoordinatorResumed(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	second := `echo x >> two.ran; if [ "$(wc -l < two.ran)" -eq 1 ]; then while [ ! -e go ]; do sleep 0.02; done; fi`
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}}, true)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	startWorker(t, dir, url, "w")
+	first := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--workers", "--state", "host1", "--store-lease", "1s")
+	var fout bytes.Buffer
+	first.Stdout, first.Stderr = &fout, &fout
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second step to start", func() bool { return len(readLines(t, filepath.Join(dir, "two.ran"))) == 1 })
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	waitFor(t, "the killed coordinator's lease to run out", func() bool {
+		var over bool
+		err := conn.QueryRow(context.Background(), "SELECT lease_until <= now() FROM sessions WHERE pid = $1", first.Process.Pid).Scan(&over)
+		return err == nil && over
+	})
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := echelonCmd(t, dir, "apply", "c.json", "--resume", "--store", url, "--workers", "--state", "host2").CombinedOutput()
+	if err != nil {
+		t.Fatalf("the resume from another process: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "(1 in an earlier run)") {
+		t.Errorf("the resumed run does not count one as done earlier:\n%s", out)
+	}
+	if got := readLines(t, filepath.Join(dir, "one.ran")); len(got) != 1 {
+		t.Errorf("one ran %d times, want once", len(got))
+	}
+	last := ""
+	for _, ev := range journalEvents(t, url, dir, "c.json") {
+		if ev.Kind == "op_end" && ev.Op == "two" {
+			last = ev.Outcome
+		}
+	}
+	if last != "succeeded" {
+		t.Errorf("two's last end in the journal is %q, want succeeded", last)
+	}
+}
