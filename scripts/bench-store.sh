@@ -9,13 +9,22 @@
 #     (argv ["true"]) at 24-way applied with the state directory and with
 #     --store postgres://, best of ROUNDS (default 2) each, interleaved;
 #     (PG - dir) / N (goal <= 2 ms/op).
+#  3. the same N operations run by workers (apply --workers, echelon
+#     worker): 1 worker with 24 slots, and 4 workers with 6 slots each,
+#     best of ROUNDS each, against the state directory's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 ROUNDS=${ROUNDS:-2}
 work=$(mktemp -d /tmp/echelon-bench-store-XXXXXX)
 pg=$(mktemp -d /tmp/echelon-pg-XXXXXX) # its own: the server user must reach it
-trap 'bash scripts/postgres.sh stop "$pg" >/dev/null 2>&1; rm -rf "$work"' EXIT
+wpids=()
+stop_workers() {
+  for p in "${wpids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${wpids[@]}"; do wait "$p" 2>/dev/null || true; done
+  wpids=()
+}
+trap 'stop_workers; bash scripts/postgres.sh stop "$pg" >/dev/null 2>&1; rm -rf "$work"' EXIT
 url=$(bash scripts/postgres.sh start "$pg")
 echo "uptime: $(uptime)"
 
@@ -70,7 +79,24 @@ for r in $(seq "$ROUNDS"); do
   best_d=$(python3 -c "print(min(float('$d'), float('${best_d:-inf}')))")
   best_p=$(python3 -c "print(min(float('$p'), float('${best_p:-inf}')))")
 done
+best_w1=""; best_w4=""
+for r in $(seq "$ROUNDS"); do
+  for nw in 1 4; do
+    slots=$(( 24 / nw ))
+    for i in $(seq "$nw"); do
+      (cd "$work" && exec "$work/echelon" worker --store "$url" --slots "$slots" --state "$work/w$i" >"$work/w$i.log" 2>&1) &
+      wpids+=($!)
+    done
+    rm -rf "$work/state"
+    w=$(wall "$work/echelon" apply "$work/plan.json" --store "$url" --workers --state "$work/state")
+    stop_workers
+    echo "round $r: $nw worker(s) x $slots slots ${w}s"
+    if [ "$nw" = 1 ]; then best_w1=$(python3 -c "print(min(float('$w'), float('${best_w1:-inf}')))"); else best_w4=$(python3 -c "print(min(float('$w'), float('${best_w4:-inf}')))"); fi
+  done
+done
 echo "command: N=$N ROUNDS=$ROUNDS bash scripts/bench-store.sh"
+echo "apply --workers of $N no-op operations at 24-way: 1 worker best ${best_w1}s, 4 workers best ${best_w4}s"
+echo "per operation over the state directory: 1 worker $(python3 -c "print(f'{($best_w1 - $best_d) / $N * 1000:.3f}')") ms, 4 workers $(python3 -c "print(f'{($best_w4 - $best_d) / $N * 1000:.3f}')") ms"
 echo "apply of $N no-op operations at 24-way: state directory best ${best_d}s, postgres best ${best_p}s"
 echo "store overhead per operation (postgres - state directory): $(python3 -c "print(f'{($best_p - $best_d) / $N * 1000:.3f}')") ms (goal <= 2 ms)"
 echo "uptime: $(uptime)"

@@ -30,7 +30,7 @@ var applyStdout io.Writer = os.Stdout
 
 // runApply runs a compiled plan (deploy or destroy).
 //
-//	echelon apply PLAN [--spec SPEC] [--state DIR] [--store URL] [--resume] [--json] [--var k=v]... [--var-file F]...
+//	echelon apply PLAN [--spec SPEC] [--state DIR] [--store URL [--workers]] [--resume] [--json] [--var k=v]... [--var-file F]...
 //
 // Before anything runs the plan's digests are checked: plan_digest against
 // its content and spec_digest against the spec as it is now, loaded with
@@ -47,7 +47,7 @@ func runApply(ctx context.Context, args []string) error {
 	sigpipe := make(chan os.Signal, 1)
 	signal.Notify(sigpipe, syscall.SIGPIPE)
 	defer signal.Stop(sigpipe)
-	fs := newFlagSet("apply", "apply PLAN [--spec SPEC] [--state DIR] [--store URL] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
+	fs := newFlagSet("apply", "apply PLAN [--spec SPEC] [--state DIR] [--store URL [--workers [--worker-label KEY=VALUE]...]] [--resume] [--json] [--var NAME=VALUE]... [--var-file FILE]...")
 	sf := specFlags{ctx: ctx}
 	specFlag := fs.String("spec", "", "the plan's `SPEC` (default: found from the plan's spec.path)")
 	state := fs.String("state", "", "state `DIR`: journal, logs, locks (default .echelon next to the plan)")

@@ -77,6 +77,8 @@ var completionFlags = map[string][]compFlag{
 		{"spec", "", "file", "the plan's spec (default: found from spec.path)"},
 		{"state", "", "dir", "the state directory"},
 		{"store", "", "value", "a postgres:// URL or a state directory"},
+		{"workers", "", "", "coordinate: workers run the steps"},
+		{"worker-label", "", "value", "only workers with this label run the steps"},
 		{"resume", "", "", "continue the plan's last run"},
 		{"json", "", "", "print events and the summary as JSON lines"},
 		{"no-calibration", "", "", "predict without the spec's echelon.calibration.json"},
@@ -133,6 +135,14 @@ var completionFlags = map[string][]compFlag{
 		{"state", "", "dir", "the state directory"},
 		{"yes", "", "", "do not ask for confirmation"},
 		{"json", "", "", "print what was removed as JSON"},
+	},
+	"worker": {
+		{"store", "", "value", "the postgres:// URL of the store"},
+		{"slots", "", "value", "steps run at once"},
+		{"label", "", "value", "a label tasks may ask for"},
+		{"state", "", "dir", "this machine's state directory"},
+		{"spec", "", "file", "the spec of the plans"},
+		compVar, compVarFile,
 	},
 	"completion": {},
 }

@@ -41,7 +41,7 @@ func runWorker(ctx context.Context, args []string) error {
 	fs := newFlagSet("worker", workerUsage)
 	var stf storeFlags
 	stf.register(fs)
-	slots := fs.Int("slots", runtime.NumCPU(), "steps run at once")
+	slots := fs.Int("slots", runtime.NumCPU(), "at most `N` steps at once")
 	labels := fs.StringArray("label", nil, "a label tasks may ask for: `KEY=VALUE` (repeatable)")
 	state := fs.String("state", ".echelon", "this machine's state `DIR`: the steps' log files")
 	specFlag := fs.String("spec", "", "the `SPEC` of the plans (default: found from each plan's spec.path)")
