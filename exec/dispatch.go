@@ -195,7 +195,9 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 	for i := range st.ops {
 		oo := OpOutcome{Log: host + ":" + d.logs[i]}
 		if e := d.errs[i]; e != nil {
-			oo.Error, oo.Blameless = opMessage(d.err, e, d.blame[i], len(st.ops), cancelled), d.blame[i]
+			// Masked here: the result goes to the store, and the
+			// coordinator may not know this worker's values.
+			oo.Error, oo.Blameless = r.red.String(opMessage(d.err, e, d.blame[i], len(st.ops), cancelled)), d.blame[i]
 			var te *ThrottledError
 			if errors.As(e, &te) {
 				oo.Throttled, oo.RetryAfter = true, te.RetryAfter.Seconds()
