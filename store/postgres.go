@@ -490,6 +490,7 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 			r.p.forget(e.Release.Owner(), e.Release.id)
 		}
 		if e.Task != nil && i < len(out) && out[i] > 0 {
+			r.p.register(out[i])
 			held[i] = Held{task: out[i]}
 			continue
 		}

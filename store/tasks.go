@@ -65,7 +65,6 @@ type awaiter struct {
 	mu      sync.Mutex
 	waiting map[int64]chan TaskEnd
 	once    sync.Once
-	wake    chan struct{}
 }
 
 // Await implements Dispatcher.
@@ -73,25 +72,13 @@ func (p *Postgres) Await(ctx context.Context, task Held) (TaskEnd, error) {
 	if task.task == 0 {
 		return TaskEnd{}, errors.New("store: await of no task")
 	}
+	ch := p.register(task.task)
 	a := &p.await
-	a.once.Do(func() {
-		a.waiting, a.wake = map[int64]chan TaskEnd{}, make(chan struct{}, 1)
-		p.wg.Add(1)
-		go p.watchTasks()
-	})
-	ch := make(chan TaskEnd, 1)
-	a.mu.Lock()
-	a.waiting[task.task] = ch
-	a.mu.Unlock()
 	defer func() {
 		a.mu.Lock()
 		delete(a.waiting, task.task)
 		a.mu.Unlock()
 	}()
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
 	select {
 	case end := <-ch:
 		return end, nil
@@ -115,10 +102,30 @@ func (p *Postgres) Await(ctx context.Context, task Held) (TaskEnd, error) {
 	}
 }
 
+// register makes (once) the channel a task's end is handed to: the
+// commit that dispatches it registers it at once, so a result notified
+// before Await is called is kept. The first registration starts the
+// watcher.
+func (p *Postgres) register(id int64) chan TaskEnd {
+	a := &p.await
+	a.once.Do(func() {
+		a.waiting = map[int64]chan TaskEnd{}
+		p.wg.Add(1)
+		go p.watchTasks()
+	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ch := a.waiting[id]
+	if ch == nil {
+		ch = make(chan TaskEnd, 1)
+		a.waiting[id] = ch
+	}
+	return ch
+}
+
 // watchTasks LISTENs for finished tasks and polls the waited ones.
 func (p *Postgres) watchTasks() {
 	defer p.wg.Done()
-	a := &p.await
 	poll := min(p.lease/3, time.Second)
 	conn, err := p.listen("echelon_done")
 	if err != nil {
@@ -134,24 +141,54 @@ func (p *Postgres) watchTasks() {
 		if conn == nil {
 			select {
 			case <-p.ctx.Done():
-			case <-a.wake:
 			case <-time.After(poll):
 			}
+			conn, _ = p.listen("echelon_done")
 			continue
 		}
 		ctx, cancel := context.WithTimeout(p.ctx, poll)
-		go func() {
-			select {
-			case <-a.wake:
-				cancel()
-			case <-ctx.Done():
+		// Results that rode in their notifications are handed out at
+		// once; the others (and lost workers) at the next check.
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				if ctx.Err() == nil && p.ctx.Err() == nil {
+					conn.Close(context.Background())
+					conn, _ = p.listen("echelon_done")
+				}
+				break
 			}
-		}()
-		_, err := conn.WaitForNotification(ctx)
+			if !p.deliverNote(n.Payload) {
+				break
+			}
+		}
 		cancel()
-		if err != nil && ctx.Err() == nil && p.ctx.Err() == nil {
-			conn.Close(context.Background())
-			conn, _ = p.listen("echelon_done")
+	}
+}
+
+// deliverNote hands out a result carried by a notification; false when
+// the notification carries none (read the tasks' states).
+func (p *Postgres) deliverNote(payload string) bool {
+	var note struct {
+		ID     int64           `json:"id"`
+		Result json.RawMessage `json:"result"`
+	}
+	if json.Unmarshal([]byte(payload), &note) != nil || note.ID == 0 || note.Result == nil {
+		return false
+	}
+	p.hand(note.ID, TaskEnd{Result: note.Result})
+	return true
+}
+
+// hand gives a waiter its task's end.
+func (p *Postgres) hand(id int64, end TaskEnd) {
+	a := &p.await
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ch := a.waiting[id]; ch != nil {
+		select {
+		case ch <- end:
+		default:
 		}
 	}
 }
@@ -206,14 +243,7 @@ func (p *Postgres) checkTasks() {
 		default:
 			continue
 		}
-		a.mu.Lock()
-		if ch := a.waiting[id]; ch != nil {
-			select {
-			case ch <- end:
-			default:
-			}
-		}
-		a.mu.Unlock()
+		p.hand(id, end)
 	}
 }
 

@@ -130,7 +130,8 @@ type workerPlan struct {
 func (w *worker) serve(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
 	go w.listen(ctx, wake)
-	poll := min(w.lease/3, time.Second)
+	tick := time.NewTicker(min(w.lease/3, time.Second))
+	defer tick.Stop()
 	fmt.Fprintf(w.log, "echelon worker: serving %s with %d slots\n", w.st.Where(), w.slots)
 	for {
 		if ctx.Err() != nil {
@@ -152,17 +153,32 @@ func (w *worker) serve(ctx context.Context) error {
 				w.start(c)
 			}
 		}
-		w.cancelled(ctx)
 		select {
 		case <-ctx.Done():
 		case <-w.st.Lost():
 			return w.lost()
 		case id := <-w.done:
-			w.mu.Lock()
-			delete(w.running, id)
-			w.mu.Unlock()
+			w.finished(id)
 		case <-wake:
-		case <-time.After(poll):
+			w.cancelled(ctx)
+		case <-tick.C:
+			w.cancelled(ctx)
+		}
+	}
+}
+
+// finished frees the slots of id and of every other step that ended
+// meanwhile, so that one claim fills them all.
+func (w *worker) finished(id int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.running, id)
+	for {
+		select {
+		case id := <-w.done:
+			delete(w.running, id)
+		default:
+			return
 		}
 	}
 }

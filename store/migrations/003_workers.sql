@@ -141,7 +141,8 @@ END $$;
 -- echelon_finish records a claimed task's result and lets its lock set go,
 -- if the claim is still the worker's and its lease holds: 1 done, 0 refused
 -- (the task was given up as lost, or cancelled and ended elsewhere), -1 the
--- worker's lease is gone. The coordinator is woken (NOTIFY echelon_done).
+-- worker's lease is gone. The coordinator is woken (NOTIFY echelon_done,
+-- with the result when it fits).
 CREATE FUNCTION echelon_finish(sess bigint, task bigint, tok bigint, res jsonb)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
@@ -160,7 +161,10 @@ BEGIN
     IF hid IS NOT NULL THEN
         DELETE FROM holders WHERE id = hid AND session_id = sess;
     END IF;
-    PERFORM pg_notify('echelon_done', task::text);
+    -- The result rides in the notification when it fits (a payload is at
+    -- most 8000 bytes): the coordinator then need not read it back.
+    PERFORM pg_notify('echelon_done', CASE WHEN octet_length(res::text) < 7000
+        THEN jsonb_build_object('id', task, 'result', res)::text ELSE task::text END);
     RETURN 1;
 END $$;
 
