@@ -119,6 +119,7 @@ type workerTask struct {
 // worker's own sensitive values, or why it cannot.
 type workerPlan struct {
 	plan    *planner.Plan
+	scope   *exec.RunScope // the drivers' state for the plan on this machine
 	specDir string
 	secrets []string
 	err     error
@@ -275,7 +276,7 @@ func (w *worker) run(ctx context.Context, c store.Claimed, t *workerTask) {
 		err = wp.err
 		if err == nil {
 			out, err = exec.RunTask(ctx, wp.plan, task, exec.TaskOptions{StateDir: w.state, SpecDir: wp.specDir,
-				Secrets: wp.secrets, Started: func(pgid int) {
+				Secrets: wp.secrets, Scope: wp.scope, Started: func(pgid int) {
 					w.mu.Lock()
 					t.groups = append(t.groups, pgid)
 					w.mu.Unlock()
@@ -362,5 +363,5 @@ func (w *worker) loadPlan(digest string) *workerPlan {
 	if err != nil {
 		return &workerPlan{err: err}
 	}
-	return &workerPlan{plan: runPlan, specDir: spec.Dir, secrets: secrets}
+	return &workerPlan{plan: runPlan, specDir: spec.Dir, secrets: secrets, scope: &exec.RunScope{StateDir: w.state}}
 }
