@@ -120,8 +120,9 @@ type TryLocker interface {
 }
 
 // CommitLocal is Run.Commit for a journal written by write (whole lines,
-// durable when it returns) with lock sets taken from locks: the takes
-// first, then the lines in one write, then the releases.
+// durable when it returns) with lock sets taken from locks: the entries'
+// takes and releases in order (a release before a later take of its
+// names, as in one transaction), then every line in one write.
 func CommitLocal(ctx context.Context, locks TryLocker, write func(context.Context, []byte) error, entries []Entry) ([]Held, error) {
 	held := make([]Held, len(entries))
 	var lines []byte
@@ -142,6 +143,11 @@ func CommitLocal(ctx context.Context, locks TryLocker, write func(context.Contex
 			held[i] = Held{release: rel, owner: e.Take.Owner}
 		}
 		lines = append(lines, e.Lines...)
+		if e.Release.release != nil {
+			// As a step's deferred release always was: a set that
+			// cannot be let go stays held until this process ends.
+			_ = e.Release.release()
+		}
 	}
 	if len(lines) > 0 {
 		if err := write(ctx, lines); err != nil {
@@ -149,15 +155,7 @@ func CommitLocal(ctx context.Context, locks TryLocker, write func(context.Contex
 			return nil, err
 		}
 	}
-	var rerr error
-	for _, e := range entries {
-		if e.Release.release != nil {
-			if err := e.Release.release(); err != nil && rerr == nil {
-				rerr = err
-			}
-		}
-	}
-	return held, rerr
+	return held, nil
 }
 
 // releaseTaken lets go what a failed commit took.

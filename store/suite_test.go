@@ -359,6 +359,18 @@ func TestStoreCommit(t *testing.T) {
 		}
 		rel()
 		relB()
+		// In one commit a release comes before a later take of its name.
+		h1, err := run.Commit(ctx, []Entry{{Take: &LockSet{Owner: "A#1", Exclusive: []string{"seq"}}}})
+		if err != nil || !h1[0].Ok() {
+			t.Fatal(h1, err)
+		}
+		h2, err := run.Commit(ctx, []Entry{{Release: h1[0], Async: true}, {Take: &LockSet{Owner: "A#2", Shared: []string{"seq"}}}})
+		if err != nil || !h2[1].Ok() {
+			t.Fatalf("a take after a release of its name in one commit: %v %v", h2, err)
+		}
+		if _, err := run.Commit(ctx, []Entry{{Release: h2[1]}}); err != nil {
+			t.Fatal(err)
+		}
 		if got, want := readJournal(t, a, d), "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n"; got != want {
 			t.Errorf("journal %q, want %q", got, want)
 		}
