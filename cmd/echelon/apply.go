@@ -228,8 +228,10 @@ func runApply(ctx context.Context, args []string) error {
 	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err
 	}
-	if pv != nil && res.OK() {
-		// Applied, its saved plans are used up (terraform calls them stale).
+	if res.OK() && (pv != nil || *noPreview) {
+		// Applied, its saved plans are used up (terraform calls them
+		// stale); applied without them, they no longer show what would
+		// change (and an incomplete one would refuse every later apply).
 		if err := exec.RemovePreview(stateDir, plan); err != nil {
 			return err
 		}

@@ -65,7 +65,7 @@ func runPlan(ctx context.Context, args []string) error {
 	if stateDir == "" {
 		stateDir = filepath.Join(filepath.Dir(planPath), ".echelon")
 	}
-	pv, res, err := exec.RunPreview(ctx, lp.runPlan, exec.Options{StateDir: stateDir, SpecDir: lp.spec.Dir, Secrets: lp.secrets})
+	pv, res, err := exec.RunPreview(ctx, lp.runPlan, exec.Options{StateDir: stateDir, SpecDir: lp.spec.Dir, Secrets: lp.secrets, Spec: lp.spec})
 	if err != nil {
 		return err
 	}
