@@ -112,8 +112,7 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *si
 		fmt.Fprintf(w, "failed (%d):\n", len(res.Failed))
 		printFailures(w, res.Failed, len(res.Failed))
 		if regions := failedRegions(plan, res.Failed); len(regions) > 0 {
-			fmt.Fprintf(w, "failed regions (%d): %s; retry just them: echelon apply %s --state %s --resume\n",
-				len(regions), summarize(regions, 24), planPath, stateDir)
+			fmt.Fprintf(w, "failed regions (%d): %s (--resume below retries them)\n", len(regions), summarize(regions, 24))
 		}
 	}
 	// What ran but was stopped short: each has an error and a log to read.
@@ -133,9 +132,25 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *si
 	}
 	fmt.Fprintf(w, "journal: %s\n", res.Journal)
 	if !res.OK() {
-		fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
+		if stalePreview(res.Failed) {
+			// Resuming the saved plans again would be refused again.
+			fmt.Fprintf(w, "preview again, then continue: echelon plan %s --state %s && echelon apply %s --state %s --resume\n",
+				planPath, stateDir, planPath, stateDir)
+		} else {
+			fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
+		}
 	}
 	return nil
+}
+
+// stalePreview: a failure was a saved plan Terraform called stale.
+func stalePreview(failed []exec.Failure) bool {
+	for _, f := range failed {
+		if strings.Contains(f.Error, "preview again") {
+			return true
+		}
+	}
+	return false
 }
 
 // printFailures lists operations with their last error and log, the first

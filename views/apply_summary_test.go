@@ -47,3 +47,20 @@ func TestApplySummaryGroups(t *testing.T) {
 		t.Errorf("cancelled operations listed as not run:\n%s", out)
 	}
 }
+
+// A saved plan Terraform called stale is not resumed as it is: the summary
+// says to preview again first.
+func TestApplySummaryStalePreview(t *testing.T) {
+	plan := &planner.Plan{Action: planner.ActionDeploy, Deployment: "d", Operations: []planner.Operation{{ID: "app/eu", Region: "eu"}}}
+	res := &exec.Result{Journal: "j.jsonl", Failed: []exec.Failure{{Op: "app/eu", Log: "l",
+		Error: "Saved plan is stale: the state of app (workspace eu) changed since the preview (another apply?); nothing was applied; preview again (echelon plan)"}}}
+	var b bytes.Buffer
+	if err := NewApply(false, &b, nil, plan).Summary(plan, res, nil, "p.json", "st"); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "\npreview again, then continue: echelon plan p.json --state st && echelon apply p.json --state st --resume\n") ||
+		strings.Contains(out, "continue with:") {
+		t.Errorf("summary:\n%s", out)
+	}
+}

@@ -126,6 +126,10 @@ func runApply(ctx context.Context, args []string) error {
 		if pv, err = readPreview(stateDir, plan, spec.Dir, planPath, diagView); err != nil {
 			return err
 		}
+	} else if err := exec.RemovePreview(stateDir, plan); err != nil {
+		// Applied without it, a preview no longer shows what would change
+		// (and, incomplete, would refuse the --resume the summary offers).
+		return err
 	}
 
 	var term *os.File // the terminal itself, for the live view's size
@@ -228,10 +232,8 @@ func runApply(ctx context.Context, args []string) error {
 	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err
 	}
-	if res.OK() && (pv != nil || *noPreview) {
-		// Applied, its saved plans are used up (terraform calls them
-		// stale); applied without them, they no longer show what would
-		// change (and an incomplete one would refuse every later apply).
+	if pv != nil && res.OK() {
+		// Applied, its saved plans are used up (terraform calls them stale).
 		if err := exec.RemovePreview(stateDir, plan); err != nil {
 			return err
 		}
