@@ -86,7 +86,7 @@ func newPreviewFixture(t *testing.T) *previewFixture {
 	if err := os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(tfPreviewSpec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &previewFixture{t: t, dir: dir, state: filepath.Join(dir, ".echelon"), c: newTFCounter(t, dir)}
+	return &previewFixture{t: t, dir: dir, state: filepath.Join(dir, ".echelon"), c: newTFCounter(t, dir, "terraform", terraformBin(t))}
 }
 
 func (f *previewFixture) compile(vars []string, destroy bool) *planner.Plan {
