@@ -221,3 +221,22 @@ func TestSplitJSONObject(t *testing.T) {
 		}
 	}
 }
+
+// A plan's binary picks the program and its override; one echelon does not
+// know is refused, not run as terraform.
+func TestTerraformBinaryOf(t *testing.T) {
+	env := []string{"ECHELON_TERRAFORM=/opt/tf", "ECHELON_TOFU=/opt/tofu"}
+	for _, tc := range []struct{ binary, tool, bin string }{
+		{"", "terraform", "/opt/tf"},
+		{"terraform", "terraform", "/opt/tf"},
+		{"tofu", "tofu", "/opt/tofu"},
+	} {
+		tool, bin, err := terraformBinary(env, tc.binary)
+		if err != nil || tool != tc.tool || bin != tc.bin {
+			t.Errorf("terraformBinary(%q) = %q, %q, %v; want %q, %q", tc.binary, tool, bin, err, tc.tool, tc.bin)
+		}
+	}
+	if _, bin, err := terraformBinary(nil, "pulumi"); err == nil {
+		t.Errorf("binary pulumi ran %q", bin)
+	}
+}
