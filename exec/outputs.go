@@ -310,9 +310,13 @@ func terraformOutputs(ctx context.Context, s Step, t *planner.Terraform) (map[st
 	if err := runChild(s, cmd); err != nil {
 		return nil, err
 	}
+	// tofu prints its CLI configuration warnings on stdout, before the
+	// object (splitJSONObject); they hold no output value.
+	pre, obj := splitJSONObject(stdout.Bytes())
+	s.Log.Write(pre)
 	var raw map[string]OutputValue
-	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
-		return nil, fmt.Errorf("reading terraform output -json: %w", err)
+	if err := json.Unmarshal(obj, &raw); err != nil {
+		return nil, fmt.Errorf("reading %s output -json: %w", tool, err)
 	}
 	names := make([]string, 0, len(raw))
 	for n := range raw {

@@ -169,9 +169,10 @@ func checkTerraform(ctx context.Context, s Step, w *tfDir) error {
 	return nil
 }
 
-// splitJSONObject splits version -json's output at the line where its
-// JSON object starts: what comes before (OpenTofu prints CLI configuration
-// warnings there, terraform nothing) and the object.
+// splitJSONObject splits the output of version -json or output -json at
+// the line where its JSON object starts: what comes before (OpenTofu
+// prints CLI configuration warnings there, terraform nothing) and the
+// object.
 func splitJSONObject(out []byte) (pre, obj []byte) {
 	if bytes.HasPrefix(out, []byte("{")) {
 		return nil, out
