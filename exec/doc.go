@@ -61,6 +61,10 @@
 // attempt, its workspace chosen with TF_WORKSPACE. Every workspace of a
 // directory shares its .terraform; the plugin cache is
 // STATE/terraform/plugin-cache unless TF_PLUGIN_CACHE_DIR names one.
+// OpenTofu (an operation's Terraform.Binary "tofu": ECHELON_TOFU, else tofu
+// on PATH) runs the same way: it reads the same TF_* variables, answers
+// version -json with the same terraform_version and writes the same -json
+// stream.
 //
 // A preview (preview.go, terraform_preview.go) walks the plan the same way
 // and runs `terraform plan -out` once per state; an apply with

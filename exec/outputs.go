@@ -116,7 +116,7 @@ func (r *runner) readOutputs(ctx context.Context, id string, log io.Writer, star
 		return nil, err
 	}
 	s := Step{SpecDir: r.opts.SpecDir, Log: log, Env: r.opts.Env, RunDir: r.runDir, Scope: r.scope, Started: started}
-	vals, err := terraformOutputs(ctx, s, t.Dir, t.Workspace)
+	vals, err := terraformOutputs(ctx, s, t)
 	if err != nil {
 		return nil, fmt.Errorf("terraform output of %s: %w", id, err)
 	}
@@ -153,7 +153,7 @@ func (r *runner) producerSettings(id string) (*planner.Terraform, error) {
 		for _, c := range r.opts.Spec.Components {
 			for _, in := range c.Instances {
 				if in.Terraform != nil && planner.OutputOpID(r.opts.Spec, lang.OutputRef{Component: c.Name, Region: in.Region, Replica: in.Replica}) == id {
-					return &planner.Terraform{Dir: in.Terraform.Dir, Workspace: in.Terraform.Workspace}, nil
+					return &planner.Terraform{Dir: in.Terraform.Dir, Workspace: in.Terraform.Workspace, Binary: in.Terraform.Binary}, nil
 				}
 			}
 		}
@@ -289,26 +289,34 @@ func outputCty(v OutputValue) (cty.Value, error) {
 	return x, nil
 }
 
-// terraformOutputs runs `terraform output -json` in dir and workspace the
-// way the driver runs terraform (prepareTerraform: the version checked and
-// the directory initialised once per run; TF_WORKSPACE). Its stderr and
-// what it did go to s.Log.
-func terraformOutputs(ctx context.Context, s Step, dir, workspace string) (map[string]OutputValue, error) {
-	bin := toolPath(s.Env, "ECHELON_TERRAFORM", "terraform")
-	w, err := prepareTerraform(ctx, s, bin, dir)
+// terraformOutputs runs `terraform output -json` (tofu's for binary =
+// "tofu") in the producer's dir and workspace the way the driver runs
+// terraform (prepareTerraform: the version checked and the directory
+// initialised once per run; TF_WORKSPACE). Its stderr and what it did go
+// to s.Log.
+func terraformOutputs(ctx context.Context, s Step, t *planner.Terraform) (map[string]OutputValue, error) {
+	tool, bin, err := terraformBinary(s.Env, t.Binary)
+	if err != nil {
+		return nil, err
+	}
+	w, err := prepareTerraform(ctx, s, tool, bin, t.Dir)
 	if err != nil {
 		return nil, err
 	}
 	var stdout bytes.Buffer
-	cmd := w.command(ctx, workspace, "output", "-json")
+	cmd := w.command(ctx, t.Workspace, "output", "-json")
 	cmd.Stdout, cmd.Stderr = &stdout, s.Log
-	fmt.Fprintf(s.Log, "echelon: terraform output -json in %s (workspace %s)\n", w.dir, orDefault(workspace))
+	fmt.Fprintf(s.Log, "echelon: %s output -json in %s (workspace %s)\n", tool, w.dir, orDefault(t.Workspace))
 	if err := runChild(s, cmd); err != nil {
 		return nil, err
 	}
+	// tofu prints its CLI configuration warnings on stdout, before the
+	// object (splitJSONObject); they hold no output value.
+	pre, obj := splitJSONObject(stdout.Bytes())
+	s.Log.Write(pre)
 	var raw map[string]OutputValue
-	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
-		return nil, fmt.Errorf("reading terraform output -json: %w", err)
+	if err := json.Unmarshal(obj, &raw); err != nil {
+		return nil, fmt.Errorf("reading %s output -json: %w", tool, err)
 	}
 	names := make([]string, 0, len(raw))
 	for n := range raw {

@@ -268,3 +268,37 @@ func TestOutputsPreview(t *testing.T) {
 	}
 	assertNoSecret(t, res, "Sekr3t")
 }
+
+// TestTofuOutputs is TestOutputsBetweenComponents on OpenTofu: `tofu
+// output -json` gives the consumers their producer's values (terraform is
+// not even found).
+func TestTofuOutputs(t *testing.T) {
+	tofu := tofuBin(t)
+	spec := strings.ReplaceAll(tfOutputsSpec, "    workspace = each.region\n", "    workspace = each.region\n    binary    = \"tofu\"\n")
+	if strings.Count(spec, `binary    = "tofu"`) != 2 {
+		t.Fatalf("the spec's two terraform blocks did not get a binary:\n%s", spec)
+	}
+	dir := t.TempDir()
+	copyDir(t, "testdata/tf-outputs", dir)
+	if err := os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, p := compileSpec(t, filepath.Join(dir, "spec.hcl"), nil, planner.Options{})
+	rp, secrets, err := RuntimePlan(p, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), rp, Options{StateDir: filepath.Join(dir, ".echelon"), SpecDir: s.Dir, Spec: s, Secrets: secrets,
+		Env: append(os.Environ(), "ECHELON_TOFU="+tofu, "ECHELON_TERRAFORM="+filepath.Join(dir, "no-terraform"))})
+	mustOK(t, res, err)
+	for _, r := range []string{"a", "b"} {
+		want := "cluster-" + r + " tok-" + r + "-Sekr3t"
+		for _, f := range []string{"consumer/got-" + r, "report-" + r} {
+			got, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil || string(got) != want {
+				t.Errorf("%s: %q (%v), want %q", f, got, err, want)
+			}
+		}
+	}
+	assertNoSecret(t, res, "Sekr3t")
+}

@@ -78,15 +78,26 @@ type previewFixture struct {
 	dir   string
 	state string
 	c     *tfCounter
+	tool  string // "terraform" or "tofu"
 }
 
 func newPreviewFixture(t *testing.T) *previewFixture {
+	return newPreviewFixtureFor(t, "terraform", terraformBin(t))
+}
+
+// newPreviewFixtureFor is the fixture run by tool, bin counted: for
+// "tofu", every terraform block of the spec says binary = "tofu".
+func newPreviewFixtureFor(t *testing.T, tool, bin string) *previewFixture {
 	dir := t.TempDir()
 	copyDir(t, "testdata/tf-preview", dir)
-	if err := os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(tfPreviewSpec), 0o644); err != nil {
+	spec := tfPreviewSpec
+	if tool == "tofu" {
+		spec = strings.ReplaceAll(spec, "  terraform {\n", "  terraform {\n    binary = \"tofu\"\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &previewFixture{t: t, dir: dir, state: filepath.Join(dir, ".echelon"), c: newTFCounter(t, dir)}
+	return &previewFixture{t: t, dir: dir, state: filepath.Join(dir, ".echelon"), c: newTFCounter(t, dir, tool, bin), tool: tool}
 }
 
 func (f *previewFixture) compile(vars []string, destroy bool) *planner.Plan {
@@ -99,7 +110,11 @@ func (f *previewFixture) compileMode(vars []string, destroy bool, mode string) *
 }
 
 func (f *previewFixture) opts() Options {
-	return Options{StateDir: f.state, SpecDir: f.dir, Env: append(os.Environ(), "ECHELON_TERRAFORM="+f.c.wrapper)}
+	env := append(os.Environ(), "ECHELON_TERRAFORM="+f.c.wrapper)
+	if f.tool == "tofu" {
+		env = append(os.Environ(), "ECHELON_TOFU="+f.c.wrapper, "ECHELON_TERRAFORM="+filepath.Join(f.dir, "no-terraform"))
+	}
+	return Options{StateDir: f.state, SpecDir: f.dir, Env: env}
 }
 
 // preview runs RunPreview and wants it complete.
@@ -171,7 +186,16 @@ func wantCounts(t *testing.T, what string, pv *Preview, net, app, total Changes)
 // stale, refused naming the operations; a destroy plan previews its
 // destroys.
 func TestPreviewTerraform(t *testing.T) {
-	f := newPreviewFixture(t)
+	testPreview(t, newPreviewFixture(t))
+}
+
+// TestTofuPreview is TestPreviewTerraform on OpenTofu: `tofu plan -out`
+// and the apply of its saved plans, with the same process counts.
+func TestTofuPreview(t *testing.T) {
+	testPreview(t, newPreviewFixtureFor(t, "tofu", tofuBin(t)))
+}
+
+func testPreview(t *testing.T, f *previewFixture) {
 	deploy := f.compile(nil, false)
 
 	// A fresh state: everything to add, nothing applied.

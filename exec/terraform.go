@@ -42,8 +42,11 @@ func terraformRun(ctx context.Context, s Step) error {
 	if op.Terraform == nil {
 		return fmt.Errorf("%s: terraform driver without settings", op.ID)
 	}
-	bin := toolPath(s.Env, "ECHELON_TERRAFORM", "terraform")
-	w, err := prepareTerraform(ctx, s, bin, op.Terraform.Dir)
+	tool, bin, err := terraformBinary(s.Env, op.Terraform.Binary)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op.ID, err)
+	}
+	w, err := prepareTerraform(ctx, s, tool, bin, op.Terraform.Dir)
 	if err != nil {
 		return err
 	}
@@ -102,8 +105,24 @@ func (w *tfDir) runJSON(ctx context.Context, s Step, ops []*planner.Operation, a
 	start := time.Now()
 	err := runChild(s, cmd)
 	ev.flush()
-	fmt.Fprintf(s.Log, "echelon: terraform %s of %d instance(s) took %s\n", args[0], len(ops), lang.FormatDuration(time.Since(start).Round(time.Millisecond)))
+	fmt.Fprintf(s.Log, "echelon: %s %s of %d instance(s) took %s\n", w.tool, args[0], len(ops), lang.FormatDuration(time.Since(start).Round(time.Millisecond)))
 	return ev, err
+}
+
+// terraformBinary is the program a plan's binary names: terraform
+// (ECHELON_TERRAFORM, else terraform on PATH) or, for "tofu", OpenTofu
+// (ECHELON_TOFU, else tofu on PATH). Both run the same way: OpenTofu reads
+// the same TF_* variables (TF_WORKSPACE, TF_PLUGIN_CACHE_DIR,
+// TF_IN_AUTOMATION) and answers version -json with the same
+// terraform_version.
+func terraformBinary(env []string, binary string) (tool, bin string, err error) {
+	switch binary {
+	case "", "terraform":
+		return "terraform", toolPath(env, "ECHELON_TERRAFORM", "terraform"), nil
+	case lang.BinaryTofu:
+		return lang.BinaryTofu, toolPath(env, "ECHELON_TOFU", "tofu"), nil
+	}
+	return "", "", fmt.Errorf("terraform binary %q is not terraform or tofu", binary)
 }
 
 // stepError is what a failed terraform apply or destroy returns: per

@@ -87,10 +87,11 @@ func (sc *tfScope) do(ctx context.Context, key string, f func() error) (ran bool
 	}
 }
 
-// tfDir is an initialised terraform directory of this run.
+// tfDir is an initialised terraform directory of this run. tool is what
+// messages call the program: "terraform" or "tofu".
 type tfDir struct {
-	bin, dir string
-	env      []string
+	tool, bin, dir string
+	env            []string
 }
 
 // command is terraform in the directory, for workspace ws ("" and
@@ -103,10 +104,10 @@ func (w *tfDir) command(ctx context.Context, ws string, args ...string) *osexec.
 	return tfCommand(ctx, w.bin, w.dir, env, args...)
 }
 
-// prepareTerraform makes sure, once per run, that bin is a terraform this
-// driver can run and that dir (relative to the spec directory) is
-// initialised, and returns the directory to run terraform in.
-func prepareTerraform(ctx context.Context, s Step, bin, dir string) (*tfDir, error) {
+// prepareTerraform makes sure, once per run, that bin is a terraform (or
+// tofu: tool) this driver can run and that dir (relative to the spec
+// directory) is initialised, and returns the directory to run it in.
+func prepareTerraform(ctx context.Context, s Step, tool, bin, dir string) (*tfDir, error) {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(s.SpecDir, dir)
 	}
@@ -115,7 +116,7 @@ func prepareTerraform(ctx context.Context, s Step, bin, dir string) (*tfDir, err
 		return nil, err
 	}
 	sc := terraformScope(s)
-	w := &tfDir{bin: bin, dir: dir, env: tfEnv(s.Env, sc.pluginCache)}
+	w := &tfDir{tool: tool, bin: bin, dir: dir, env: tfEnv(s.Env, sc.pluginCache)}
 	if _, err := sc.do(ctx, "version\x00"+bin, func() error { return checkTerraform(ctx, s, w) }); err != nil {
 		return nil, err
 	}
@@ -141,15 +142,21 @@ func checkTerraform(ctx context.Context, s Step, w *tfDir) error {
 	cmd.Stdout, cmd.Stderr = &out, tail
 	if err := runChild(s, cmd); err != nil {
 		if last := lastLine(tail.Bytes()); last != "" {
-			return fmt.Errorf("terraform version: %w: %s", err, last)
+			return fmt.Errorf("%s version: %w: %s", w.tool, err, last)
 		}
-		return fmt.Errorf("terraform version: %w", err)
+		return fmt.Errorf("%s version: %w", w.tool, err)
 	}
 	var v struct {
 		Version string `json:"terraform_version"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.Version == "" {
-		return fmt.Errorf("%s version -json: not terraform's answer (%q)", w.bin, firstN(out.String(), 100))
+	pre, obj := splitJSONObject(out.Bytes())
+	if len(bytes.TrimSpace(pre)) > 0 && s.Log != nil {
+		// tofu's warnings (a TF_CLI_CONFIG_FILE that does not exist) come
+		// before the JSON, on stdout.
+		s.Log.Write(pre)
+	}
+	if err := json.NewDecoder(bytes.NewReader(obj)).Decode(&v); err != nil || v.Version == "" {
+		return fmt.Errorf("%s version -json: not the answer of terraform or tofu (%q)", w.bin, firstN(out.String(), 100))
 	}
 	got, ok := parseVersion(v.Version)
 	if !ok {
@@ -160,6 +167,20 @@ func checkTerraform(ctx context.Context, s Step, w *tfDir) error {
 	}
 	fmt.Fprintf(s.Log, "echelon: %s is version %s\n", w.bin, v.Version)
 	return nil
+}
+
+// splitJSONObject splits the output of version -json or output -json at
+// the line where its JSON object starts: what comes before (OpenTofu
+// prints CLI configuration warnings there, terraform nothing) and the
+// object.
+func splitJSONObject(out []byte) (pre, obj []byte) {
+	if bytes.HasPrefix(out, []byte("{")) {
+		return nil, out
+	}
+	if i := bytes.Index(out, []byte("\n{")); i >= 0 {
+		return out[:i+1], out[i+1:]
+	}
+	return out, nil
 }
 
 var versionRE = regexp.MustCompile(`^v?([0-9]+)\.([0-9]+)\.([0-9]+)`)
@@ -203,10 +224,10 @@ func firstN(s string, n int) string {
 // busy"). An init whose lock file names only providers already in the
 // cache just links them, and runs at once beside the others.
 func (sc *tfScope) init(ctx context.Context, s Step, w *tfDir) error {
-	fmt.Fprintf(s.Log, "echelon: terraform init in %s\n", w.dir)
+	fmt.Fprintf(s.Log, "echelon: %s init in %s\n", w.tool, w.dir)
 	unlock, err := lockPluginCache(pluginCacheOf(w.env), w.dir)
 	if err != nil {
-		return fmt.Errorf("terraform init in %s: plugin cache: %w", w.dir, err)
+		return fmt.Errorf("%s init in %s: plugin cache: %w", w.tool, w.dir, err)
 	}
 	defer unlock()
 	tail := &tailBuffer{max: 64 << 10}
@@ -221,12 +242,12 @@ func (sc *tfScope) init(ctx context.Context, s Step, w *tfDir) error {
 		return nil
 	}
 	if te, ok := detectThrottle(tail.Bytes()); ok {
-		return fmt.Errorf("terraform init in %s: %w", w.dir, te)
+		return fmt.Errorf("%s init in %s: %w", w.tool, w.dir, te)
 	}
 	if msg := initError(tail.Bytes()); msg != "" {
-		return fmt.Errorf("terraform init in %s: %s", w.dir, msg)
+		return fmt.Errorf("%s init in %s: %s", w.tool, w.dir, msg)
 	}
-	return fmt.Errorf("terraform init in %s: %w", w.dir, err)
+	return fmt.Errorf("%s init in %s: %w", w.tool, w.dir, err)
 }
 
 // initError is the first "Error: ..." line of init's output, without the

@@ -55,8 +55,11 @@ func planState(ctx context.Context, s Step, key string) error {
 		}
 	}
 	s.Ops = all
-	bin := toolPath(s.Env, "ECHELON_TERRAFORM", "terraform")
-	w, err := prepareTerraform(ctx, s, bin, all[0].Terraform.Dir)
+	tool, bin, err := terraformBinary(s.Env, all[0].Terraform.Binary)
+	if err != nil {
+		return fmt.Errorf("%s: %w", all[0].ID, err)
+	}
+	w, err := prepareTerraform(ctx, s, tool, bin, all[0].Terraform.Dir)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ component "net" {
     dir       = "net"
     workspace = each.region
     vars      = { region = each.region }
+    BINARY
   }
 }
 
@@ -44,20 +45,20 @@ component "app" {
     dir    = "app"
     target = "terraform_data.region[\"${each.region}\"]"
     vars   = { regions = local.regions }
+    BINARY
   }
 }
 `
 
-// tfCounter is a PATH-style wrapper around the real terraform that logs
-// each invocation's directory, workspace and subcommand.
+// tfCounter is a PATH-style wrapper around the real terraform (or tofu:
+// name) that logs each invocation's directory, workspace and subcommand.
 type tfCounter struct {
 	wrapper, log string
 }
 
-func newTFCounter(t *testing.T, dir string) *tfCounter {
+func newTFCounter(t *testing.T, dir, name, bin string) *tfCounter {
 	t.Helper()
-	bin := terraformBin(t)
-	c := &tfCounter{wrapper: filepath.Join(dir, "terraform"), log: filepath.Join(dir, "calls.log")}
+	c := &tfCounter{wrapper: filepath.Join(dir, name), log: filepath.Join(dir, "calls.log")}
 	script := `#!/bin/sh
 echo "$(basename "$PWD") ${TF_WORKSPACE:-default} $1" >> '` + c.log + `'
 exec '` + bin + `' "$@"
@@ -106,12 +107,35 @@ func (c *tfCounter) take(t *testing.T) map[string]int {
 // directory (terraform already initialised) and the destroy do the same as
 // the first. Resource events name their operation.
 func TestTerraformProcesses(t *testing.T) {
+	testTFProcesses(t, "terraform", terraformBin(t), "")
+}
+
+// TestTofuProcesses is TestTerraformProcesses with binary = "tofu": the
+// real OpenTofu runs every process (terraform is not even found), with the
+// same counts, workspaces, states and events.
+func TestTofuProcesses(t *testing.T) {
+	testTFProcesses(t, "tofu", tofuBin(t), `binary = "tofu"`)
+}
+
+// testTFProcesses runs tfProcsSpec, its terraform blocks given binaryLine,
+// with bin under the name tool (ECHELON_TERRAFORM or ECHELON_TOFU; the
+// other one names no program).
+func testTFProcesses(t *testing.T, tool, bin, binaryLine string) {
 	dir := t.TempDir()
 	copyDir(t, "testdata/tf-procs", dir)
-	if err := os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(tfProcsSpec), 0o644); err != nil {
+	spec := strings.ReplaceAll(tfProcsSpec, "BINARY", binaryLine)
+	if err := os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := newTFCounter(t, dir)
+	c := newTFCounter(t, dir, tool, bin)
+	env := append(os.Environ(), "ECHELON_TERRAFORM="+c.wrapper, "ECHELON_TOFU="+filepath.Join(dir, "no-tofu"))
+	if tool == "tofu" {
+		// A CLI configuration file that does not exist: tofu warns about
+		// it on stdout, before version -json's object (terraform says
+		// nothing).
+		env = append(os.Environ(), "ECHELON_TOFU="+c.wrapper, "ECHELON_TERRAFORM="+filepath.Join(dir, "no-terraform"),
+			"TF_CLI_CONFIG_FILE="+filepath.Join(dir, "no-such.tfrc"))
+	}
 	state := filepath.Join(dir, ".echelon")
 	type runOpts struct {
 		vars   map[string]map[string]any
@@ -124,7 +148,7 @@ func TestTerraformProcesses(t *testing.T) {
 		var evs []Event
 		res, err := Run(context.Background(), p, Options{
 			StateDir: state, SpecDir: specDir, Vars: ro.vars, Resume: ro.resume,
-			Env: append(os.Environ(), "ECHELON_TERRAFORM="+c.wrapper),
+			Env: env,
 			OnEvent: func(e Event) {
 				mu.Lock()
 				evs = append(evs, e)
@@ -140,6 +164,9 @@ func TestTerraformProcesses(t *testing.T) {
 				got = append(got, f.Op)
 			}
 			if !slices.Equal(got, ro.failed) {
+				for _, f := range res.Failed {
+					t.Logf("%s failed: %s\n%s", f.Op, f.Error, logOf(t, f.Log))
+				}
 				t.Fatalf("failed %v, want %v", got, ro.failed)
 			}
 			return evs
@@ -156,26 +183,26 @@ func TestTerraformProcesses(t *testing.T) {
 		return map[string]int{"version": 1, "net init": 1, "app init": 1,
 			"net r1 " + verb: 1, "net r2 " + verb: 1, "net r3 " + verb: 1, "app default " + verb: 1}
 	}
-	spec, deploy := compileSpec(t, filepath.Join(dir, "spec.hcl"), nil, planner.Options{})
+	sp, deploy := compileSpec(t, filepath.Join(dir, "spec.hcl"), nil, planner.Options{})
 	// A first run where app's var is of the wrong type: its one apply
 	// fails before it changes anything; net applies.
 	bad := map[string]map[string]any{}
 	for _, r := range []string{"r1", "r2", "r3"} {
 		bad["app/"+r] = map[string]any{"regions": "not-a-list"}
 	}
-	evs := run(deploy, spec.Dir, runOpts{vars: bad, failed: []string{"app/r1", "app/r2", "app/r3"}})
+	evs := run(deploy, sp.Dir, runOpts{vars: bad, failed: []string{"app/r1", "app/r2", "app/r3"}})
 	if got := c.take(t); !mapsEqual(got, want("apply")) {
 		t.Errorf("first apply: terraform calls %v, want %v", got, want("apply"))
 	}
 	checkResourceEvents(t, evs, false)
 	// --resume: a new run, so a new version check and init, but only of
 	// what it runs: app.
-	evs = run(deploy, spec.Dir, runOpts{resume: true})
+	evs = run(deploy, sp.Dir, runOpts{resume: true})
 	if got, w := c.take(t), map[string]int{"version": 1, "app init": 1, "app default apply": 1}; !mapsEqual(got, w) {
 		t.Errorf("resumed apply: terraform calls %v, want %v", got, w)
 	}
 	checkResourceEvents(t, evs, true)
-	run(deploy, spec.Dir, runOpts{})
+	run(deploy, sp.Dir, runOpts{})
 	if got := c.take(t); !mapsEqual(got, want("apply")) {
 		t.Errorf("second apply (initialised, same state directory): terraform calls %v, want %v", got, want("apply"))
 	}
@@ -190,7 +217,7 @@ func TestTerraformProcesses(t *testing.T) {
 	}
 
 	_, destroy := compileSpec(t, filepath.Join(dir, "spec.hcl"), nil, planner.Options{Destroy: true})
-	run(destroy, spec.Dir, runOpts{})
+	run(destroy, sp.Dir, runOpts{})
 	if got := c.take(t); !mapsEqual(got, want("destroy")) {
 		t.Errorf("destroy: terraform calls %v, want %v", got, want("destroy"))
 	}

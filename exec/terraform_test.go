@@ -33,6 +33,23 @@ func terraformBin(t *testing.T) string {
 	return ""
 }
 
+// tofuBin finds the real OpenTofu: ECHELON_TOFU, else tofu on PATH; in CI
+// a missing tofu fails the test (scripts/tools.sh builds it).
+func tofuBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ECHELON_TOFU"); p != "" {
+		return p
+	}
+	if p, err := osexec.LookPath("tofu"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("tofu not found (set ECHELON_TOFU or put it on PATH; scripts/tools.sh builds it)")
+	}
+	t.Skip("tofu not found; outside CI this test is skipped")
+	return ""
+}
+
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
@@ -187,4 +204,39 @@ func TestTerraformThrottled(t *testing.T) {
 		t.Errorf("first attempt was not one coalesced apply of 6 instances:\n%s", first)
 	}
 	t.Logf("api: %+v; %d throttle events, %d decreases, %s", st, throttles, downs, fmt.Sprint(res.Duration))
+}
+
+// version -json's object is found after what tofu prints before it.
+func TestSplitJSONObject(t *testing.T) {
+	for _, tc := range []struct{ out, pre, obj string }{
+		{`{"terraform_version": "1.11.4"}`, "", `{"terraform_version": "1.11.4"}`},
+		{"\nWarning: Unable to open CLI configuration file\n\nThe file does not exist.\n{\n  \"terraform_version\": \"1.12.6\"\n}\n",
+			"\nWarning: Unable to open CLI configuration file\n\nThe file does not exist.\n", "{\n  \"terraform_version\": \"1.12.6\"\n}\n"},
+		{"Terraform v1.11.4\n", "Terraform v1.11.4\n", ""},
+		{"", "", ""},
+	} {
+		pre, obj := splitJSONObject([]byte(tc.out))
+		if string(pre) != tc.pre || string(obj) != tc.obj {
+			t.Errorf("splitJSONObject(%q) = %q, %q; want %q, %q", tc.out, pre, obj, tc.pre, tc.obj)
+		}
+	}
+}
+
+// A plan's binary picks the program and its override; one echelon does not
+// know is refused, not run as terraform.
+func TestTerraformBinaryOf(t *testing.T) {
+	env := []string{"ECHELON_TERRAFORM=/opt/tf", "ECHELON_TOFU=/opt/tofu"}
+	for _, tc := range []struct{ binary, tool, bin string }{
+		{"", "terraform", "/opt/tf"},
+		{"terraform", "terraform", "/opt/tf"},
+		{"tofu", "tofu", "/opt/tofu"},
+	} {
+		tool, bin, err := terraformBinary(env, tc.binary)
+		if err != nil || tool != tc.tool || bin != tc.bin {
+			t.Errorf("terraformBinary(%q) = %q, %q, %v; want %q, %q", tc.binary, tool, bin, err, tc.tool, tc.bin)
+		}
+	}
+	if _, bin, err := terraformBinary(nil, "pulumi"); err == nil {
+		t.Errorf("binary pulumi ran %q", bin)
+	}
 }

@@ -42,7 +42,7 @@ var (
 	containerSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "parallel"}}}
 	driverSchemas   = map[string]*hcl.BodySchema{
 		DriverTerraform: {Attributes: []hcl.AttributeSchema{
-			{Name: "dir", Required: true}, {Name: "target"}, {Name: "vars"}, {Name: "workspace"},
+			{Name: "dir", Required: true}, {Name: "target"}, {Name: "vars"}, {Name: "workspace"}, {Name: "binary"},
 		}},
 		DriverKubectl: {Attributes: []hcl.AttributeSchema{
 			{Name: "context"}, {Name: "manifests", Required: true}, {Name: "namespace"},
@@ -55,6 +55,7 @@ var (
 		}},
 	}
 	drivers   = []string{DriverTerraform, DriverKubectl, DriverHelm, DriverCommand}
+	binaries  = []string{DriverTerraform, BinaryTofu}
 	onErrors  = []string{OnErrorStop, OnErrorSkipDependents, OnErrorContinue}
 	durationK = []string{"p50", "p90"}
 )
@@ -622,6 +623,11 @@ func (l *loader) driverAttrs(driver string, attrs hcl.Attributes, sc scope) []in
 				return
 			}
 			inst.Terraform.Workspace = ws
+		})
+		add("binary", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
+			if val, ok := l.value(a.Expr, ctx, named); ok {
+				l.terraformBinary(val, a.Expr.Range(), inst.Terraform)
+			}
 		})
 		add("vars", func(a *hcl.Attribute, inst *Instance, ctx *hcl.EvalContext) {
 			if val, ok := l.value(a.Expr, ctx, sc); ok {

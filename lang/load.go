@@ -154,6 +154,7 @@ func (l *loader) load() {
 		l.decodePhases,
 		l.decodeModes,
 		l.decodeComponents,
+		l.checkTerraformBinaries,
 		l.decodeBudgets,
 		l.checkCounts,
 	} {

@@ -230,13 +230,22 @@ const (
 
 // Terraform is the terraform driver block. Dir is as written (relative to
 // Spec.Dir unless absolute). Vars keep cty marks: a value derived from a
-// sensitive variable is marked sensitive.
+// sensitive variable is marked sensitive. Binary is the program that runs
+// it: "" for terraform (binary = "terraform" or none), BinaryTofu for
+// OpenTofu.
 type Terraform struct {
 	Dir       string
 	Target    string
 	Workspace string
+	Binary    string
 	Vars      map[string]cty.Value
+
+	binaryAt *hcl.Range // the binary attribute, when there is one
 }
+
+// BinaryTofu is the terraform block's binary = "tofu": OpenTofu runs the
+// component, the same way terraform would.
+const BinaryTofu = "tofu"
 
 // Kubectl is the kubectl driver block; Manifests are paths relative to Spec.Dir.
 type Kubectl struct {

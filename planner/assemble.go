@@ -129,7 +129,7 @@ func (g *graph) operation(spec *lang.Spec, op int, red *redactor) (Operation, er
 	switch {
 	case in.Terraform != nil:
 		t := in.Terraform
-		o.Terraform = &Terraform{Dir: red.str(t.Dir), Target: red.str(t.Target), Workspace: red.str(t.Workspace)}
+		o.Terraform = &Terraform{Dir: red.str(t.Dir), Target: red.str(t.Target), Workspace: red.str(t.Workspace), Binary: t.Binary}
 		if o.Terraform.Vars, err = jsonValues(t.Vars); err != nil {
 			return o, fmt.Errorf("%s: terraform vars: %w", o.ID, err)
 		}

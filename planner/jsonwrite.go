@@ -370,6 +370,9 @@ func (w *planWriter) operation(o *Operation) {
 		w.strField("dir", t.Dir)
 		w.strField("target", t.Target)
 		w.strField("workspace", t.Workspace)
+		if t.Binary != "" {
+			w.strField("binary", t.Binary)
+		}
 		w.key("vars")
 		mapOf(w, t.Vars, w.any)
 		w.end('}')

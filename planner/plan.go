@@ -161,11 +161,14 @@ type OutputRef struct {
 
 // Terraform settings of an operation. Dir is relative to the spec directory
 // as written in the spec. Vars hold JSON values; a sensitive one is the
-// string "(sensitive)" and exec re-evaluates it from the spec.
+// string "(sensitive)" and exec re-evaluates it from the spec. Binary is
+// the program that runs it: omitted for terraform (so plans from before
+// it keep their bytes and digests), "tofu" for OpenTofu.
 type Terraform struct {
 	Dir       string         `json:"dir"`
 	Target    string         `json:"target"`
 	Workspace string         `json:"workspace"`
+	Binary    string         `json:"binary,omitempty"`
 	Vars      map[string]any `json:"vars"`
 }
 

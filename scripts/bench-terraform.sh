@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Terraform runs against the plain loop a user would otherwise write
-# (issue 10): REGIONS regions (default 24) x 4 unit types (net, db, app,
-# edge), one Terraform directory per unit type and a workspace per region,
-# each unit a terraform_data whose local-exec sleeps SLEEP seconds (default
-# 0.5) when created and when destroyed; db/R depends on net/R, app/R on
-# db/R, edge/R on app/R.
+# (issue 10), on one of two layouts (LAYOUT):
+#
+#   plain (default): REGIONS regions (default 24) x 4 unit types (net, db,
+#            app, edge), one Terraform directory per unit type and a
+#            workspace per region, each unit a terraform_data whose
+#            local-exec sleeps SLEEP seconds (default 0.5) when created and
+#            when destroyed; db/R depends on net/R, app/R on db/R, edge/R
+#            on app/R.
+#   tg:      scripts/workload-tg.sh's Terragrunt-style layout, REGIONS
+#            regions (default 24) x 4 unit types (network; database and
+#            cluster after it; app after both) and one global unit after
+#            app, 97 units in 5 directories, its sleeps x SCALE (default
+#            0.5); it sleeps on create only.
 #
 #   echelon: `echelon apply` of the plan (max_parallel = P), then of its
 #            destroy plan.
-#   loop:    per unit type in dependency order (reversed to destroy),
-#            `xargs -P P` over the regions of
+#   loop:    per unit type in dependency order (reversed to destroy; tg:
+#            per dependency level, its unit types together), `xargs -P P`
+#            over the units of
 #            `terraform init && terraform apply -auto-approve -var region=R`
 #            (`destroy` to destroy), each unit with TF_WORKSPACE=R and a
 #            TF_DATA_DIR of its own (units of one directory run at once).
@@ -20,16 +29,26 @@
 # terraform processes each started (a PATH wrapper logs each subcommand),
 # and the echelon/loop ratios. Goals: at most one init per directory and
 # one apply per state; wall-clock and CPU at most 0.85x the loop's.
+# TOOL=tofu runs OpenTofu instead (ECHELON_TOFU, else tofu on PATH; the
+# spec's terraform blocks get binary = "tofu"), both sides.
 # ECHELON=path runs that echelon binary instead of one built from this
 # tree (before/after comparisons); KEEP=1 keeps the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REGIONS=${REGIONS:-24}
 SLEEP=${SLEEP:-0.5}
+SCALE=${SCALE:-0.5}
 WIDTHS=${WIDTHS:-8 24}
-TERRAFORM=${ECHELON_TERRAFORM:-$(command -v terraform || true)}
+LAYOUT=${LAYOUT:-plain}
+TOOL=${TOOL:-terraform}
+case "$TOOL" in
+  terraform) TERRAFORM=${ECHELON_TERRAFORM:-$(command -v terraform || true)} ;;
+  tofu) TERRAFORM=${ECHELON_TOFU:-$(command -v tofu || true)} ;;
+  *) echo "bench-terraform: TOOL is terraform or tofu, not $TOOL" >&2; exit 2 ;;
+esac
+case "$LAYOUT" in plain | tg) ;; *) echo "bench-terraform: LAYOUT is plain or tg, not $LAYOUT" >&2; exit 2 ;; esac
 if [ -z "$TERRAFORM" ]; then
-  echo "bench-terraform: no terraform (scripts/tools.sh builds one)" >&2
+  echo "bench-terraform: no $TOOL (scripts/tools.sh builds one)" >&2
   exit 1
 fi
 work=$(mktemp -d)
@@ -42,22 +61,30 @@ if [ -n "${ECHELON:-}" ]; then
 else
   go build -o "$work/echelon" ./cmd/echelon
 fi
-units=(net db app edge)
-
-# The workload: one directory per unit type.
-mkdir -p "$work/src"
-for u in "${units[@]}"; do
-  mkdir -p "$work/src/$u"
-  cat > "$work/src/$u/main.tf" <<HCL
+# The workload, and $work/units.txt for the loop: a line per unit,
+# DIR WORKSPACE REGION SLEEP LEVEL (LEVEL: its place in the dependency
+# order, 0 first); the loop runs level after level.
+write_plain() {
+  local units=(net db app edge) u i r prev=""
+  mkdir -p "$work/src"
+  : > "$work/src/units.txt"
+  for i in "${!units[@]}"; do
+    u=${units[$i]}
+    mkdir -p "$work/src/$u"
+    cat > "$work/src/$u/main.tf" <<HCL
 variable "region" {
   type = string
+}
+
+variable "sleep_seconds" {
+  type = number
 }
 
 resource "terraform_data" "$u" {
   input = "\${var.region}/\${terraform.workspace}"
 
   provisioner "local-exec" {
-    command = "sleep $SLEEP"
+    command = "sleep \${var.sleep_seconds}"
   }
 
   provisioner "local-exec" {
@@ -66,16 +93,16 @@ resource "terraform_data" "$u" {
   }
 }
 HCL
-done
-regions=$(seq -f 'r%02g' 1 "$REGIONS" | tr '\n' ' ')
-hcl_regions=$(printf '"%s", ' $regions)
-{
-  echo 'deployment "tf-bench" {}'
-  echo 'phase "main" {}'
-  for p in $WIDTHS; do echo "mode \"p$p\" { max_parallel = $p }"; done
-  prev=""
-  for u in "${units[@]}"; do
-    cat <<HCL
+    for r in $(seq -f 'r%02g' 1 "$REGIONS"); do echo "$u $r $r $SLEEP $i" >> "$work/src/units.txt"; done
+  done
+  local regions hcl_regions
+  regions=$(seq -f 'r%02g' 1 "$REGIONS" | tr '\n' ' ')
+  hcl_regions=$(printf '"%s", ' $regions)
+  {
+    echo 'deployment "tf-bench" {}'
+    echo 'phase "main" {}'
+    for u in "${units[@]}"; do
+      cat <<HCL
 component "$u" {
   phase   = phase.main
   driver  = "terraform"
@@ -84,35 +111,50 @@ component "$u" {
   terraform {
     dir       = "$u"
     workspace = each.region
-    vars      = { region = each.region }
+    vars      = { region = each.region, sleep_seconds = $SLEEP }
   }
 }
 HCL
-    prev=$u
-  done
-} > "$work/src/spec.hcl"
+      prev=$u
+    done
+  } > "$work/src/spec.hcl"
+}
+if [ "$LAYOUT" = tg ]; then
+  bash scripts/workload-tg.sh "$work/src" --regions "$REGIONS" --scale "$SCALE" >/dev/null
+else
+  write_plain
+fi
+for p in $WIDTHS; do echo "mode \"p$p\" { max_parallel = $p }" >> "$work/src/spec.hcl"; done
+if [ "$TOOL" = tofu ]; then
+  # Every terraform block runs tofu: a line after its dir.
+  sed -i 's/^\( *\)dir\( *\)= \(".*"\)$/&\n\1binary = "tofu"/' "$work/src/spec.hcl"
+fi
+ndirs=$(awk '{ print $1 }' "$work/src/units.txt" | sort -u | wc -l)
+nstates=$(awk '{ print $1, $2 }' "$work/src/units.txt" | sort -u | wc -l)
 
-# The PATH wrapper: logs each terraform subcommand, then runs terraform.
+# The PATH wrapper: logs each terraform subcommand, then runs terraform
+# (or tofu, under its own name).
 mkdir -p "$work/bin"
-cat > "$work/bin/terraform" <<SH
+cat > "$work/bin/$TOOL" <<SH
 #!/bin/sh
 echo "\$1" >> "\$TF_BENCH_CALLS"
 exec '$TERRAFORM' "\$@"
 SH
-chmod +x "$work/bin/terraform"
+chmod +x "$work/bin/$TOOL"
 
-# The plain loop: LOOP DIR ACTION P.
+# The plain loop: LOOP DIR ACTION P TOOL, over DIR/units.txt.
 cat > "$work/loop.sh" <<'SH'
 #!/usr/bin/env bash
 set -euo pipefail
-dir=$1 action=$2 p=$3; shift 3
-units=(net db app edge)
-if [ "$action" = destroy ]; then units=(edge app db net); fi
-for u in "${units[@]}"; do
-  printf '%s\n' "$@" | xargs -P "$p" -I{} sh -c '
-    cd "$0" && export TF_WORKSPACE={} TF_DATA_DIR=.terraform-{} &&
-    terraform init -input=false >/dev/null &&
-    terraform "$1" -auto-approve -input=false -var region={} >/dev/null' "$dir/$u" "$action"
+dir=$1 action=$2 p=$3 tool=$4
+levels=$(awk '{ print $5 }' "$dir/units.txt" | sort -un)
+if [ "$action" = destroy ]; then levels=$(echo "$levels" | sort -rn); fi
+for l in $levels; do
+  awk -v l="$l" '$5 == l { print $1, $2, $3, $4 }' "$dir/units.txt" |
+    xargs -P "$p" -L1 sh -c '
+    cd "$0/$3" && export TF_WORKSPACE="$4" TF_DATA_DIR=".terraform-$4" &&
+    "$2" init -input=false >/dev/null &&
+    "$2" "$1" -auto-approve -input=false -var region="$5" -var sleep_seconds="$6" >/dev/null' "$dir" "$action" "$tool"
 done
 SH
 
@@ -138,8 +180,8 @@ calls() {
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
-echo "command: REGIONS=$REGIONS SLEEP=$SLEEP WIDTHS='$WIDTHS' bash scripts/bench-terraform.sh"
-echo "terraform: $("$TERRAFORM" version | head -1); $REGIONS regions x ${#units[@]} unit types = $((REGIONS * ${#units[@]})) states"
+echo "command: LAYOUT=$LAYOUT TOOL=$TOOL REGIONS=$REGIONS SLEEP=$SLEEP SCALE=$SCALE WIDTHS='$WIDTHS' bash scripts/bench-terraform.sh"
+echo "$TOOL: $("$TERRAFORM" version | head -1); layout $LAYOUT: $nstates states in $ndirs directories"
 echo "load: $(uptime)"
 status=0
 for p in $WIDTHS; do
@@ -149,18 +191,18 @@ for p in $WIDTHS; do
   "$work/echelon" compile "$work/e/spec.hcl" --mode "p$p" -o "$work/e/apply.plan" >/dev/null 2>&1
   "$work/echelon" compile "$work/e/spec.hcl" --mode "p$p" --destroy -o "$work/e/destroy.plan" >/dev/null 2>&1
   for action in apply destroy; do
-    read -r lw lc < <(PATH="$work/bin:$PATH" measure "$work/l.calls" bash "$work/loop.sh" "$work/l" "$action" "$p" $regions)
-    read -r ew ec < <(ECHELON_TERRAFORM="$work/bin/terraform" measure "$work/e.calls" \
+    read -r lw lc < <(PATH="$work/bin:$PATH" measure "$work/l.calls" bash "$work/loop.sh" "$work/l" "$action" "$p" "$TOOL")
+    read -r ew ec < <(ECHELON_TERRAFORM="$work/bin/$TOOL" ECHELON_TOFU="$work/bin/$TOOL" measure "$work/e.calls" \
       "$work/echelon" apply "$work/e/$action.plan" --state "$work/e/.echelon")
     wr=$(ratio "$ew" "$lw"); cr=$(ratio "$ec" "$lc")
     echo "$action at $p in flight:"
-    echo "  echelon: ${ew}s wall, ${ec}s CPU, terraform processes $(calls "$work/e.calls")"
-    echo "  loop:    ${lw}s wall, ${lc}s CPU, terraform processes $(calls "$work/l.calls")"
+    echo "  echelon: ${ew}s wall, ${ec}s CPU, $TOOL processes $(calls "$work/e.calls")"
+    echo "  loop:    ${lw}s wall, ${lc}s CPU, $TOOL processes $(calls "$work/l.calls")"
     echo "  echelon/loop: wall ${wr}, CPU ${cr} (goal <= 0.85 each)"
     inits=$(grep -cx init "$work/e.calls" || true)
     runs=$(grep -cx "$action" "$work/e.calls" || true)
-    if [ "$inits" -gt "${#units[@]}" ] || [ "$runs" -gt $((REGIONS * ${#units[@]})) ]; then
-      echo "  goal missed: $inits inits for ${#units[@]} directories, $runs ${action}s for $((REGIONS * ${#units[@]})) states"
+    if [ "$inits" -gt "$ndirs" ] || [ "$runs" -gt "$nstates" ]; then
+      echo "  goal missed: $inits inits for $ndirs directories, $runs ${action}s for $nstates states"
       status=1
     fi
     if python3 -c "import sys; sys.exit(0 if $wr <= 0.85 and $cr <= 0.85 else 1)"; then :; else

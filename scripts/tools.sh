@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# tools.sh: find or build the real tools the tests drive (terraform,
+# tools.sh: find or build the real tools the tests drive (terraform, tofu,
 # kube-apiserver, kubectl, etcd, helm).
 #
 #   scripts/tools.sh          build what is missing, then list the tools
 #   scripts/tools.sh --env    the same, but stdout is only `export ECHELON_X=...`
 #                             lines for `eval`; progress goes to stderr
-#   scripts/tools.sh [--env] terraform kubernetes etcd helm
+#   scripts/tools.sh [--env] terraform tofu kubernetes etcd helm
 #                             only these (kubernetes = kube-apiserver + kubectl)
 #
 # Builds come from the Go module proxy through the build modules in
@@ -15,9 +15,10 @@
 # A cached binary is reused when it still answers `version`.
 #
 # Environment:
-#   ECHELON_TERRAFORM, ECHELON_KUBECTL, ECHELON_HELM, ECHELON_KUBE_APISERVER,
-#   ECHELON_ETCD       use this binary instead (when it is executable)
-#   ECHELON_FORCE_BUILD=terraform,kubernetes,etcd,helm|all
+#   ECHELON_TERRAFORM, ECHELON_TOFU, ECHELON_KUBECTL, ECHELON_HELM,
+#   ECHELON_KUBE_APISERVER, ECHELON_ETCD
+#                      use this binary instead (when it is executable)
+#   ECHELON_FORCE_BUILD=terraform,tofu,kubernetes,etcd,helm|all
 #                      rebuild these even if found on PATH or in the cache
 #   ECHELON_BUILD_P    go build -p (default 2: the builds share small machines)
 #   ECHELON_HEARTBEAT  seconds between "still building" lines (default 30)
@@ -38,12 +39,12 @@ only=()
 for arg in "$@"; do
   case "$arg" in
     --env) env_only=true ;;
-    terraform|kubernetes|etcd|helm) only+=("$arg") ;;
+    terraform|tofu|kubernetes|etcd|helm) only+=("$arg") ;;
     -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
-    *) echo "usage: scripts/tools.sh [--env] [terraform|kubernetes|etcd|helm]..." >&2; exit 2 ;;
+    *) echo "usage: scripts/tools.sh [--env] [terraform|tofu|kubernetes|etcd|helm]..." >&2; exit 2 ;;
   esac
 done
-[ ${#only[@]} -gt 0 ] || only=(terraform kubernetes etcd helm)
+[ ${#only[@]} -gt 0 ] || only=(terraform tofu kubernetes etcd helm)
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 forced() { [[ "$force" == *",$1,"* || "$force" == *",all,"* ]]; }
@@ -138,6 +139,32 @@ find_terraform() {
   found[TERRAFORM]=$bin
 }
 
+# --- tofu (OpenTofu): PATH first; else built from its module on the proxy.
+# `go install module@version` refuses it (its go.mod replaces hcl/v2 with
+# OpenTofu's fork), so the build runs in the downloaded module itself: its
+# own go.mod and go.sum decide every dependency, as in OpenTofu's release
+# builds, and the version comes from its embedded version/VERSION (dev=no:
+# the release's ldflags, else it says 1.12.6-dev).
+tofu_version=v1.12.6
+build_tofu() {
+  local src
+  src=$(cd "$1" && go mod download -json "github.com/opentofu/opentofu@$tofu_version" |
+    awk -F'"' '$2 == "Dir" { print $4; exit }')
+  [ -n "$src" ] && [ -f "$src/go.mod" ] || { log "go mod download gave no source directory"; return 1; }
+  (cd "$src" && gobuild -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$1/tofu" ./cmd/tofu)
+}
+find_tofu() {
+  if answers "${ECHELON_TOFU:-}" version; then found[TOFU]=$ECHELON_TOFU; return; fi
+  if ! forced tofu && command -v tofu >/dev/null && answers "$(command -v tofu)" version; then
+    found[TOFU]=$(command -v tofu); return
+  fi
+  local bin="$cache/tofu-$tofu_version/tofu"
+  if forced tofu || ! answers "$bin" version; then
+    build "tofu-$tofu_version" build_tofu "$bin" version || { failed+=(tofu); return; }
+  fi
+  found[TOFU]=$bin
+}
+
 # --- kube-apiserver and kubectl: one build, so the compile is shared. kubectl
 # is always ours (not PATH's) so client and server versions match everywhere.
 k8s_dir="$here/tools/k8s"
@@ -210,6 +237,7 @@ find_helm() {
 tool_names() {
   case "$1" in
     terraform) echo TERRAFORM ;;
+    tofu) echo TOFU ;;
     kubernetes) echo KUBE_APISERVER KUBECTL ;;
     etcd) echo ETCD ;;
     helm) echo HELM ;;
@@ -217,7 +245,7 @@ tool_names() {
 }
 
 all_start=$(date +%s)
-log "finding ${only[*]} (in the environment, PATH for terraform, or $cache)"
+log "finding ${only[*]} (in the environment, PATH for terraform and tofu, or $cache)"
 for tool in "${only[@]}"; do
   tool_start=$(date +%s)
   "find_$tool"
@@ -229,7 +257,7 @@ for tool in "${only[@]}"; do
 done
 log "done in $(($(date +%s) - all_start))s"
 
-for name in TERRAFORM KUBECTL HELM KUBE_APISERVER ETCD; do
+for name in TERRAFORM TOFU KUBECTL HELM KUBE_APISERVER ETCD; do
   [ -n "${found[$name]:-}" ] || continue
   if $env_only; then
     printf 'export ECHELON_%s=%q\n' "$name" "${found[$name]}"

@@ -9,7 +9,10 @@
 #
 # The spec (OUT/spec.hcl) states each unit's resources and resource_duration
 # as a user would: the sleep, nothing for Terraform's own time. Modes:
-# steady (max_parallel 8) and wide (max_parallel 24).
+# steady (max_parallel 8) and wide (max_parallel 24). OUT/units.txt lists
+# the units for a plain loop (scripts/bench-terraform.sh LAYOUT=tg), a line
+# each: DIR WORKSPACE REGION SLEEP LEVEL, LEVEL the unit type's depth in the
+# dependency order (0 first).
 set -euo pipefail
 out=${1:?usage: workload-tg.sh OUT [--regions N] [--scale F]}
 shift
@@ -22,12 +25,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$out/units"
+: >"$out/units.txt"
 
-# name resources sleep depends_on (components)
-units="network 3 1.0 -
-database 2 1.5 network
-cluster 4 1.2 network
-app 3 0.8 database,cluster"
+# name resources sleep depends_on (components) level
+units="network 3 1.0 - 0
+database 2 1.5 network 1
+cluster 4 1.2 network 1
+app 3 0.8 database,cluster 2"
 
 sec() { awk -v s="$1" -v f="$scale" 'BEGIN { printf "%g", s * f }'; }
 
@@ -80,9 +84,13 @@ TF
   echo 'mode "wide" {'
   echo '  max_parallel = 24'
   echo '}'
-  while read -r name res sleep deps; do
+  while read -r name res sleep deps level; do
     module "$out/units/$name" "$res"
     s=$(sec "$sleep")
+    for i in $(seq 1 "$regions"); do
+      r=$(printf 'region-%02d' "$i")
+      echo "units/$name $r $r $s $level" >>"$out/units.txt"
+    done
     echo
     echo "component \"$name\" {"
     echo '  phase             = "units"'
@@ -109,6 +117,7 @@ TF
   done <<<"$units"
   module "$out/units/global-dns" 1
   s=$(sec 0.5)
+  echo "units/global-dns default global $s 3" >>"$out/units.txt"
   cat <<HCL
 
 component "global-dns" {
