@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/echelonhq/echelon/store"
 	"io"
 	"io/fs"
 	"os"
@@ -419,7 +420,7 @@ func lockPreview(dir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("preview: %w", err)
 	}
-	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := store.Flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("another preview or apply of this plan's preview is running (%s)", dir)

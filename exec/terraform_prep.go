@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/echelonhq/echelon/store"
 	"io"
 	"os"
 	osexec "os/exec"
@@ -290,7 +290,7 @@ func lockPluginCache(cache, dir string) (unlock func(), err error) {
 	if err != nil {
 		return nothing, err
 	}
-	if err := flock(f, syscall.LOCK_EX); err != nil {
+	if err := store.Flock(f, syscall.LOCK_EX); err != nil {
 		f.Close()
 		return nothing, err
 	}
@@ -319,14 +319,4 @@ func cacheHolds(cache, dir string) bool {
 		}
 	}
 	return true
-}
-
-// flock is syscall.Flock retried across EINTR.
-func flock(f *os.File, how int) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), how)
-		if !errors.Is(err, syscall.EINTR) {
-			return err
-		}
-	}
 }

@@ -294,8 +294,8 @@ func runLockHeld(runDir string) (int, bool) {
 		return 0, false
 	}
 	defer f.Close()
-	if err := flock(f, syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
-		flock(f, syscall.LOCK_UN)
+	if err := Flock(f, syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		Flock(f, syscall.LOCK_UN)
 		return 0, false
 	}
 	b, _ := os.ReadFile(path)
@@ -311,7 +311,7 @@ func lockRun(runDir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := Flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		b, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {

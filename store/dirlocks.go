@@ -256,10 +256,10 @@ func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared 
 func (d *DirLocks) with(f func() error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := flock(d.dirf, syscall.LOCK_EX); err != nil {
+	if err := Flock(d.dirf, syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("lock store: %w", err)
 	}
-	defer flock(d.dirf, syscall.LOCK_UN)
+	defer Flock(d.dirf, syscall.LOCK_UN)
 	if err := d.sync(); err != nil {
 		return err
 	}
@@ -275,7 +275,9 @@ func (d *DirLocks) with(f func() error) error {
 	return nil
 }
 
-func flock(f *os.File, how int) error {
+// Flock is syscall.Flock retried across EINTR (a signal arriving while it
+// waits); exec's file locks use it too.
+func Flock(f *os.File, how int) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), how)
 		if !errors.Is(err, syscall.EINTR) {
