@@ -19,16 +19,77 @@ import (
 // executor backs off and lowers the parallelism of api cloud in region a
 // alone; region b's operations run their first attempt untouched.
 func TestThrottlePerScopeOnRealAPI(t *testing.T) {
-	if _, err := os.Stat("/usr/bin/curl"); err != nil {
-		t.Skip("needs curl")
-	}
-	api, err := throttleapi.Start("127.0.0.1:0", 1, 2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer api.Close()
-	dir := t.TempDir()
-	spec := `
+	scopedThrottle(t, commandScopeSpec, nil, nil)
+}
+
+// The same with terraform: each region's workspaces apply a
+// terraform_data whose local-exec calls the api; terraform reports the 429
+// in its diagnostics.
+func TestTerraformThrottlePerScope(t *testing.T) {
+	bin := terraformBin(t)
+	scopedThrottle(t, terraformScopeSpec, []string{"ECHELON_TERRAFORM=" + bin, "CHECKPOINT_DISABLE=1"}, func(dir string) {
+		if err := os.MkdirAll(filepath.Join(dir, "tf"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tf", "main.tf"), []byte(scopeModule), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+const scopeModule = `
+variable "url" {
+  type = string
+}
+
+resource "terraform_data" "call" {
+  input = var.url
+
+  provisioner "local-exec" {
+    command = "out=$(curl -s -w ' %%{http_code}' '${var.url}'); case \"$out\" in *' 200') ;; *) echo \"$out\" >&2; exit 1 ;; esac"
+  }
+}
+`
+
+const terraformScopeSpec = `
+deployment "scoped" {}
+variable "api" {
+  type = string
+}
+phase "p" {}
+api "cloud" {
+  rate  = 1
+  burst = 2
+  scope = "region"
+}
+mode "m" {
+  max_parallel = 0
+}
+component "busy" {
+  phase    = "p"
+  regions  = ["a"]
+  replicas = 4
+  calls    = { cloud = 1 }
+  terraform {
+    dir       = "tf"
+    workspace = "busy-${each.replica}"
+    vars      = { url = "${var.api}/call/cloud?scope=region&region=a" }
+  }
+}
+component "calm" {
+  phase    = "p"
+  regions  = ["b"]
+  replicas = 2
+  calls    = { cloud = 1 }
+  terraform {
+    dir       = "tf"
+    workspace = "calm-${each.replica}"
+    vars      = { url = "${var.api}/call/cloud?scope=region&region=b" }
+  }
+}
+`
+
+const commandScopeSpec = `
 deployment "scoped" {}
 variable "api" {
   type = string
@@ -63,6 +124,21 @@ component "calm" {
   }
 }
 `
+
+func scopedThrottle(t *testing.T, spec string, env []string, setup func(dir string)) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/curl"); err != nil {
+		t.Skip("needs curl")
+	}
+	api, err := throttleapi.Start("127.0.0.1:0", 1, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	dir := t.TempDir()
+	if setup != nil {
+		setup(dir)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "spec.hcl"), []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +146,7 @@ component "calm" {
 	var mu sync.Mutex
 	var evs []Event
 	res, err := Run(context.Background(), p, Options{
-		StateDir: filepath.Join(dir, ".echelon"), SpecDir: s.Dir, Env: os.Environ(),
+		StateDir: filepath.Join(dir, ".echelon"), SpecDir: s.Dir, Env: append(os.Environ(), env...),
 		QuietPeriod: time.Hour, Backoff: 50 * time.Millisecond,
 		OnEvent: func(e Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() },
 	})
