@@ -1,6 +1,7 @@
 package calib
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"sort"
@@ -11,10 +12,13 @@ import (
 	"github.com/echelonhq/echelon/planner"
 )
 
-// Source is a plan and the journals of its runs.
+// Source is a plan and the journals of its runs: files, or journals read
+// from a shared store (Stored, named by Where in messages).
 type Source struct {
 	Plan     *planner.Plan
 	Journals []string
+	Stored   [][]byte
+	Where    string
 }
 
 // run is one run of a plan as a journal tells it: the records from its
@@ -36,9 +40,9 @@ func readRuns(srcs []Source) ([]*run, []string, error) {
 	var runs []*run
 	var notes []string
 	for _, s := range srcs {
-		for _, path := range s.Journals {
+		read := func(path string, each func(func(exec.Event)) error) error {
 			var cur *run
-			err := exec.ReadEvents(path, func(ev exec.Event) {
+			err := each(func(ev exec.Event) {
 				if ev.Kind == exec.EvRunStart {
 					cur = nil
 					if ev.PlanDigest != s.Plan.PlanDigest {
@@ -58,7 +62,18 @@ func readRuns(srcs []Source) ([]*run, []string, error) {
 				}
 			})
 			if err != nil {
-				return nil, nil, fmt.Errorf("read %s: %w", path, err)
+				return fmt.Errorf("read %s: %w", path, err)
+			}
+			return nil
+		}
+		for _, path := range s.Journals {
+			if err := read(path, func(f func(exec.Event)) error { return exec.ReadEvents(path, f) }); err != nil {
+				return nil, nil, err
+			}
+		}
+		for _, b := range s.Stored {
+			if err := read(s.Where, func(f func(exec.Event)) error { return exec.ReadEventsFrom(bytes.NewReader(b), f) }); err != nil {
+				return nil, nil, err
 			}
 		}
 	}

@@ -441,7 +441,12 @@ func ReadEvents(path string, f func(Event)) error {
 		return err
 	}
 	defer fh.Close()
-	return eachRecord(fh, func(_ int, ev *Event, err error) {
+	return ReadEventsFrom(fh, f)
+}
+
+// ReadEventsFrom is ReadEvents of a journal read from r (a store's).
+func ReadEventsFrom(r io.Reader, f func(Event)) error {
+	return eachRecord(r, func(_ int, ev *Event, err error) {
 		if err == nil {
 			f(*ev)
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/echelonhq/echelon/store"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,7 +34,9 @@ A PLAN's runs are in --state (default .echelon beside the plan). A SPEC is
 compiled for every mode, deploy and destroy (with --var as given), and the
 runs of those plans are read from --state (default .echelon in the spec's
 directory); runs of plans compiled with other variables are found by
-passing their plan files.
+passing their plan files. With --store postgres://... (or ECHELON_STORE)
+the runs are read from the shared store: every runner's history (the
+last journal of each plan).
 
 Example:
   echelon compile specs/web --mode fast -o fast.plan
@@ -50,6 +54,8 @@ func runCalibrate(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 0, "use only the last `N` runs (default all)")
 	out := fs.StringP("out", "o", "", "write the calibration to `FILE` (default "+calib.FileName+" beside the spec)")
 	asJSON := fs.Bool("json", false, "print the calibration as JSON")
+	var stf storeFlags
+	stf.register(fs)
 	sf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, errHelp) {
@@ -62,6 +68,15 @@ func runCalibrate(ctx context.Context, args []string) error {
 	}
 	if *runs < 0 {
 		return usagef("--runs must be 0 (all) or more, got %d", *runs)
+	}
+	var shared store.Store
+	if store.IsURL(stf.value()) {
+		st, err := stf.open(ctx, stf.stateDir(*state, ".echelon"))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		shared = st
 	}
 	var srcs []calib.Source
 	specDirs := map[string]bool{}
@@ -81,6 +96,16 @@ func runCalibrate(ctx context.Context, args []string) error {
 				continue
 			}
 			seen[p.PlanDigest] = true
+			if shared != nil {
+				src, err := storedJournal(ctx, shared, p)
+				if err != nil {
+					return err
+				}
+				if src != nil {
+					srcs = append(srcs, *src)
+				}
+				continue
+			}
 			if js := journalsOf(exec.RunDir(stateDir, p)); len(js) > 0 {
 				srcs = append(srcs, calib.Source{Plan: p, Journals: js})
 			}
@@ -101,6 +126,29 @@ func runCalibrate(ctx context.Context, args []string) error {
 	}
 	return views.NewCalibrate(*asJSON, calibrateStdout).Result(*out, c, notes)
 }
+
+// storedJournal is a plan's journal in a shared store (nil: it has none).
+func storedJournal(ctx context.Context, st store.Store, p *planner.Plan) (*calib.Source, error) {
+	rc, err := st.Journal(ctx, p.PlanDigest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", st.Where(), err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxStoredJournal+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", st.Where(), err)
+	}
+	if len(b) > maxStoredJournal {
+		return nil, fmt.Errorf("%s: the journal of %s is over %d MB", st.Where(), p.PlanDigest, maxStoredJournal>>20)
+	}
+	return &calib.Source{Plan: p, Stored: [][]byte{b}, Where: st.Where()}, nil
+}
+
+// maxStoredJournal bounds what calibrate reads of one plan's journal.
+const maxStoredJournal = 256 << 20
 
 // calibrateTargets are the plans an argument stands for, its spec's
 // directory and the state directory their runs are in.

@@ -123,6 +123,7 @@ var completionFlags = map[string][]compFlag{
 		{"runs", "", "value", "use only the last N runs"},
 		{"out", "o", "file", "write the calibration to FILE"},
 		{"json", "", "", "print the calibration as JSON"},
+		{"store", "", "value", "a postgres:// URL or a state directory"},
 		compVar, compVarFile,
 	},
 	"runs": {
