@@ -3,8 +3,10 @@ package exec
 import (
 	"context"
 	"fmt"
+	"github.com/echelonhq/echelon/lang"
 	"io"
 	"os"
+	osexec "os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -198,4 +200,55 @@ func toolPath(env []string, key, name string) string {
 		return v
 	}
 	return name
+}
+
+// CheckTools finds the program of every tool the plan's operations run
+// (terraform or tofu, kubectl, helm; a command's own argv is the command's
+// business) and says which cannot be found, with where echelon looked:
+// one error before the run rather than one failed operation each.
+func CheckTools(p *planner.Plan, env []string) error {
+	type tool struct{ bin, key string }
+	need := map[tool][]string{}
+	var order []tool
+	add := func(t tool, op string) {
+		if _, ok := need[t]; !ok {
+			order = append(order, t)
+		}
+		need[t] = append(need[t], op)
+	}
+	for i := range p.Operations {
+		o := &p.Operations[i]
+		switch {
+		case o.Terraform != nil:
+			name, bin, err := terraformBinary(env, o.Terraform.Binary)
+			if err != nil {
+				return fmt.Errorf("%s: %w", o.ID, err)
+			}
+			key := "ECHELON_TERRAFORM"
+			if name == lang.BinaryTofu {
+				key = "ECHELON_TOFU"
+			}
+			add(tool{bin, key}, o.ID)
+		case o.Kubectl != nil:
+			add(tool{toolPath(env, "ECHELON_KUBECTL", "kubectl"), "ECHELON_KUBECTL"}, o.ID)
+		case o.Helm != nil:
+			add(tool{toolPath(env, "ECHELON_HELM", "helm"), "ECHELON_HELM"}, o.ID)
+		}
+	}
+	var missing []string
+	for _, t := range order {
+		if _, err := osexec.LookPath(t.bin); err != nil {
+			ops := need[t]
+			more := ""
+			if len(ops) > 1 {
+				more = fmt.Sprintf(" and %d more", len(ops)-1)
+			}
+			missing = append(missing, fmt.Sprintf("%s (for %s%s): install it on PATH or set %s to its path",
+				t.bin, ops[0], more, t.key))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not found: %s", strings.Join(missing, "; "))
+	}
+	return nil
 }

@@ -121,6 +121,13 @@ func runApply(ctx context.Context, args []string) error {
 		}
 	}
 
+	if dispatch == nil {
+		// Every operation would fail alike: say it once, before the run.
+		if err := exec.CheckTools(runPlan, os.Environ()); err != nil {
+			return applyRefuse(diagView, "Tool not found", err)
+		}
+	}
+
 	var pv *exec.Preview
 	if !*noPreview {
 		if pv, err = readPreview(stateDir, plan, spec.Dir, planPath, diagView); err != nil {
