@@ -28,6 +28,9 @@ type Comparison struct {
 	// ByResources are those timed by their resources (terraform): their
 	// time is their step's, so they are held to nothing alone.
 	ByResources int `json:"operations_timed_by_resources"`
+	// Calibrated says what calibration the prediction used ("calibrated
+	// from N runs, last on DATE"; empty: none). Set by the caller.
+	Calibrated string `json:"calibrated,omitempty"`
 }
 
 // PhaseFit is a phase's predicted span beside its real one.

@@ -248,7 +248,11 @@ func printComparison(w io.Writer, c *sim.Comparison) {
 	if c.Predicted.P50 > 0 {
 		off = fmt.Sprintf(" (%+.0f%% of P50)", 100*(c.Actual-c.Predicted.P50)/c.Predicted.P50)
 	}
-	fmt.Fprintf(w, "predicted %s from %d simulated runs; took %s%s\n", q(c.Predicted), c.Trials, sim.Duration(c.Actual), off)
+	cal := ""
+	if c.Calibrated != "" {
+		cal = ", " + c.Calibrated
+	}
+	fmt.Fprintf(w, "predicted %s from %d simulated runs%s; took %s%s\n", q(c.Predicted), c.Trials, cal, sim.Duration(c.Actual), off)
 	if len(c.Phases) > 1 {
 		for _, ph := range c.Phases {
 			fmt.Fprintf(w, "  phase %s: predicted %s, took %s\n", ph.Phase, q(ph.Predicted), sim.Duration(ph.Actual))
@@ -270,7 +274,7 @@ func printComparison(w io.Writer, c *sim.Comparison) {
 		fmt.Fprintln(w)
 	}
 	if c.ByResources > 0 {
-		fmt.Fprintf(w, "(%d terraform operations are timed by their resources: their time is their step's, held to their phase's above, not alone)\n", c.ByResources)
+		fmt.Fprintf(w, "(%d terraform operations are timed by their resources, as one terraform step: they count in the total and the phases, not one by one)\n", c.ByResources)
 	}
 }
 

@@ -235,6 +235,9 @@ func runApply(ctx context.Context, args []string) error {
 			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End, OK: t.OK}
 		}
 		cmp = sim.Compare(predPlan, predicted, actual, res.Duration)
+		if cal != nil {
+			cmp.Calibrated = cal.Summary()
+		}
 	}
 	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err

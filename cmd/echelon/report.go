@@ -125,6 +125,9 @@ func runReport(ctx context.Context, args []string) error {
 	var cmp *sim.Comparison
 	if !run.Resumed {
 		cmp = sim.Compare(predPlan, pred, actual, total)
+		if cal != nil {
+			cmp.Calibrated = cal.Summary()
+		}
 	}
 	if *asJSON {
 		b, err := json.MarshalIndent(struct {
