@@ -206,8 +206,8 @@ func (r *runner) resolveOutputs(ctx context.Context, op *planner.Operation, log 
 			}
 			cv[name] = x
 		}
-		if r.previewing() {
-			r.mockMissing(ref.Operation, names, cv, log)
+		if r.previewing() && r.mockMissing(ref.Operation, names, cv, log) && r.pv != nil {
+			r.pv.noteMocked(op.ID)
 		}
 		byID[ref.Operation] = cv
 	}
@@ -379,7 +379,7 @@ func (r *runner) previewing() bool { return r.pv != nil && !r.pv.applying }
 // apply of that preview refuses the consumer's saved plan when the real
 // value differs (its variables changed since the preview), so a mock is
 // never applied.
-func (r *runner) mockMissing(id string, names []string, cv map[string]cty.Value, log io.Writer) {
+func (r *runner) mockMissing(id string, names []string, cv map[string]cty.Value, log io.Writer) (mocked bool) {
 	var comp *lang.Component
 	if s := r.byID[id]; s != nil {
 		comp = r.opts.Spec.Component(s.op.Component)
@@ -396,7 +396,7 @@ func (r *runner) mockMissing(id string, names []string, cv map[string]cty.Value,
 		}
 	}
 	if comp == nil {
-		return
+		return false
 	}
 	for _, n := range names {
 		if _, ok := cv[n]; ok {
@@ -404,7 +404,9 @@ func (r *runner) mockMissing(id string, names []string, cv map[string]cty.Value,
 		}
 		if m, ok := comp.MockOutputs[n]; ok {
 			cv[n] = m
+			mocked = true
 			fmt.Fprintf(log, "echelon: output %s of %s is not in terraform's state yet: previewed with its mock\n", n, id)
 		}
 	}
+	return mocked
 }

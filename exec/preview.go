@@ -74,6 +74,10 @@ type PreviewOp struct {
 	// preview (kubectl, helm, command) are walked but not run; Note says so.
 	Previewed bool   `json:"previewed"`
 	Note      string `json:"note,omitempty"`
+	// Mocked: it was planned with a producer's mock_outputs (the producer
+	// had not been applied): applying this preview refuses it once the
+	// producer has run, as its variables then differ.
+	Mocked bool `json:"mocked,omitempty"`
 	// SavedPlan is its state's saved plan, a file name under plans/.
 	SavedPlan string `json:"saved_plan,omitempty"`
 	Changes
@@ -131,10 +135,11 @@ type previewState struct {
 	applying bool // an apply of saved plans (else a preview)
 	stateOps map[string][]*planner.Operation
 
-	mu    sync.Mutex
-	saved map[string]*SavedPlan // by state key
-	ops   map[string]*PreviewOp // by op ID
-	stale map[string]error      // by state key: refused once, refused again
+	mu     sync.Mutex
+	saved  map[string]*SavedPlan // by state key
+	ops    map[string]*PreviewOp // by op ID
+	stale  map[string]error      // by state key: refused once, refused again
+	mocked map[string]bool       // by op ID: planned with mock outputs
 }
 
 func newPreviewState(dir string, p *planner.Plan) *previewState {
@@ -150,6 +155,16 @@ func newPreviewState(dir string, p *planner.Plan) *previewState {
 }
 
 // record keeps one state's saved plan and its instances' changes.
+// noteMocked records that op was planned with mock outputs.
+func (ps *previewState) noteMocked(op string) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.mocked == nil {
+		ps.mocked = map[string]bool{}
+	}
+	ps.mocked[op] = true
+}
+
 func (ps *previewState) record(key string, sp *SavedPlan, ops []PreviewOp) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -229,6 +244,7 @@ func (ps *previewState) manifest(p *planner.Plan, res *Result) *Preview {
 		default:
 			po.Note = "not previewed: the " + o.Driver + " driver has no preview"
 		}
+		po.Mocked = ps.mocked[o.ID]
 		pv.Operations = append(pv.Operations, po)
 	}
 	for _, sp := range ps.saved {

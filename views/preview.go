@@ -72,8 +72,23 @@ func previewText(w io.Writer, pv *exec.Preview, failed []exec.Failure, applyCmd 
 		fmt.Fprintf(w, "the preview is incomplete (%d failed); apply refuses it: fix and preview again\n", len(failed))
 		return nil
 	}
+	if m := mockedOps(pv); len(m) > 0 {
+		fmt.Fprintf(w, "planned with mock outputs (%d): %s; their producers are not applied yet, so an apply of this preview refuses them once the producers have run: apply the producers, then preview again (or apply --no-preview)\n",
+			len(m), summarize(m, 10))
+	}
 	fmt.Fprintf(w, "saved plans in %s; %s applies exactly them\n", pv.Dir, applyCmd)
 	return nil
+}
+
+// mockedOps are the operations planned with a producer's mock outputs.
+func mockedOps(pv *exec.Preview) []string {
+	var out []string
+	for _, o := range pv.Operations {
+		if o.Mocked {
+			out = append(out, o.Op)
+		}
+	}
+	return out
 }
 
 func previewMarkdown(w io.Writer, pv *exec.Preview, failed []exec.Failure, applyCmd string) error {
@@ -93,6 +108,9 @@ func previewMarkdown(w io.Writer, pv *exec.Preview, failed []exec.Failure, apply
 			fmt.Fprintf(&b, "- `%s`: %s\n", o.Op, o.Note)
 		}
 		b.WriteString("\n</details>\n")
+	}
+	if m := mockedOps(pv); len(m) > 0 {
+		fmt.Fprintf(&b, "\n:warning: planned with mock outputs (their producers are not applied yet): %s\n", summarize(m, 10))
 	}
 	if len(failed) > 0 || !pv.Complete {
 		fmt.Fprintf(&b, "\n:x: the preview is incomplete (%d failed)\n", len(failed))
