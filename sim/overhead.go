@@ -157,17 +157,15 @@ func (e *engine) stretch(oh int64) int64 {
 	if oh <= 0 || cores <= 0 {
 		return max(oh, 0)
 	}
-	busy := e.cpuBusy[:0]
-	for _, t := range e.cpuBusy {
-		if t > e.now {
-			busy = append(busy, t)
-		}
+	// cpuBusy is a min-heap of the start-ups' ends: drop those done, the
+	// rest share the cores (O(log n) a start, not a scan of all in flight).
+	for len(e.cpuBusy) > 0 && e.cpuBusy[0] <= e.now {
+		popInt64(&e.cpuBusy)
 	}
-	e.cpuBusy = busy
-	if n := int64(len(busy)) + 1; n > cores {
+	if n := int64(len(e.cpuBusy)) + 1; n > cores {
 		oh = oh * n / cores
 	}
-	e.cpuBusy = append(e.cpuBusy, e.now+oh)
+	pushInt64(&e.cpuBusy, e.now+oh)
 	return oh
 }
 
@@ -186,4 +184,40 @@ func (e *engine) resetOverhead() {
 	clear(e.driverRan)
 	clear(e.dirInit)
 	e.cpuBusy = e.cpuBusy[:0]
+}
+
+// pushInt64 and popInt64 keep h a binary min-heap.
+func pushInt64(h *[]int64, v int64) {
+	*h = append(*h, v)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p] <= s[i] {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func popInt64(h *[]int64) {
+	s := *h
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && s[c+1] < s[c] {
+			c++
+		}
+		if s[i] <= s[c] {
+			break
+		}
+		s[i], s[c] = s[c], s[i]
+		i = c
+	}
+	*h = s
 }

@@ -99,3 +99,22 @@ func TestOverheadWaitsForInit(t *testing.T) {
 		}
 	}
 }
+
+// The start-ups' heap pops in order whatever the pushes.
+func TestInt64Heap(t *testing.T) {
+	var h []int64
+	for _, v := range []int64{5, 1, 9, 3, 3, 7, 0, 8} {
+		pushInt64(&h, v)
+	}
+	var got []int64
+	for len(h) > 0 {
+		got = append(got, h[0])
+		popInt64(&h)
+	}
+	want := []int64{0, 1, 3, 3, 5, 7, 8, 9}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("popped %v, want %v", got, want)
+		}
+	}
+}
