@@ -168,11 +168,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Summary is what simulate and apply say about it.
 func (c *Calibration) Summary() string {
-	runs := "runs"
-	if c.Runs == 1 {
-		runs = "run"
-	}
-	return fmt.Sprintf("calibrated from %d %s, last on %s", c.Runs, runs, c.LastRun)
+	return fmt.Sprintf("calibrated from %s, last on %s", planner.Plural(c.Runs, "run"), c.LastRun)
 }
 
 // Apply is p with calibrated durations, and opts with calibrated overhead

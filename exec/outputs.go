@@ -190,8 +190,11 @@ func (r *runner) resolveOutputs(ctx context.Context, op *planner.Operation, log 
 				}
 				// A preview of a deployment whose producer has not been
 				// applied yet: planned with the mocks.
+				// Kept, so its other consumers do not start terraform
+				// again to learn the same (a preview applies nothing).
 				fmt.Fprintf(log, "echelon: %v\n", err)
 				vals, from = map[string]OutputValue{}, "terraform output (none yet)"
+				r.outs.put(ref.Operation, from, vals)
 			}
 		}
 		fmt.Fprintf(log, "echelon: outputs of %s from %s\n", ref.Operation, from)

@@ -322,10 +322,15 @@ func (pv *Preview) Check(p *planner.Plan, specDir string) error {
 		}
 		return &StalePreviewError{Ops: ops, Reason: "is incomplete (the operations failed or were not planned)"}
 	}
+	digests := map[string]string{} // a directory's workspaces share its files: read them once
 	for _, sp := range pv.SavedPlans {
-		d, err := dirDigest(absDir(specDir, sp.Dir))
-		if err != nil {
-			return fmt.Errorf("preview: %w", err)
+		d, ok := digests[sp.Dir]
+		if !ok {
+			var err error
+			if d, err = dirDigest(absDir(specDir, sp.Dir)); err != nil {
+				return fmt.Errorf("preview: %w", err)
+			}
+			digests[sp.Dir] = d
 		}
 		if d != sp.DirDigest {
 			return &StalePreviewError{Ops: sp.Ops, Reason: fmt.Sprintf("is stale: the terraform directory %s changed since it was planned", sp.Dir)}

@@ -131,7 +131,8 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 			// The store's own lock table: the set is taken in the same
 			// write as the start records, and let go with the ends.
 			st.started = time.Now()
-			h, err := r.journal.Take(store.LockSet{Owner: owner, Exclusive: exclN, Shared: sharedN}, r.startEvents(st))
+			evs := r.startEvents(st)
+			h, err := r.journal.Take(store.LockSet{Owner: owner, Exclusive: exclN, Shared: sharedN}, evs)
 			if err != nil {
 				d.err = fmt.Errorf("locks: %w", err)
 				return d
@@ -141,7 +142,7 @@ func (r *runner) runStep(st *stepRun, withLocks bool, parallelism int) stepDone 
 				return d
 			}
 			held = h
-			for _, ev := range r.startEvents(st) {
+			for _, ev := range evs {
 				r.emit(ev)
 			}
 		} else {

@@ -59,18 +59,14 @@ func terraformRun(ctx context.Context, s Step) error {
 	}
 	args = append(args, "-auto-approve", "-input=false", "-json")
 	args = append(args, stepArgs(s)...)
-	vars, err := tfVars(s)
+	// Never -var: a command line is readable by every local user, and a
+	// var may be sensitive.
+	varArgs, _, cleanup, err := varFileArg(s)
+	defer cleanup()
 	if err != nil {
 		return err
 	}
-	if len(vars) > 0 {
-		path, err := writeVarFile(s.RunDir, vars)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(path)
-		args = append(args, "-var-file="+path)
-	}
+	args = append(args, varArgs...)
 	ev, err := w.runJSON(ctx, s, s.Ops, args)
 	if err == nil {
 		return nil

@@ -123,16 +123,10 @@ func planState(ctx context.Context, s Step, key string) error {
 // file's removal.
 func varFileArg(s Step) (args []string, digest string, cleanup func(), err error) {
 	cleanup = func() {}
-	vars, err := tfVars(s)
+	vars, digest, err := varsDigest(s)
 	if err != nil {
 		return nil, "", cleanup, err
 	}
-	b, err := json.Marshal(vars) // sorted keys
-	if err != nil {
-		return nil, "", cleanup, fmt.Errorf("terraform vars: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	digest = "sha256:" + hex.EncodeToString(sum[:])
 	if len(vars) == 0 {
 		return nil, digest, cleanup, nil
 	}
@@ -141,6 +135,21 @@ func varFileArg(s Step) (args []string, digest string, cleanup func(), err error
 		return nil, "", cleanup, err
 	}
 	return []string{"-var-file=" + path}, digest, func() { os.Remove(path) }, nil
+}
+
+// varsDigest is the step's variables and their digest (of the JSON, keys
+// sorted), as a saved plan records it.
+func varsDigest(s Step) (map[string]any, string, error) {
+	vars, err := tfVars(s)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := json.Marshal(vars) // sorted keys
+	if err != nil {
+		return nil, "", fmt.Errorf("terraform vars: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return vars, "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 // applyPreviewed applies the saved plan of the step's state: as it is when
@@ -170,8 +179,7 @@ func applyPreviewed(ctx context.Context, s Step, w *tfDir) error {
 	if !sameOps(s.Ops, sp.Ops) || fileExists(used) {
 		return applyWithin(ctx, s, w, sp)
 	}
-	_, digest, cleanup, err := varFileArg(s)
-	cleanup()
+	_, digest, err := varsDigest(s) // no var file: the saved plan holds its variables
 	if err != nil {
 		return err
 	}

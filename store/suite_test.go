@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/echelonhq/echelon/store/pgtest"
 )
@@ -116,6 +117,11 @@ func TestStoreAcquireWaits(t *testing.T) {
 			}
 			got <- err
 		}()
+		select {
+		case err := <-got:
+			t.Fatalf("Acquire returned (%v) while A held x: it must wait", err)
+		case <-time.After(100 * time.Millisecond):
+		}
 		if err := rel(); err != nil {
 			t.Fatal(err)
 		}

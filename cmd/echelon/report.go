@@ -72,14 +72,7 @@ func runReport(ctx context.Context, args []string) error {
 	// As apply predicted: from a calibrated copy of the plan when the
 	// spec has a calibration (as it is now: it may have changed since).
 	predPlan, predOpts := plan, sim.Options{Trials: trials, Seed: 1, Overhead: sim.DefaultOverhead(), Cores: runtime.NumCPU()}
-	specPath := planner.SpecPath(plan, planPath)
-	specDir := specPath
-	if fi, err := os.Stat(specPath); err == nil && !fi.IsDir() {
-		specDir = filepath.Dir(specPath)
-	} else if err != nil {
-		specDir = ""
-	}
-	cal, calPath, err := loadCalibration(specDir, *noCal)
+	cal, calPath, err := loadCalibration(planSpecDir(plan, planPath), *noCal)
 	if err != nil {
 		return err
 	}
