@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/echelonhq/echelon/store"
 	"io"
 	"io/fs"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/echelonhq/echelon/calib"
 	"github.com/echelonhq/echelon/exec"
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/store"
 	"github.com/echelonhq/echelon/views"
 )
 
@@ -35,8 +35,8 @@ compiled for every mode, deploy and destroy (with --var as given), and the
 runs of those plans are read from --state (default .echelon in the spec's
 directory); runs of plans compiled with other variables are found by
 passing their plan files. With --store postgres://... (or ECHELON_STORE)
-the runs are read from the shared store: every runner's history (the
-last journal of each plan).
+the runs are read from the shared store: every run of each plan, on
+whichever runner it was made.
 
 Example:
   echelon compile specs/web --mode fast -o fast.plan
@@ -127,8 +127,23 @@ func runCalibrate(ctx context.Context, args []string) error {
 	return views.NewCalibrate(*asJSON, calibrateStdout).Result(*out, c, notes)
 }
 
-// storedJournal is a plan's journal in a shared store (nil: it has none).
+// storedJournal is a plan's runs in a shared store (nil: it has none):
+// every run's journal where the store keeps them all (store.History),
+// whichever runner made it; else the last one.
 func storedJournal(ctx context.Context, st store.Store, p *planner.Plan) (*calib.Source, error) {
+	if h, ok := st.(store.History); ok {
+		js, cut, err := h.Journals(ctx, p.PlanDigest, maxStoredJournal)
+		if err != nil {
+			return nil, err
+		}
+		if len(js) == 0 {
+			if cut {
+				return nil, fmt.Errorf("%s: the last journal of %s is over %d MB", st.Where(), p.PlanDigest, maxStoredJournal>>20)
+			}
+			return nil, nil
+		}
+		return &calib.Source{Plan: p, Stored: js, Where: st.Where()}, nil
+	}
 	rc, err := st.Journal(ctx, p.PlanDigest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

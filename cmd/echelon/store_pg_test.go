@@ -243,3 +243,54 @@ func TestStoreResumeElsewhere(t *testing.T) {
 		t.Errorf("%d run_start records in the run's journal, want 2 (the first run and the resume)", starts)
 	}
 }
+
+// TestStoreCalibrateHistory: calibrate with --store learns from every run
+// of a plan in the database, whichever runner (state directory) made it:
+// two runs from two "hosts", read from a third that ran nothing.
+func TestStoreCalibrateHistory(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"work", "sleep 0.2"}, {"flaky", "test -e ok"}}, false)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	if out, err := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--state", "host1", "--backoff", "10ms").CombinedOutput(); err == nil {
+		t.Fatalf("the first run succeeded though flaky fails:\n%s", out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ok"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--state", "host2").CombinedOutput(); err != nil {
+		t.Fatalf("the second run: %v\n%s", err, out)
+	}
+	// Neither run is in host3's state directory: without the store there
+	// is nothing to learn from.
+	if out, err := echelonCmd(t, dir, "calibrate", "c.json", "--state", "host3", "-o", "none.json").CombinedOutput(); err == nil {
+		t.Fatalf("calibrate found runs in an empty state directory:\n%s", out)
+	}
+	out, err := echelonCmd(t, dir, "calibrate", "c.json", "--store", url, "--state", "host3", "--json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("calibrate --store: %v\n%s", err, out)
+	}
+	var res struct {
+		Calibration struct {
+			Runs       int `json:"runs"`
+			Components map[string]map[string]struct {
+				Duration struct {
+					Samples int `json:"samples"`
+				} `json:"duration"`
+				FailureRate float64 `json:"failure_rate"`
+			} `json:"components"`
+		} `json:"calibration"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("calibrate --json: %v\n%s", err, out)
+	}
+	if res.Calibration.Runs != 2 {
+		t.Errorf("calibrate learned from %d runs, want the 2 made on two state directories:\n%s", res.Calibration.Runs, out)
+	}
+	if n := res.Calibration.Components["work"]["deploy"].Duration.Samples; n != 2 {
+		t.Errorf("work has %d duration samples, want 2 (one per run):\n%s", n, out)
+	}
+	if fr := res.Calibration.Components["flaky"]["deploy"].FailureRate; fr <= 0 || fr >= 1 {
+		t.Errorf("flaky's failure rate %v: want between 0 and 1 (it failed in the first run, not the second):\n%s", fr, out)
+	}
+}
