@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"reflect"
-	"sort"
+	"slices"
 
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sched"
@@ -123,8 +124,8 @@ func (c *Calibration) check() error {
 		}
 		return nil
 	}
-	for _, comp := range sortedKeys(c.Components) {
-		for _, action := range sortedKeys(c.Components[comp]) {
+	for _, comp := range slices.Sorted(maps.Keys(c.Components)) {
+		for _, action := range slices.Sorted(maps.Keys(c.Components[comp])) {
 			f := c.Components[comp][action]
 			if f == nil {
 				return fmt.Errorf("component %s, %s: null", comp, action)
@@ -141,7 +142,7 @@ func (c *Calibration) check() error {
 			}
 		}
 	}
-	for _, d := range sortedKeys(c.Drivers) {
+	for _, d := range slices.Sorted(maps.Keys(c.Drivers)) {
 		o := c.Drivers[d]
 		if o == nil {
 			return fmt.Errorf("driver %s: null", d)
@@ -156,15 +157,6 @@ func (c *Calibration) check() error {
 }
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // Summary is what simulate and apply say about it.
 func (c *Calibration) Summary() string {

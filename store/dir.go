@@ -319,7 +319,7 @@ func lockRun(runDir string) (*os.File, error) {
 			if pid == "" {
 				pid = "unknown"
 			}
-			return nil, fmt.Errorf("another apply of this plan is running (pid %s) with the state directory %s; wait for it to finish", pid, filepath.Dir(filepath.Dir(runDir)))
+			return nil, fmt.Errorf("%w (pid %s) with the state directory %s; wait for it to finish", ErrRunBusy, pid, filepath.Dir(filepath.Dir(runDir)))
 		}
 		return nil, fmt.Errorf("state directory: lock %s: %w", path, err)
 	}

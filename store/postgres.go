@@ -18,7 +18,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -213,9 +212,6 @@ func (p *Postgres) Lost() <-chan struct{} { return p.lost }
 // Where implements Store: the URL without its password.
 func (p *Postgres) Where() string { return p.where }
 
-// Session is this process's session ID (its fencing token).
-func (p *Postgres) Session() int64 { return p.session }
-
 // Close ends the session: its lock sets are released and its runs left
 // for others (each stays resumable).
 func (p *Postgres) Close() error {
@@ -368,7 +364,7 @@ func (p *Postgres) OpenRun(ctx context.Context, digest string, resume bool) (Run
 			return err
 		}
 		if live != nil && *live {
-			return fmt.Errorf("another apply of this plan is running (host %s, pid %d) with the store %s; wait for it to finish", *host, *pid, p.where)
+			return fmt.Errorf("%w (host %s, pid %d) with the store %s; wait for it to finish", ErrRunBusy, *host, *pid, p.where)
 		}
 		if err := tx.QueryRow(ctx, `SELECT nextval('fence') FROM sessions WHERE id = $1 AND lease_until > now()`, p.session).Scan(&epoch); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -385,7 +381,7 @@ func (p *Postgres) OpenRun(ctx context.Context, digest string, resume bool) (Run
 			RETURNING id`, digest, p.session, epoch, p.host, os.Getpid()).Scan(&id)
 	})
 	if err != nil {
-		if errors.Is(err, ErrFenced) || strings.HasPrefix(err.Error(), "another apply") {
+		if errors.Is(err, ErrFenced) || errors.Is(err, ErrRunBusy) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("store %s: open run: %w", p.where, err)

@@ -118,6 +118,10 @@ func (h Held) Ok() bool { return h.id != 0 || h.task != 0 || h.release != nil }
 // process took its run over.
 var ErrFenced = errors.New("refused: this process no longer holds its lease on the store (another process may have taken over)")
 
+// ErrRunBusy is OpenRun refused: another process holds the plan's run
+// (the error names it). One process runs a plan at a time.
+var ErrRunBusy = errors.New("another apply of this plan is running")
+
 // Holder is one lock set in the table.
 type Holder struct {
 	ID        string    `json:"id"`

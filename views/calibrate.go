@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -51,8 +52,8 @@ func (v calibrateHuman) Result(file string, c *calib.Calibration, notes []string
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tACTION\tWHAT\tSAMPLES\tP50\tP90\tP90 FROM\tFAILED")
 	var outliers []string
-	for _, comp := range sortedNames(c.Components) {
-		for _, action := range sortedNames(c.Components[comp]) {
+	for _, comp := range slices.Sorted(maps.Keys(c.Components)) {
+		for _, action := range slices.Sorted(maps.Keys(c.Components[comp])) {
 			f := c.Components[comp][action]
 			failed := fmt.Sprintf("%d/%d", f.Failed, f.Attempts)
 			for _, row := range []struct {
@@ -78,7 +79,7 @@ func (v calibrateHuman) Result(file string, c *calib.Calibration, notes []string
 		}
 	}
 	tw.Flush()
-	for _, d := range sortedNames(c.Drivers) {
+	for _, d := range slices.Sorted(maps.Keys(c.Drivers)) {
 		f := c.Drivers[d]
 		fitted := "none fitted"
 		if len(f.Fitted) > 0 {
@@ -89,7 +90,7 @@ func (v calibrateHuman) Result(file string, c *calib.Calibration, notes []string
 	}
 	if len(c.APIs) > 0 {
 		b.WriteString("\nthrottled:")
-		for _, a := range sortedNames(c.APIs) {
+		for _, a := range slices.Sorted(maps.Keys(c.APIs)) {
 			fmt.Fprintf(&b, " %s %d (%.4g a run)", a, c.APIs[a].Throttles, c.APIs[a].PerRun)
 		}
 		b.WriteString("\n")
@@ -107,15 +108,6 @@ func (v calibrateHuman) Result(file string, c *calib.Calibration, notes []string
 	}
 	_, err := io.WriteString(v.w, b.String())
 	return err
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // maxOutlierLines is how many outliers the text names; the file has all.

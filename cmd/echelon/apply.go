@@ -198,10 +198,8 @@ func runApply(ctx context.Context, args []string) error {
 	// With the spec's calibration file, from a calibrated copy of the plan
 	// (the plan that runs is the plan as compiled).
 	cal, calPath, err := loadCalibration(spec.Dir, *noCal)
-	if err == nil && cal != nil {
-		if ferr := cal.Fits(plan); ferr != nil {
-			err = fmt.Errorf("%s: %w (echelon calibrate writes it again; --no-calibration ignores it)", calPath, ferr)
-		}
+	if err == nil {
+		err = calibrationFits(cal, calPath, plan)
 	}
 	if err != nil {
 		return applyRefuse(diagView, "Cannot read the calibration", err)

@@ -76,10 +76,8 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if cal != nil {
-		if err := cal.Fits(plan); err != nil {
-			return fmt.Errorf("%s: %w (echelon calibrate writes it again; --no-calibration ignores it)", calPath, err)
-		}
+	if err := calibrationFits(cal, calPath, plan); err != nil {
+		return err
 	}
 	if cal != nil {
 		predPlan, predOpts = cal.Apply(plan, predOpts)

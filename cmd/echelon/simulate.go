@@ -125,8 +125,8 @@ func runSimulate(ctx context.Context, args []string) error {
 		}
 		o := opts
 		if cal != nil {
-			if err := cal.Fits(p); err != nil {
-				return fmt.Errorf("%s: %w (echelon calibrate writes it again; --no-calibration ignores it)", calFile, err)
+			if err := calibrationFits(cal, calFile, p); err != nil {
+				return err
 			}
 			// A copy of the plan: its bytes and digests stay the plan's.
 			p, o = cal.Apply(p, o)
@@ -351,4 +351,16 @@ func loadCalibration(specDir string, ignore bool) (*calib.Calibration, string, e
 		return nil, "", fmt.Errorf("calibration: %w (echelon calibrate writes it again; --no-calibration ignores it)", err)
 	}
 	return c, path, nil
+}
+
+// calibrationFits refuses a calibration (read from path) that is not of
+// the plan's deployment, saying how to mend it.
+func calibrationFits(c *calib.Calibration, path string, p *planner.Plan) error {
+	if c == nil {
+		return nil
+	}
+	if err := c.Fits(p); err != nil {
+		return fmt.Errorf("%s: %w (echelon calibrate writes it again; --no-calibration ignores it)", path, err)
+	}
+	return nil
 }
