@@ -14,9 +14,7 @@ type LockStore interface {
 }
 
 // TryLocker is a LockStore that can also try a set without waiting.
-type TryLocker interface {
-	TryAcquire(owner string, exclusive, shared []string) (release func() error, ok bool, err error)
-}
+type TryLocker = store.TryLocker
 
 // GroupRecorder is a LockStore that can note the process groups a
 // holder's step started.

@@ -227,27 +227,37 @@ func (d *DirLocks) holder(owner string, exclusive, shared []string) *lockHolder 
 // Acquire implements LockStore.
 func (d *DirLocks) Acquire(ctx context.Context, owner string, exclusive, shared []string) (func() error, error) {
 	h := d.holder(owner, exclusive, shared)
+	return acquireLoop(ctx, nil, nil, func() (func() error, bool, error) {
+		ok, err := d.tryAcquire(h)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		return d.releaser(h.ID), true, nil
+	})
+}
+
+// acquireLoop tries a lock set until try takes it, ctx ends, or lost is
+// closed (then it returns lostErr()). It polls with jittered backoff from
+// 2 ms to 100 ms, so waiters from several processes do not stampede the
+// table.
+func acquireLoop(ctx context.Context, lost <-chan struct{}, lostErr func() error, try func() (func() error, bool, error)) (func() error, error) {
 	wait := 2 * time.Millisecond
 	for {
-		ok, err := d.tryAcquire(h)
-		if err != nil {
-			return nil, err
+		rel, ok, err := try()
+		if err != nil || ok {
+			return rel, err
 		}
-		if ok {
-			return d.releaser(h.ID), nil
-		}
-		// Poll with jittered backoff: waiters from several processes do not
-		// stampede the table.
 		t := time.NewTimer(wait/2 + rand.N(wait))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
+		case <-lost:
+			t.Stop()
+			return nil, lostErr()
 		case <-t.C:
 		}
-		if wait < 100*time.Millisecond {
-			wait *= 2
-		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 

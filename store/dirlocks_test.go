@@ -1,9 +1,7 @@
 package store
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"maps"
 	"os"
 	osexec "os/exec"
@@ -13,76 +11,6 @@ import (
 	"testing"
 	"time"
 )
-
-func TestDirLocksCompatibility(t *testing.T) {
-	dir := t.TempDir()
-	a, err := NewDirLocks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	// A second store on the same directory stands for another process.
-	b, err := NewDirLocks(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-
-	relA, ok, err := a.TryAcquire("A", []string{"x"}, []string{"base"})
-	if err != nil || !ok {
-		t.Fatalf("first acquire: %v %v", ok, err)
-	}
-	for _, tc := range []struct {
-		name      string
-		excl, shr []string
-		want      bool
-	}{
-		{"exclusive on an exclusive", []string{"x"}, nil, false},
-		{"shared on an exclusive", nil, []string{"x"}, false},
-		{"shared on a shared", []string{"y"}, []string{"base"}, true},
-		{"exclusive on a shared", []string{"base"}, nil, false},
-		{"all or nothing", []string{"z", "x"}, nil, false},
-	} {
-		rel, ok, err := b.TryAcquire("B", tc.excl, tc.shr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok != tc.want {
-			t.Errorf("%s: got %v, want %v", tc.name, ok, tc.want)
-		}
-		if ok {
-			rel()
-		}
-	}
-	// "all or nothing": z must not have been taken by the failed attempt.
-	if rel, ok, _ := a.TryAcquire("A", []string{"z"}, nil); !ok {
-		t.Error("a refused set left part of itself held")
-	} else {
-		rel()
-	}
-
-	// Acquire blocks until the holder releases, and gives up with ctx.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	if _, err := b.Acquire(ctx, "B", []string{"x"}, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("blocked acquire: %v, want deadline exceeded", err)
-	}
-	cancel()
-	got := make(chan error, 1)
-	go func() {
-		rel, err := b.Acquire(context.Background(), "B", []string{"x"}, nil)
-		if err == nil {
-			rel()
-		}
-		got <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	if err := relA(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-got; err != nil {
-		t.Errorf("acquire after release: %v", err)
-	}
-}
 
 // A holder whose process is gone (kill -9) does not block anyone.
 func TestDirLocksReclaimDead(t *testing.T) {

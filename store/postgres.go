@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -267,24 +266,9 @@ func (p *Postgres) tryAcquire(ctx context.Context, owner string, exclusive, shar
 
 // Acquire implements Locks: tries with jittered backoff until ctx ends.
 func (p *Postgres) Acquire(ctx context.Context, owner string, exclusive, shared []string) (func() error, error) {
-	wait := 2 * time.Millisecond
-	for {
-		rel, ok, err := p.tryAcquire(ctx, owner, exclusive, shared)
-		if err != nil || ok {
-			return rel, err
-		}
-		t := time.NewTimer(wait/2 + rand.N(wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-p.lost:
-			t.Stop()
-			return nil, p.fenced("acquire")
-		case <-t.C:
-		}
-		wait = min(2*wait, 100*time.Millisecond)
-	}
+	return acquireLoop(ctx, p.lost, func() error { return p.fenced("acquire") }, func() (func() error, bool, error) {
+		return p.tryAcquire(ctx, owner, exclusive, shared)
+	})
 }
 
 // release removes a holder, under its fencing token and a live lease
