@@ -53,12 +53,7 @@ func terraformRun(ctx context.Context, s Step) error {
 	if s.pv != nil && s.pv.applying {
 		return applyPreviewed(ctx, s, w)
 	}
-	args := []string{"apply"}
-	if s.Action == planner.ActionDestroy {
-		args = []string{"destroy"}
-	}
-	args = append(args, "-auto-approve", "-input=false", "-json")
-	args = append(args, stepArgs(s)...)
+	args := tfApplyArgs(s, "")
 	// Never -var: a command line is readable by every local user, and a
 	// var may be sensitive.
 	varArgs, _, cleanup, err := varFileArg(s)
@@ -72,6 +67,34 @@ func terraformRun(ctx context.Context, s Step) error {
 		return nil
 	}
 	return ev.stepError(err)
+}
+
+// tfApplyArgs are terraform's arguments to apply step s: `apply` (or
+// `destroy`) with the step's -parallelism and -targets, or, given a saved
+// plan, `apply` of that file (the targets are in the plan). Variables are
+// added by the caller (varFileArg), never as -var.
+func tfApplyArgs(s Step, saved string) []string {
+	verb := "apply"
+	if saved == "" && s.Action == planner.ActionDestroy {
+		verb = "destroy"
+	}
+	args := []string{verb, "-auto-approve", "-input=false", "-json"}
+	if saved == "" {
+		return append(args, stepArgs(s)...)
+	}
+	if s.Parallelism > 0 {
+		args = append(args, fmt.Sprintf("-parallelism=%d", s.Parallelism))
+	}
+	return append(args, saved)
+}
+
+// tfPlanArgs are terraform's arguments to plan step s into the file out.
+func tfPlanArgs(s Step, out string) []string {
+	args := []string{"plan", "-out=" + out, "-input=false", "-json"}
+	if s.Action == planner.ActionDestroy {
+		args = append(args, "-destroy")
+	}
+	return append(args, stepArgs(s)...)
 }
 
 // stepArgs are a step's -parallelism and its instances' -targets.

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-
-	"github.com/echelonhq/echelon/planner"
 )
 
 // Terraform's side of a preview: `terraform plan -out` once per state, and
@@ -68,11 +66,7 @@ func planState(ctx context.Context, s Step, key string) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"plan", "-out=" + file, "-input=false", "-json"}
-	if s.Action == planner.ActionDestroy {
-		args = append(args, "-destroy")
-	}
-	args = append(args, stepArgs(s)...)
+	args := tfPlanArgs(s, file)
 	varArg, varsDigest, cleanup, err := varFileArg(s)
 	if err != nil {
 		return err
@@ -192,11 +186,7 @@ func applyPreviewed(ctx context.Context, s Step, w *tfDir) error {
 		return fmt.Errorf("saved plan: %w", err)
 	}
 	fmt.Fprintf(s.Log, "echelon: applying the saved plan %s of the preview\n", sp.File)
-	args := []string{"apply", "-auto-approve", "-input=false", "-json"}
-	if s.Parallelism > 0 {
-		args = append(args, fmt.Sprintf("-parallelism=%d", s.Parallelism))
-	}
-	ev, err := w.runJSON(ctx, s, s.Ops, append(args, file))
+	ev, err := w.runJSON(ctx, s, s.Ops, tfApplyArgs(s, file))
 	if err == nil {
 		return nil
 	}
@@ -250,17 +240,13 @@ func applyWithin(ctx context.Context, s Step, w *tfDir, sp *SavedPlan) error {
 		return err
 	}
 	defer os.Remove(file)
-	args := []string{"plan", "-out=" + file, "-input=false", "-json"}
-	if s.Action == planner.ActionDestroy {
-		args = append(args, "-destroy")
-	}
 	varArg, _, cleanup, err := varFileArg(s)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	fmt.Fprintf(s.Log, "echelon: planning %d instance(s) of %s afresh: only the changes the preview showed may be applied\n", len(s.Ops), sp.File)
-	ev, err := w.runJSON(ctx, s, s.Ops, append(append(args, stepArgs(s)...), varArg...))
+	ev, err := w.runJSON(ctx, s, s.Ops, append(tfPlanArgs(s, file), varArg...))
 	if err != nil {
 		return ev.stepError(err)
 	}
@@ -275,11 +261,7 @@ func applyWithin(ctx context.Context, s Step, w *tfDir, sp *SavedPlan) error {
 		return errors.New("terraform: the preview is stale: terraform now plans changes it did not show (" +
 			strings.Join(extra, ", ") + "); nothing was applied; preview again (echelon plan)")
 	}
-	args = []string{"apply", "-auto-approve", "-input=false", "-json"}
-	if s.Parallelism > 0 {
-		args = append(args, fmt.Sprintf("-parallelism=%d", s.Parallelism))
-	}
-	ev, err = w.runJSON(ctx, s, s.Ops, append(args, file))
+	ev, err = w.runJSON(ctx, s, s.Ops, tfApplyArgs(s, file))
 	if err != nil {
 		return ev.stepError(err)
 	}
