@@ -202,7 +202,7 @@ func RunPreview(ctx context.Context, p *planner.Plan, opts Options) (*Preview, *
 	}
 	ps := newPreviewState(dir, p)
 	opts.pv = ps
-	opts.Store, opts.Locks, opts.Resume = nil, nil, false
+	opts.Store, opts.Locks, opts.Resume, opts.Pacer = nil, nil, false, nil
 	r, err := newRunner(ctx, p, opts)
 	if err != nil {
 		return nil, nil, err

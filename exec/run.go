@@ -91,6 +91,11 @@ type Options struct {
 	Dispatch store.Dispatcher
 	Labels   map[string]string
 
+	// Pacer, when set (a database store), paces each step against the
+	// shared api buckets before its driver starts (pace.go); nil: steps
+	// start at once and only real throttling slows them.
+	Pacer Pacer
+
 	// Secrets are the sensitive values (from sensitive variables, and what
 	// the spec derives from them): each is masked as "(sensitive)" in every
 	// log file, journal record, event and the Result. The drivers still get
@@ -560,6 +565,10 @@ func (r *runner) stepFinished(d stepDone) error {
 	}
 	for _, s := range st.ops {
 		s.ran, s.lastStart, s.lastEnd = true, st.started.Sub(r.start).Seconds(), now.Sub(r.start).Seconds()
+	}
+	if d.paced > 0 {
+		r.res.Paced += d.paced.Seconds()
+		r.res.PacedSteps++
 	}
 	outs := make([]sched.Outcome, len(st.ops))
 	// Operations a coalesced step got through go ahead; only the failed

@@ -192,6 +192,9 @@ func runApply(ctx context.Context, args []string) error {
 		Dispatch:    dispatch,
 		Labels:      labels,
 	}
+	if pc, ok := st.(exec.Pacer); ok {
+		opts.Pacer = pc // a database store: steps pace each other through its api buckets
+	}
 	// The prediction this run is held to, from the same policy, before it
 	// starts (bounded: at most 500k operation-trials, 50 trials at 10k
 	// operations, so a large plan does not wait long to begin).
