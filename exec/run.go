@@ -582,7 +582,7 @@ func (r *runner) stepFinished(d stepDone) error {
 		s.lastLog = d.logs[i]
 		r.res.Succeeded = append(r.res.Succeeded, s.op.ID)
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: OutcomeSucceeded,
-			Duration: d.dur.Seconds(), Log: d.logs[i]})
+			Duration: d.dur.Seconds(), Log: d.logs[i], Paced: d.paced.Seconds()})
 	}
 
 	// One throttle per step, however many of its operations it hit.
@@ -612,7 +612,7 @@ func (r *runner) stepFinished(d stepDone) error {
 			outcome = OutcomeCancelled
 		}
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: outcome,
-			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr})
+			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr, Paced: d.paced.Seconds()})
 		var t *ThrottledError
 		var lost *WorkerLostError
 		switch {

@@ -264,6 +264,9 @@ func printComparison(w io.Writer, c *sim.Comparison) {
 	if c.Calibrated != "" {
 		cal = ", " + c.Calibrated
 	}
+	if c.Previewed != "" {
+		cal += ", with the changes counted by " + c.Previewed
+	}
 	fmt.Fprintf(w, "predicted %s from %d simulated runs%s; took %s%s\n", q(c.Predicted), c.Trials, cal, sim.Duration(c.Actual), off)
 	if len(c.Phases) > 1 {
 		for _, ph := range c.Phases {

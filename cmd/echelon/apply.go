@@ -138,6 +138,10 @@ func runApply(ctx context.Context, args []string) error {
 		// (and, incomplete, would refuse the --resume the summary offers).
 		return err
 	}
+	pvUse, err := choosePreview(ctx, st, plan, spec.Dir, pv, *noPreview)
+	if err != nil {
+		return err
+	}
 
 	var term *os.File // the terminal itself, for the live view's size
 	if isTerminal(out) {
@@ -175,6 +179,9 @@ func runApply(ctx context.Context, args []string) error {
 		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,
 			Message: fmt.Sprintf("applying the saved plans of the preview of %s (%d to add, %d to change, %d to destroy); --no-preview ignores it",
 				pv.Created.Format(time.RFC3339), pv.Total.Add, pv.Total.Change, pv.Total.Destroy)})
+	}
+	if pvUse.say != "" {
+		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning, Message: pvUse.say})
 	}
 	opts := exec.Options{
 		Preview:     pv,
@@ -214,10 +221,10 @@ func runApply(ctx context.Context, args []string) error {
 	if cal != nil {
 		predPlan, predOpts = cal.Apply(plan, predOpts)
 	}
-	if pv != nil {
+	if pvUse.counts != nil {
 		// An operation the preview found nothing to change for costs
 		// only its overhead.
-		predPlan = sim.Previewed(predPlan, pv.Counts())
+		predPlan = sim.Previewed(predPlan, pvUse.counts.Counts())
 	}
 	predicted, predErr := sim.Simulate(predPlan, predOpts)
 	if predErr == nil {
@@ -241,6 +248,7 @@ func runApply(ctx context.Context, args []string) error {
 		if cal != nil {
 			cmp.Calibrated = cal.Summary()
 		}
+		cmp.Previewed = pvUse.note
 	}
 	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err
@@ -248,6 +256,11 @@ func runApply(ctx context.Context, args []string) error {
 	if pv != nil && res.OK() {
 		// Applied, its saved plans are used up (terraform calls them stale).
 		if err := exec.RemovePreview(stateDir, plan); err != nil {
+			return err
+		}
+	}
+	if res.OK() {
+		if err := pvUse.done(ctx, plan); err != nil {
 			return err
 		}
 	}
