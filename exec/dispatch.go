@@ -33,6 +33,7 @@ type StepTask struct {
 type StepOutcome struct {
 	Ops      []OpOutcome `json:"ops"` // one per StepTask.Ops
 	Duration float64     `json:"duration"`
+	Paced    float64     `json:"paced,omitempty"` // seconds waited for shared api tokens first
 }
 
 // OpOutcome is one operation's part of a StepOutcome: Error "" succeeded.
@@ -92,6 +93,7 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
 	d.dur = time.Since(st.started)
 	r.taskOutcome(&d, end, err)
+	d.dur -= d.paced
 	if err := r.journal.End(store.Held{}, r.endEvents(st, &d)); err != nil && d.err == nil {
 		d.err = err
 		d.errs, d.blame = opErrors(st.ops, d.err)
@@ -115,6 +117,7 @@ func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
 		if err := json.Unmarshal(end.Result, &out); err != nil || len(out.Ops) != n {
 			d.err = fmt.Errorf("worker %s: an unreadable result (%v)", end.Worker, err)
 		}
+		d.paced = time.Duration(out.Paced * float64(time.Second))
 	}
 	if d.err != nil {
 		d.errs, d.blame = opErrors(d.st.ops, d.err)
@@ -155,6 +158,8 @@ type TaskOptions struct {
 	// (version checks, initialised directories): a worker keeps one per
 	// plan. nil: a new one.
 	Scope *RunScope
+	// Pacer paces the step against the shared api buckets (Options.Pacer).
+	Pacer Pacer
 }
 
 // RunTask runs one dispatched step of p (the worker's RuntimePlan of the
@@ -165,7 +170,7 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 		return StepOutcome{}, fmt.Errorf("task: %d operations, %d attempts", len(t.Ops), len(t.Attempts))
 	}
 	r := &runner{plan: p, red: newRedactor(o.Secrets), emit: func(Event) {},
-		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx}.withDefaults()}
+		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx, Pacer: o.Pacer}.withDefaults()}
 	r.runDir = RunDir(o.StateDir, p)
 	r.logDir = filepath.Join(r.runDir, "logs")
 	if err := os.MkdirAll(r.logDir, 0o755); err != nil {
@@ -190,7 +195,7 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 	}
 	d := r.driveStep(st, stepDone{st: st}, "", t.Parallelism)
 	host, _ := os.Hostname()
-	out := StepOutcome{Duration: d.dur.Seconds(), Ops: make([]OpOutcome, len(st.ops))}
+	out := StepOutcome{Duration: d.dur.Seconds(), Paced: d.paced.Seconds(), Ops: make([]OpOutcome, len(st.ops))}
 	cancelled := ctx.Err() != nil
 	for i := range st.ops {
 		oo := OpOutcome{Log: host + ":" + d.logs[i]}

@@ -17,6 +17,10 @@ type Event struct {
 	Duration float64  `json:"duration,omitempty"` // seconds
 	Log      string   `json:"log,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// Paced: op_end, the seconds its step waited for tokens of the shared
+	// api buckets before its driver started (Duration leaves them out);
+	// paced, the wait about to begin.
+	Paced float64 `json:"paced,omitempty"`
 
 	// Throttling and AIMD.
 	RetryAfter  float64 `json:"retry_after,omitempty"` // seconds
@@ -67,6 +71,7 @@ const (
 	EvStopping = "stopping" // no new work will start
 	EvWarning  = "warning"  // the user should know; the run goes on
 	EvOutputs  = "outputs"  // a producer's outputs, read after it succeeded (journal only)
+	EvPaced    = "paced"    // a step waits for shared api tokens (Paced seconds; Message: the buckets)
 )
 
 // EventFormatVersion is the version of apply --json's event lines (their

@@ -351,6 +351,10 @@ type RunRecord struct {
 	// holds more than one run_start, and only this run's part is timed.
 	Resumed bool
 	Timings []Timing
+	// Paced is the seconds steps waited for shared api tokens (op_end's
+	// paced, once per step), PacedSteps how many steps waited.
+	Paced      float64
+	PacedSteps int
 }
 
 // ReadRun reads the last run of a journal for a report. Damaged lines are
@@ -369,13 +373,15 @@ func ReadRun(path string) (*RunRecord, error) {
 func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 	var rec *RunRecord
 	at := map[string]int{}
+	stepOf := map[string]int{}  // an operation's step (op_start), for paced
+	pacedStep := map[int]bool{} // steps whose wait is counted
 	err := eachRecord(r, func(_ int, ev *Event, err error) {
 		if err != nil {
 			return // damage is skipped, as --resume skips it
 		}
 		if ev.Kind == EvRunStart {
 			rec = &RunRecord{Start: ev.Time, Predicted: ev.Predicted, Resumed: rec != nil}
-			at = map[string]int{}
+			at, stepOf, pacedStep = map[string]int{}, map[string]int{}, map[int]bool{}
 			return
 		}
 		if rec == nil {
@@ -391,9 +397,15 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 				rec.Timings = append(rec.Timings, Timing{Op: ev.Op})
 			}
 			rec.Timings[i].Start, rec.Timings[i].End = off, off
+			stepOf[ev.Op] = ev.Step
 		case EvOpEnd:
 			if i, ok := at[ev.Op]; ok {
 				rec.Timings[i].End, rec.Timings[i].OK = off, ev.Outcome == OutcomeSucceeded
+			}
+			if s, ok := stepOf[ev.Op]; ev.Paced > 0 && ok && !pacedStep[s] {
+				pacedStep[s] = true
+				rec.Paced += ev.Paced
+				rec.PacedSteps++
 			}
 		case EvRunEnd:
 			rec.Duration, rec.Outcome = ev.Duration, ev.Outcome

@@ -99,6 +99,9 @@ type SavedPlan struct {
 	// VarsDigest is the SHA-256 of the variables the plan was made with
 	// (sensitive ones included: the saved plan holds them in full anyway).
 	VarsDigest string `json:"vars_digest,omitempty"`
+	// FileDigest is the SHA-256 of the saved plan file: the summary in a
+	// store names the files it counted (preview_stored.go).
+	FileDigest string `json:"file_digest,omitempty"`
 	Changes
 	// Shared are changes under no instance's -target (a dependency
 	// terraform plans with them).
@@ -202,7 +205,7 @@ func RunPreview(ctx context.Context, p *planner.Plan, opts Options) (*Preview, *
 	}
 	ps := newPreviewState(dir, p)
 	opts.pv = ps
-	opts.Store, opts.Locks, opts.Resume = nil, nil, false
+	opts.Store, opts.Locks, opts.Resume, opts.Pacer = nil, nil, false, nil
 	r, err := newRunner(ctx, p, opts)
 	if err != nil {
 		return nil, nil, err

@@ -26,7 +26,11 @@ type Result struct {
 	Skipped   []string  `json:"skipped"`
 	NotRun    []string  `json:"not_run"`   // never started: the run stopped first
 	Throttled int       `json:"throttled"` // throttled attempts
-	Duration  float64   `json:"duration"`  // seconds
+	// Paced is the seconds steps waited for tokens of the shared api
+	// buckets (a database store), PacedSteps how many steps waited.
+	Paced      float64 `json:"paced,omitempty"`
+	PacedSteps int     `json:"paced_steps,omitempty"`
+	Duration   float64 `json:"duration"` // seconds
 	// Cancelled were running when running work was cancelled (the second
 	// Ctrl-C); RetryPending failed an attempt and were due another when the
 	// run stopped. --resume runs both again.

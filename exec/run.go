@@ -91,6 +91,11 @@ type Options struct {
 	Dispatch store.Dispatcher
 	Labels   map[string]string
 
+	// Pacer, when set (a database store), paces each step against the
+	// shared api buckets before its driver starts (pace.go); nil: steps
+	// start at once and only real throttling slows them.
+	Pacer Pacer
+
 	// Secrets are the sensitive values (from sensitive variables, and what
 	// the spec derives from them): each is masked as "(sensitive)" in every
 	// log file, journal record, event and the Result. The drivers still get
@@ -561,6 +566,10 @@ func (r *runner) stepFinished(d stepDone) error {
 	for _, s := range st.ops {
 		s.ran, s.lastStart, s.lastEnd = true, st.started.Sub(r.start).Seconds(), now.Sub(r.start).Seconds()
 	}
+	if d.paced > 0 {
+		r.res.Paced += d.paced.Seconds()
+		r.res.PacedSteps++
+	}
 	outs := make([]sched.Outcome, len(st.ops))
 	// Operations a coalesced step got through go ahead; only the failed
 	// ones retry, each alone (only its own -target), within its own budget.
@@ -573,7 +582,7 @@ func (r *runner) stepFinished(d stepDone) error {
 		s.lastLog = d.logs[i]
 		r.res.Succeeded = append(r.res.Succeeded, s.op.ID)
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: OutcomeSucceeded,
-			Duration: d.dur.Seconds(), Log: d.logs[i]})
+			Duration: d.dur.Seconds(), Log: d.logs[i], Paced: d.paced.Seconds()})
 	}
 
 	// One throttle per step, however many of its operations it hit.
@@ -603,7 +612,7 @@ func (r *runner) stepFinished(d stepDone) error {
 			outcome = OutcomeCancelled
 		}
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: outcome,
-			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr})
+			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr, Paced: d.paced.Seconds()})
 		var t *ThrottledError
 		var lost *WorkerLostError
 		switch {

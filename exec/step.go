@@ -83,7 +83,8 @@ type stepDone struct {
 	errs     []error // per operation of st.ops (nil: succeeded), when err != nil
 	blame    []bool  // per operation: failed only because the step stopped
 	logs     []string
-	dur      time.Duration
+	dur      time.Duration // the driver's, less paced
+	paced    time.Duration // waited for shared api tokens (pace.go)
 }
 
 type stepRun struct {
@@ -234,7 +235,7 @@ func (r *runner) endEvents(st *stepRun, d *stepDone) []Event {
 			}
 		}
 		evs[i] = Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
-			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg}
+			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg, Paced: d.paced.Seconds()}
 	}
 	return evs
 }
@@ -284,12 +285,17 @@ func (r *runner) driveStep(st *stepRun, d stepDone, owner string, parallelism in
 		Log: log, Env: r.opts.Env, RunDir: r.runDir, Vars: r.opts.Vars, Events: r.driverEvent, Scope: r.scope, pv: r.pv}
 	step.Started = started
 	if d.err == nil {
+		// Its locks are taken and its start journaled: wait for its
+		// calls' tokens of the shared api buckets, if any.
+		d.paced, d.err = r.pace(r.opts.Hard, ops, log)
+	}
+	if d.err == nil {
 		d.err = r.drive(r.opts.Hard, step)
 	}
 	if d.err == nil && r.outs != nil && r.plan.Action == planner.ActionDeploy && !r.previewing() {
 		d.err = r.readProduced(ops, log, started)
 	}
-	d.dur = time.Since(now)
+	d.dur = time.Since(now) - d.paced
 	if rw, ok := log.(*redactWriter); ok {
 		if err := rw.Flush(); err != nil && d.err == nil {
 			d.err = fmt.Errorf("log: %w", err)

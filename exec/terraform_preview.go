@@ -84,8 +84,12 @@ func planState(ctx context.Context, s Step, key string) error {
 	if err != nil {
 		return fmt.Errorf("saved plan: %w", err)
 	}
+	fd, err := fileDigest(file)
+	if err != nil {
+		return fmt.Errorf("saved plan: %w", err)
+	}
 	sp := &SavedPlan{File: name, Dir: all[0].Terraform.Dir, Workspace: all[0].Terraform.Workspace,
-		DirDigest: dd, VarsDigest: varsDigest}
+		DirDigest: dd, VarsDigest: varsDigest, FileDigest: fd}
 	ops := make([]PreviewOp, len(all))
 	idx := map[string]int{}
 	for i, o := range all {

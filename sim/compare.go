@@ -31,6 +31,10 @@ type Comparison struct {
 	// Calibrated says what calibration the prediction used ("calibrated
 	// from N runs, last on DATE"; empty: none). Set by the caller.
 	Calibrated string `json:"calibrated,omitempty"`
+	// Previewed says whose counted changes the prediction used ("the
+	// preview of DATE", "... on HOST" for a store's; empty: none). Set by
+	// the caller.
+	Previewed string `json:"previewed,omitempty"`
 }
 
 // PhaseFit is a phase's predicted span beside its real one.

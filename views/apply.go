@@ -104,6 +104,9 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *si
 	if res.Throttled > 0 {
 		fmt.Fprintf(w, ", %d throttled attempt(s)", res.Throttled)
 	}
+	if res.PacedSteps > 0 {
+		fmt.Fprintf(w, ", %s waiting for shared api tokens (%s)", secs(res.Paced), planner.Plural(res.PacedSteps, "step"))
+	}
 	fmt.Fprintln(w)
 	if cmp != nil {
 		printComparison(w, cmp)
@@ -189,6 +192,9 @@ func eventLine(e exec.Event) string {
 		return fmt.Sprintf("%s: started (attempt %d)", e.Op, e.Attempt)
 	case exec.EvOpEnd:
 		if e.Outcome == exec.OutcomeSucceeded {
+			if e.Paced > 0 {
+				return fmt.Sprintf("%s: succeeded in %s (after %s waiting for api tokens)", e.Op, secs(e.Duration), secs(e.Paced))
+			}
 			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
 		}
 		if e.Error == e.Outcome {
@@ -208,6 +214,12 @@ func eventLine(e exec.Event) string {
 			ra = fmt.Sprintf(", retry after %s", secs(e.RetryAfter))
 		}
 		return fmt.Sprintf("throttled: %s%s: %s", strings.Join(e.Ops, ", "), ra, e.Message)
+	case exec.EvPaced:
+		ops := e.Op
+		if len(e.Ops) > 0 {
+			ops = strings.Join(e.Ops, ", ")
+		}
+		return fmt.Sprintf("%s: waiting %s for api tokens: %s", ops, secs(e.Duration), e.Message)
 	case exec.EvWarning:
 		return "warning: " + e.Message
 	case exec.EvAIMD, exec.EvStopping:
@@ -251,6 +263,9 @@ func printComparison(w io.Writer, c *sim.Comparison) {
 	cal := ""
 	if c.Calibrated != "" {
 		cal = ", " + c.Calibrated
+	}
+	if c.Previewed != "" {
+		cal += ", with the changes counted by " + c.Previewed
 	}
 	fmt.Fprintf(w, "predicted %s from %d simulated runs%s; took %s%s\n", q(c.Predicted), c.Trials, cal, sim.Duration(c.Actual), off)
 	if len(c.Phases) > 1 {

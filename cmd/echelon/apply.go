@@ -138,6 +138,10 @@ func runApply(ctx context.Context, args []string) error {
 		// (and, incomplete, would refuse the --resume the summary offers).
 		return err
 	}
+	pvUse, err := choosePreview(ctx, st, plan, spec.Dir, pv, *noPreview)
+	if err != nil {
+		return err
+	}
 
 	var term *os.File // the terminal itself, for the live view's size
 	if isTerminal(out) {
@@ -176,6 +180,9 @@ func runApply(ctx context.Context, args []string) error {
 			Message: fmt.Sprintf("applying the saved plans of the preview of %s (%d to add, %d to change, %d to destroy); --no-preview ignores it",
 				pv.Created.Format(time.RFC3339), pv.Total.Add, pv.Total.Change, pv.Total.Destroy)})
 	}
+	if pvUse.say != "" {
+		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning, Message: pvUse.say})
+	}
 	opts := exec.Options{
 		Preview:     pv,
 		StateDir:    stateDir,
@@ -191,6 +198,9 @@ func runApply(ctx context.Context, args []string) error {
 		Backoff:     *backoff,
 		Dispatch:    dispatch,
 		Labels:      labels,
+	}
+	if pc, ok := st.(exec.Pacer); ok {
+		opts.Pacer = pc // a database store: steps pace each other through its api buckets
 	}
 	// The prediction this run is held to, from the same policy, before it
 	// starts (bounded: at most 500k operation-trials, 50 trials at 10k
@@ -209,10 +219,10 @@ func runApply(ctx context.Context, args []string) error {
 	if cal != nil {
 		predPlan, predOpts = cal.Apply(plan, predOpts)
 	}
-	if pv != nil {
+	if pvUse.counts != nil {
 		// An operation the preview found nothing to change for costs
 		// only its overhead.
-		predPlan = sim.Previewed(predPlan, pv.Counts())
+		predPlan = sim.Previewed(predPlan, pvUse.counts.Counts())
 	}
 	predicted, predErr := sim.Simulate(predPlan, predOpts)
 	if predErr == nil {
@@ -236,6 +246,7 @@ func runApply(ctx context.Context, args []string) error {
 		if cal != nil {
 			cmp.Calibrated = cal.Summary()
 		}
+		cmp.Previewed = pvUse.note
 	}
 	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
 		return err
@@ -243,6 +254,11 @@ func runApply(ctx context.Context, args []string) error {
 	if pv != nil && res.OK() {
 		// Applied, its saved plans are used up (terraform calls them stale).
 		if err := exec.RemovePreview(stateDir, plan); err != nil {
+			return err
+		}
+	}
+	if res.OK() {
+		if err := pvUse.done(ctx, plan); err != nil {
 			return err
 		}
 	}

@@ -127,8 +127,9 @@ func runReport(ctx context.Context, args []string) error {
 			Outcome string   `json:"outcome,omitempty"`
 			Resumed bool     `json:"resumed"`
 			Failed  []string `json:"failed"`
+			Paced   float64  `json:"paced,omitempty"`
 			*sim.Comparison
-		}{journal, run.Duration > 0, run.Outcome, run.Resumed, append([]string{}, failed...), cmp}, "", "  ")
+		}{journal, run.Duration > 0, run.Outcome, run.Resumed, append([]string{}, failed...), run.Paced, cmp}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -145,6 +146,9 @@ func runReport(ctx context.Context, args []string) error {
 			fmt.Fprintf(reportStdout, "; failed (%d): %s", len(failed), strings.Join(failed, ", "))
 		}
 		fmt.Fprintln(reportStdout)
+	}
+	if run.PacedSteps > 0 {
+		fmt.Fprintf(reportStdout, "paced: %s waited %s in all for shared api tokens\n", planner.Plural(run.PacedSteps, "step"), sim.Duration(run.Paced))
 	}
 	if run.Resumed {
 		fmt.Fprintln(reportStdout, "the run was resumed (--resume): part of its work ran earlier, so its time is not compared with the plan's prediction")

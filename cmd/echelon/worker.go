@@ -276,7 +276,7 @@ func (w *worker) run(ctx context.Context, c store.Claimed, t *workerTask) {
 		err = wp.err
 		if err == nil {
 			out, err = exec.RunTask(ctx, wp.plan, task, exec.TaskOptions{StateDir: w.state, SpecDir: wp.specDir,
-				Secrets: wp.secrets, Scope: wp.scope, Started: func(pgid int) {
+				Secrets: wp.secrets, Scope: wp.scope, Pacer: w.st, Started: func(pgid int) {
 					w.mu.Lock()
 					t.groups = append(t.groups, pgid)
 					w.mu.Unlock()
