@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for part in planner sim sched exec besu-local fidelity throttle terraform store; do
+for part in planner sim sched exec besu-local fidelity throttle terraform store shared-api; do
   script="scripts/bench-$part.sh"
   if [ -f "$script" ]; then
     echo "== $part"
