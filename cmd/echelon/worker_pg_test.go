@@ -21,8 +21,9 @@ import (
 // Workers on a real PostgreSQL: each `echelon worker` is a process of its
 // own, in a network namespace of its own where this machine allows
 // `unshare -n` (as on another host: it reaches the database only by the
-// Unix socket), with a short lease (--store-lease) so a lost worker is
-// found quickly.
+// Unix socket). Every process keeps the default lease (30 s), so none that
+// must live loses it to a late renewal on a loaded machine; the one meant
+// to lose (killed or SIGSTOPped) has its lease ended by SQL (endLease).
 
 var (
 	unshareOnce sync.Once
@@ -69,7 +70,7 @@ func startWorker(t *testing.T, dir, url, name string, extra ...string) *workerPr
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := inNetns(append([]string{bin, "worker", "--store", url, "--state", "st-" + name, "--slots", "2", "--store-lease", "1s"}, extra...))
+	argv := inNetns(append([]string{bin, "worker", "--store", url, "--state", "st-" + name, "--slots", "2"}, extra...))
 	c := osexec.Command(argv[0], argv[1:]...)
 	c.Dir = dir
 	c.Env = append(os.Environ(), "ECHELON_STORE=")
@@ -92,6 +93,35 @@ func readLines(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.Fields(string(b))
+}
+
+// taskStates is every task's state and whether it has a result, in order.
+func taskStates(t *testing.T, url string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT state, result IS NOT NULL FROM tasks ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var states []string
+	for rows.Next() {
+		var s string
+		var res bool
+		if err := rows.Scan(&s, &res); err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, fmt.Sprintf("%s:%v", s, res))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(states, " ")
 }
 
 // TestWorkerKilled: a worker is killed (kill -9) in the middle of an
@@ -148,6 +178,7 @@ func TestWorkerKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = workers[killed].cmd.Wait()
+		endLease(t, url, pid)
 		workers[killed] = startWorker(t, dir, url, fmt.Sprintf("w%d-%d", killed, round), "--slots", "1")
 		if err := apply.Wait(); err != nil {
 			t.Fatalf("round %d: the run did not finish: %v\n%s", round, err, aout.String())
@@ -207,16 +238,7 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	waitFor(t, "a's lease to run out", func() bool {
-		var over bool
-		err := conn.QueryRow(context.Background(), "SELECT lease_until <= now() FROM sessions WHERE pid = $1", a.cmd.Process.Pid).Scan(&over)
-		return err == nil && over
-	})
+	endLease(t, url, a.cmd.Process.Pid)
 	startWorker(t, dir, url, "b")
 	if err := apply.Wait(); err != nil {
 		t.Fatalf("the run did not finish on worker b: %v\n%s", err, aout.String())
@@ -233,21 +255,8 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if out := a.output(); !strings.Contains(out, "lost the lease") && !strings.Contains(out, "refused") {
 		t.Errorf("worker a does not say it lost its lease or was refused:\n%s", out)
 	}
-	var states []string
-	rows, err := conn.Query(context.Background(), "SELECT state, result IS NOT NULL FROM tasks ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var s string
-		var res bool
-		if err := rows.Scan(&s, &res); err != nil {
-			t.Fatal(err)
-		}
-		states = append(states, fmt.Sprintf("%s:%v", s, res))
-	}
-	if strings.Join(states, " ") != "lost:false done:true" {
-		t.Errorf("tasks %v, want [lost:false done:true]: a's late result must be refused", states)
+	if states := taskStates(t, url); states != "lost:false done:true" {
+		t.Errorf("tasks %q, want \"lost:false done:true\": a's late result must be refused", states)
 	}
 	succeeded := 0
 	for _, ev := range journalEvents(t, url, dir, "s.json") {
@@ -271,7 +280,7 @@ func TestWorkerCoordinatorResumed(t *testing.T) {
 	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}}, true)
 	compilePlan(t, dir, "c.hcl", "c.json")
 	startWorker(t, dir, url, "w")
-	first := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--workers", "--state", "host1", "--store-lease", "1s")
+	first := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--workers", "--state", "host1")
 	var fout bytes.Buffer
 	first.Stdout, first.Stderr = &fout, &fout
 	if err := first.Start(); err != nil {
@@ -282,16 +291,7 @@ func TestWorkerCoordinatorResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	waitFor(t, "the killed coordinator's lease to run out", func() bool {
-		var over bool
-		err := conn.QueryRow(context.Background(), "SELECT lease_until <= now() FROM sessions WHERE pid = $1", first.Process.Pid).Scan(&over)
-		return err == nil && over
-	})
+	endLease(t, url, first.Process.Pid)
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
