@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -269,38 +270,126 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	}
 }
 
-// TestWorkerCoordinatorResumed: the coordinator is killed (kill -9) while
-// a worker runs its second step; another process resumes the run (apply
-// --resume --workers, its own state directory): the run finishes, the
-// first step is not run again.
-func TestWorkerCoordinatorResumed(t *testing.T) {
-	url := pgtest.URL(t)
-	dir := t.TempDir()
-	second := `echo x >> two.ran; if [ "$(wc -l < two.ran)" -eq 1 ]; then while [ ! -e go ]; do sleep 0.02; done; fi`
-	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}}, true)
-	compilePlan(t, dir, "c.hcl", "c.json")
-	startWorker(t, dir, url, "w")
-	first := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--workers", "--state", "host1")
+// killCoordinator starts apply --workers of plan (state directory
+// host1), waits until started says its step runs on a worker, then kills
+// the coordinator (kill -9) and ends its lease.
+func killCoordinator(t *testing.T, dir, url, plan string, started func() bool) {
+	t.Helper()
+	first := echelonCmd(t, dir, "apply", plan, "--store", url, "--workers", "--state", "host1")
 	var fout bytes.Buffer
 	first.Stdout, first.Stderr = &fout, &fout
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the second step to start", func() bool { return len(readLines(t, filepath.Join(dir, "two.ran"))) == 1 })
+	waitFor(t, "the step to start on the worker", started)
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
 	endLease(t, url, first.Process.Pid)
+}
+
+// taskState is the state of the task of operation op's attempt.
+func taskState(t *testing.T, url, op string, attempt int) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var state string
+	err = conn.QueryRow(ctx, `SELECT state FROM tasks WHERE step -> 'ops' -> 0 = to_jsonb($1::text)
+		AND step -> 'attempts' -> 0 = to_jsonb($2::int)`, op, attempt).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// TestWorkerCoordinatorResumedStepFinished: the coordinator is killed
+// (kill -9) while a worker runs its second step, and the step finishes
+// with no coordinator alive. Another process resumes the run (apply
+// --resume --workers, its own state directory): it journals the second
+// step's end from its task's result instead of running it again, and
+// runs the third: each operation ran exactly once.
+func TestWorkerCoordinatorResumedStepFinished(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	second := `echo x >> two.ran; while [ ! -e go ]; do sleep 0.02; done`
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}, {"three", "echo x >> three.ran"}}, true)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	startWorker(t, dir, url, "w")
+	killCoordinator(t, dir, url, "c.json", func() bool { return len(readLines(t, filepath.Join(dir, "two.ran"))) == 1 })
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the worker to finish two", func() bool { return taskState(t, url, "two", 1) == "done" })
 	out, err := echelonCmd(t, dir, "apply", "c.json", "--resume", "--store", url, "--workers", "--state", "host2").CombinedOutput()
 	if err != nil {
 		t.Fatalf("the resume from another process: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "(1 in an earlier run)") {
-		t.Errorf("the resumed run does not count one as done earlier:\n%s", out)
+	if !strings.Contains(string(out), "(2 in an earlier run)") {
+		t.Errorf("the resumed run does not count one and two as done earlier:\n%s", out)
+	}
+	if !strings.Contains(string(out), "two: finished on worker") {
+		t.Errorf("the resumed run does not say it took two's end from its task:\n%s", out)
+	}
+	for _, n := range []string{"one", "two", "three"} {
+		if got := readLines(t, filepath.Join(dir, n+".ran")); len(got) != 1 {
+			t.Errorf("%s ran %d times, want once", n, len(got))
+		}
+	}
+	// two's end is journaled once, before the resumed run's start (it
+	// ended under the first), and two never started again.
+	var seq []string
+	for _, ev := range journalEvents(t, url, dir, "c.json") {
+		if ev.Kind == "run_start" || ev.Op == "two" {
+			seq = append(seq, ev.Kind+":"+ev.Outcome)
+		}
+	}
+	if got, want := strings.Join(seq, " "), "run_start: op_start: op_end:succeeded run_start:"; got != want {
+		t.Errorf("the journal's run starts and two's records: %q, want %q", got, want)
+	}
+}
+
+// TestWorkerCoordinatorResumedStepRunning: the coordinator is killed
+// (kill -9) while a worker runs its second step; another process resumes
+// the run while that step still runs: it waits for the step's lock set
+// (the worker holds it), and runs the step again only once the worker's
+// run of it ended, never two at once; the first step is not run again.
+func TestWorkerCoordinatorResumedStepRunning(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	second := `echo start >> two.ran; if [ "$(wc -l < two.ran)" -eq 1 ]; then while [ ! -e go ]; do sleep 0.02; done; fi; echo end >> two.ran`
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}}, true)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	startWorker(t, dir, url, "w")
+	killCoordinator(t, dir, url, "c.json", func() bool { return len(readLines(t, filepath.Join(dir, "two.ran"))) == 1 })
+	resume := echelonCmd(t, dir, "apply", "c.json", "--resume", "--store", url, "--workers", "--state", "host2", "--json")
+	var rout bytes.Buffer
+	var mu sync.Mutex
+	resume.Stdout, resume.Stderr = lockedWriter{&mu, &rout}, lockedWriter{&mu, &rout}
+	if err := resume.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer resume.Process.Kill()
+	waitFor(t, "the resumed run to wait for two's locks", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(rout.String(), `"kind":"lock_wait"`)
+	})
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := resume.Wait(); err != nil {
+		t.Fatalf("the resume from another process: %v\n%s", err, rout.String())
+	}
+	if got := strings.Join(readLines(t, filepath.Join(dir, "two.ran")), " "); got != "start end start end" {
+		t.Errorf("two's runs: %q, want \"start end start end\" (the second after the first ended)", got)
 	}
 	if got := readLines(t, filepath.Join(dir, "one.ran")); len(got) != 1 {
 		t.Errorf("one ran %d times, want once", len(got))
