@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -220,7 +221,8 @@ func TestWorkerKilled(t *testing.T) {
 // past its lease; the coordinator gives its task up as lost and another
 // worker runs the step. After SIGCONT the stopped worker's late result is
 // refused (the lost task has no result), and the worker, having lost its
-// lease, exits in error.
+// lease, opens a new session: the same process then claims and finishes
+// new work.
 func TestWorkerStoppedResultRefused(t *testing.T) {
 	url := pgtest.URL(t)
 	dir := t.TempDir()
@@ -240,7 +242,7 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	endLease(t, url, a.cmd.Process.Pid)
-	startWorker(t, dir, url, "b")
+	b := startWorker(t, dir, url, "b")
 	if err := apply.Wait(); err != nil {
 		t.Fatalf("the run did not finish on worker b: %v\n%s", err, aout.String())
 	}
@@ -250,11 +252,9 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.cmd.Wait(); err == nil {
-		t.Errorf("worker a went on after losing its lease:\n%s", a.output())
-	}
-	if out := a.output(); !strings.Contains(out, "lost the lease") && !strings.Contains(out, "refused") {
-		t.Errorf("worker a does not say it lost its lease or was refused:\n%s", out)
+	waitFor(t, "worker a to open a new session", func() bool { return strings.Contains(a.output(), "opened a new session") })
+	if out := a.output(); !strings.Contains(out, "lost the lease") {
+		t.Errorf("worker a does not say it lost its lease:\n%s", out)
 	}
 	if states := taskStates(t, url); states != "lost:false done:true" {
 		t.Errorf("tasks %q, want \"lost:false done:true\": a's late result must be refused", states)
@@ -268,6 +268,34 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if succeeded != 1 {
 		t.Errorf("%d succeeded ends in the journal, want 1 (worker b's)", succeeded)
 	}
+	// Only a serves now: new work runs on it, under its new session.
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.cmd.Wait()
+	writeSpec(t, filepath.Join(dir, "n.hcl"), [][2]string{{"n", "echo $PPID >> n.ran"}}, false)
+	compilePlan(t, dir, "n.hcl", "n.json")
+	if out, err := guarded(echelonCmd(t, dir, "apply", "n.json", "--store", url, "--workers", "--state", "coord")); err != nil {
+		t.Fatalf("new work after a's new session: %v\n%s\nworker a:\n%s", err, out, a.output())
+	}
+	if got, want := strings.Join(readLines(t, filepath.Join(dir, "n.ran")), " "), strconv.Itoa(a.cmd.Process.Pid); got != want {
+		t.Errorf("the new step ran in worker %q, want a (%s)", got, want)
+	}
+	t.Logf("worker a:\n%s", a.output())
+}
+
+// guarded is c's combined output, c killed if it has not ended in two
+// minutes (a bound against a hang, not a timing assertion).
+func guarded(c *osexec.Cmd) ([]byte, error) {
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	kill := time.AfterFunc(2*time.Minute, func() { _ = c.Process.Kill() })
+	defer kill.Stop()
+	err := c.Wait()
+	return out.Bytes(), err
 }
 
 // killCoordinator starts apply --workers of plan (state directory
@@ -402,5 +430,36 @@ func TestWorkerCoordinatorResumedStepRunning(t *testing.T) {
 	}
 	if last != "succeeded" {
 		t.Errorf("two's last end in the journal is %q, want succeeded", last)
+	}
+}
+
+// TestWorkerStoreGone: a worker whose store cannot be reached any more
+// (its database dropped) loses its lease, cannot open a new session for
+// two leases and exits 1, saying so. Its lease is short (--store-lease):
+// it is the process meant to lose.
+func TestWorkerStoreGone(t *testing.T) {
+	url, drop, err := pgtest.NewDatabase(pgtest.Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	dir := t.TempDir()
+	w := startWorker(t, dir, url, "w", "--store-lease", "1s")
+	waitFor(t, "the worker to serve", func() bool { return strings.Contains(w.output(), "serving") })
+	drop()
+	exited := make(chan error, 1)
+	go func() { exited <- w.cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-exited:
+	case <-time.After(2 * time.Minute): // a bound against a hang
+		t.Fatalf("the worker did not give up on a store that is gone:\n%s", w.output())
+	}
+	var ee *osexec.ExitError
+	if !errors.As(werr, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("the worker exited with %v, want exit status 1:\n%s", werr, w.output())
+	}
+	if out := w.output(); !strings.Contains(out, "lost the lease on the store") || !strings.Contains(out, "could not open a new session for 2s (two leases)") {
+		t.Errorf("the worker does not say it lost its lease and could not open a new session:\n%s", out)
 	}
 }
