@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
@@ -33,6 +34,36 @@ type StepTask struct {
 type StepOutcome struct {
 	Ops      []OpOutcome `json:"ops"` // one per StepTask.Ops
 	Duration float64     `json:"duration"`
+	// Resources are the step's terraform resource records (what
+	// calibrate fits), masked by the worker, for the coordinator to
+	// journal as it journals a local step's.
+	Resources []TaskResource `json:"resources,omitempty"`
+}
+
+// TaskResource is one resource record of a StepOutcome: a resource Event
+// with an Action, its time as At, seconds after the step started on the
+// worker (the worker's clock is not the coordinator's).
+type TaskResource struct {
+	Op       string   `json:"op,omitempty"`
+	Ops      []string `json:"ops,omitempty"`
+	Resource string   `json:"resource"`
+	Action   string   `json:"action"`
+	Duration float64  `json:"duration"`
+	Message  string   `json:"message,omitempty"`
+	At       float64  `json:"at"`
+}
+
+// resultRecords are the records a worker's result adds to the journal
+// before its step's ends: its resource records, timed back from end,
+// the step's end on the coordinator's clock.
+func resultRecords(out StepOutcome, end time.Time) []Event {
+	evs := make([]Event, 0, len(out.Resources))
+	for _, x := range out.Resources {
+		at := end.Add(-time.Duration((out.Duration - x.At) * float64(time.Second)))
+		evs = append(evs, Event{Time: at, Kind: EvResource, Op: x.Op, Ops: x.Ops, Resource: x.Resource,
+			Action: x.Action, Duration: x.Duration, Message: x.Message})
+	}
+	return evs
 }
 
 // OpOutcome is one operation's part of a StepOutcome: Error "" succeeded.
@@ -91,16 +122,18 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	}
 	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
 	d.dur = time.Since(st.started)
-	r.taskOutcome(&d, end, err)
-	if err := r.journal.End(store.Held{}, r.endEvents(st, &d)); err != nil && d.err == nil {
+	out := r.taskOutcome(&d, end, err)
+	recs := append(resultRecords(out, time.Now()), r.endEvents(st, &d)...)
+	if err := r.journal.End(store.Held{}, recs); err != nil && d.err == nil {
 		d.err = err
 		d.errs, d.blame = opErrors(st.ops, d.err)
 	}
 	return d
 }
 
-// taskOutcome fills d from how its task ended.
-func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
+// taskOutcome fills d from how its task ended: the worker's result, when
+// it has one.
+func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) StepOutcome {
 	n := len(d.st.ops)
 	d.logs = make([]string, n)
 	var out StepOutcome
@@ -118,7 +151,7 @@ func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
 	}
 	if d.err != nil {
 		d.errs, d.blame = opErrors(d.st.ops, d.err)
-		return
+		return StepOutcome{}
 	}
 	se := &StepError{Failed: map[string]*OpError{}}
 	for i, o := range out.Ops {
@@ -136,6 +169,7 @@ func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
 		d.err = se
 	}
 	d.errs, d.blame = opErrors(d.st.ops, d.err)
+	return out
 }
 
 // TaskOptions configure RunTask.
@@ -164,8 +198,26 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 	if len(t.Attempts) != len(t.Ops) {
 		return StepOutcome{}, fmt.Errorf("task: %d operations, %d attempts", len(t.Ops), len(t.Attempts))
 	}
-	r := &runner{plan: p, red: newRedactor(o.Secrets), emit: func(Event) {},
+	r := &runner{plan: p, red: newRedactor(o.Secrets),
 		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx}.withDefaults()}
+	// The resource records go in the result (the coordinator journals
+	// them); the rest of the drivers' progress is not sent.
+	var resMu sync.Mutex
+	var resources []TaskResource
+	var origin time.Time
+	r.emit = func(ev Event) {
+		if ev.Kind != EvResource || ev.Action == "" {
+			return
+		}
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		ev = r.red.event(ev)
+		resMu.Lock()
+		defer resMu.Unlock()
+		resources = append(resources, TaskResource{Op: ev.Op, Ops: ev.Ops, Resource: ev.Resource, Action: ev.Action,
+			Duration: ev.Duration, Message: ev.Message, At: ev.Time.Sub(origin).Seconds()})
+	}
 	r.runDir = RunDir(o.StateDir, p)
 	r.logDir = filepath.Join(r.runDir, "logs")
 	if err := os.MkdirAll(r.logDir, 0o755); err != nil {
@@ -176,6 +228,7 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 		byID[p.Operations[i].ID] = &p.Operations[i]
 	}
 	st := &stepRun{seq: t.Step, started: time.Now(), attempts: t.Attempts}
+	origin = st.started
 	for _, id := range t.Ops {
 		op := byID[id]
 		if op == nil {
@@ -190,7 +243,9 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 	}
 	d := r.driveStep(st, stepDone{st: st}, "", t.Parallelism)
 	host, _ := os.Hostname()
-	out := StepOutcome{Duration: d.dur.Seconds(), Ops: make([]OpOutcome, len(st.ops))}
+	resMu.Lock()
+	out := StepOutcome{Duration: d.dur.Seconds(), Ops: make([]OpOutcome, len(st.ops)), Resources: resources}
+	resMu.Unlock()
 	cancelled := ctx.Err() != nil
 	for i := range st.ops {
 		oo := OpOutcome{Log: host + ":" + d.logs[i]}

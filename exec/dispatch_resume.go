@@ -48,16 +48,17 @@ func (r *runner) recoverTasks(ctx context.Context, st *journalState) error {
 		if len(srun.ops) != len(step.Ops) {
 			continue // not the step the journal has in flight
 		}
-		var out StepOutcome
-		_ = json.Unmarshal(t.Result, &out)
-		d := stepDone{st: srun, started: true, dur: time.Duration(out.Duration * float64(time.Second))}
-		r.taskOutcome(&d, store.TaskEnd{Result: t.Result, Worker: t.Worker}, nil)
+		d := stepDone{st: srun, started: true}
+		out := r.taskOutcome(&d, store.TaskEnd{Result: t.Result, Worker: t.Worker}, nil)
+		d.dur = time.Duration(out.Duration * float64(time.Second))
+		end := recs[0].Start.Add(d.dur) // the step's start, and the worker's time
 		evs := r.endEvents(srun, &d)
 		for i := range evs {
-			evs[i].Time = recs[i].Start.Add(d.dur)
+			evs[i].Time = end
 			recs[i].InFlight = false
 			recs[i].Succeeded = evs[i].Outcome == OutcomeSucceeded
 		}
+		evs = append(resultRecords(out, end), evs...)
 		b, err := r.journal.lines(evs...)
 		if err != nil {
 			return err
