@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/store"
 )
@@ -28,6 +29,11 @@ type StepTask struct {
 	Attempts    []int    `json:"attempts"`
 	Step        int      `json:"step"`
 	Parallelism int      `json:"parallelism"`
+	// Outputs are the producers' outputs the step's operations read, by
+	// producer and name, as the coordinator knows them (never a
+	// sensitive one: such a consumer is refused); the worker evaluates
+	// the operations' settings from its own spec with them.
+	Outputs map[string]map[string]OutputValue `json:"outputs,omitempty"`
 }
 
 // StepOutcome is a worker's result of a StepTask (store.TaskEnd.Result).
@@ -38,6 +44,10 @@ type StepOutcome struct {
 	// calibrate fits), masked by the worker, for the coordinator to
 	// journal as it journals a local step's.
 	Resources []TaskResource `json:"resources,omitempty"`
+	// Outputs are the step's producers' outputs, read after they
+	// succeeded, sensitive values "(sensitive)": the coordinator journals
+	// them (the outputs records) and gives them to their consumers.
+	Outputs map[string]map[string]OutputValue `json:"outputs,omitempty"`
 }
 
 // TaskResource is one resource record of a StepOutcome: a resource Event
@@ -96,6 +106,12 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	for _, s := range st.ops {
 		t.Ops = append(t.Ops, s.op.ID)
 	}
+	outs, err := r.taskOutputs(st)
+	if err != nil {
+		d.err = err // not started: the run stops with it
+		return d
+	}
+	t.Outputs = outs
 	raw, err := json.Marshal(t)
 	if err != nil {
 		d.err = err
@@ -123,7 +139,9 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
 	d.dur = time.Since(st.started)
 	out := r.taskOutcome(&d, end, err)
-	recs := append(resultRecords(out, time.Now()), r.endEvents(st, &d)...)
+	now := time.Now()
+	recs := append(resultRecords(out, now), r.resultOutputs(out, now)...)
+	recs = append(recs, r.endEvents(st, &d)...)
 	if err := r.journal.End(store.Held{}, recs); err != nil && d.err == nil {
 		d.err = err
 		d.errs, d.blame = opErrors(st.ops, d.err)
@@ -189,6 +207,10 @@ type TaskOptions struct {
 	// (version checks, initialised directories): a worker keeps one per
 	// plan. nil: a new one.
 	Scope *RunScope
+	// Spec is the plan's spec as this worker loaded it (its own
+	// sensitive values): an operation that reads outputs is evaluated
+	// from it with the task's Outputs.
+	Spec *lang.Spec
 }
 
 // RunTask runs one dispatched step of p (the worker's RuntimePlan of the
@@ -199,7 +221,8 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 		return StepOutcome{}, fmt.Errorf("task: %d operations, %d attempts", len(t.Ops), len(t.Attempts))
 	}
 	r := &runner{plan: p, red: newRedactor(o.Secrets),
-		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx}.withDefaults()}
+		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx, Spec: o.Spec}.withDefaults()}
+	r.taskOutputsIn(t.Outputs)
 	// The resource records go in the result (the coordinator journals
 	// them); the rest of the drivers' progress is not sent.
 	var resMu sync.Mutex
@@ -244,7 +267,7 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 	d := r.driveStep(st, stepDone{st: st}, "", t.Parallelism)
 	host, _ := os.Hostname()
 	resMu.Lock()
-	out := StepOutcome{Duration: d.dur.Seconds(), Ops: make([]OpOutcome, len(st.ops)), Resources: resources}
+	out := StepOutcome{Duration: d.dur.Seconds(), Ops: make([]OpOutcome, len(st.ops)), Resources: resources, Outputs: r.taskOuts}
 	resMu.Unlock()
 	cancelled := ctx.Err() != nil
 	for i := range st.ops {

@@ -58,7 +58,16 @@ func (r *runner) recoverTasks(ctx context.Context, st *journalState) error {
 			recs[i].InFlight = false
 			recs[i].Succeeded = evs[i].Outcome == OutcomeSucceeded
 		}
-		evs = append(resultRecords(out, end), evs...)
+		recs0 := append(resultRecords(out, end), r.resultOutputs(out, end)...)
+		evs = append(recs0, evs...)
+		for id, vals := range out.Outputs {
+			if r.producers[id] {
+				if st.Outputs == nil {
+					st.Outputs = map[string]map[string]OutputValue{}
+				}
+				st.Outputs[id] = vals
+			}
+		}
 		b, err := r.journal.lines(evs...)
 		if err != nil {
 			return err

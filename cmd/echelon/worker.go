@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/store"
 	"github.com/echelonhq/echelon/views"
@@ -134,6 +135,7 @@ type workerTask struct {
 // worker's own sensitive values, or why it cannot.
 type workerPlan struct {
 	plan    *planner.Plan
+	spec    *lang.Spec     // this worker's, for operations that read outputs
 	scope   *exec.RunScope // the drivers' state for the plan on this machine
 	specDir string
 	secrets []string
@@ -356,7 +358,7 @@ func (w *worker) run(ctx context.Context, st *store.Postgres, c store.Claimed, t
 		err = wp.err
 		if err == nil {
 			out, err = exec.RunTask(ctx, wp.plan, task, exec.TaskOptions{StateDir: w.state, SpecDir: wp.specDir,
-				Secrets: wp.secrets, Scope: wp.scope, Started: func(pgid int) {
+				Secrets: wp.secrets, Scope: wp.scope, Spec: wp.spec, Started: func(pgid int) {
 					w.mu.Lock()
 					t.groups = append(t.groups, pgid)
 					w.mu.Unlock()
@@ -452,5 +454,5 @@ func (w *worker) loadPlan(st *store.Postgres, digest string) *workerPlan {
 	if err != nil {
 		return &workerPlan{err: err}
 	}
-	return &workerPlan{plan: runPlan, specDir: spec.Dir, secrets: secrets, scope: &exec.RunScope{StateDir: w.state}}
+	return &workerPlan{plan: runPlan, spec: spec, specDir: spec.Dir, secrets: secrets, scope: &exec.RunScope{StateDir: w.state}}
 }
