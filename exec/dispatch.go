@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/store"
 )
@@ -27,6 +29,11 @@ type StepTask struct {
 	Attempts    []int    `json:"attempts"`
 	Step        int      `json:"step"`
 	Parallelism int      `json:"parallelism"`
+	// Outputs are the producers' outputs the step's operations read, by
+	// producer and name, as the coordinator knows them (never a
+	// sensitive one: such a consumer is refused); the worker evaluates
+	// the operations' settings from its own spec with them.
+	Outputs map[string]map[string]OutputValue `json:"outputs,omitempty"`
 }
 
 // StepOutcome is a worker's result of a StepTask (store.TaskEnd.Result).
@@ -34,6 +41,42 @@ type StepOutcome struct {
 	Ops      []OpOutcome `json:"ops"` // one per StepTask.Ops
 	Duration float64     `json:"duration"`
 	Paced    float64     `json:"paced,omitempty"` // seconds waited for shared api tokens first
+	// Resources are the step's terraform resource records (what
+	// calibrate fits), masked by the worker, for the coordinator to
+	// journal as it journals a local step's.
+	Resources []TaskResource `json:"resources,omitempty"`
+	// Outputs are the step's producers' outputs, read after they
+	// succeeded, sensitive values "(sensitive)": the coordinator journals
+	// them (the outputs records) and gives them to their consumers.
+	Outputs map[string]map[string]OutputValue `json:"outputs,omitempty"`
+}
+
+// TaskResource is one resource record of a StepOutcome: a resource Event
+// with an Action, its time as At, seconds after the step started on the
+// worker (the worker's clock is not the coordinator's).
+type TaskResource struct {
+	Op       string   `json:"op,omitempty"`
+	Ops      []string `json:"ops,omitempty"`
+	Resource string   `json:"resource"`
+	Action   string   `json:"action"`
+	Duration float64  `json:"duration"`
+	Message  string   `json:"message,omitempty"`
+	At       float64  `json:"at"`
+}
+
+// resultRecords are the records a worker's result adds to the journal
+// before its step's ends: its resource records, timed back from end,
+// the step's end on the coordinator's clock.
+func resultRecords(out StepOutcome, end time.Time) []Event {
+	evs := make([]Event, 0, len(out.Resources))
+	for _, x := range out.Resources {
+		// At counts from the step's start, its wait for api tokens
+		// included; Duration leaves the wait out.
+		at := end.Add(-time.Duration((out.Duration + out.Paced - x.At) * float64(time.Second)))
+		evs = append(evs, Event{Time: at, Kind: EvResource, Op: x.Op, Ops: x.Ops, Resource: x.Resource,
+			Action: x.Action, Duration: x.Duration, Message: x.Message})
+	}
+	return evs
 }
 
 // OpOutcome is one operation's part of a StepOutcome: Error "" succeeded.
@@ -66,6 +109,12 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	for _, s := range st.ops {
 		t.Ops = append(t.Ops, s.op.ID)
 	}
+	outs, err := r.taskOutputs(st)
+	if err != nil {
+		d.err = err // not started: the run stops with it
+		return d
+	}
+	t.Outputs = outs
 	raw, err := json.Marshal(t)
 	if err != nil {
 		d.err = err
@@ -92,17 +141,21 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	}
 	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
 	d.dur = time.Since(st.started)
-	r.taskOutcome(&d, end, err)
+	out := r.taskOutcome(&d, end, err)
 	d.dur -= d.paced
-	if err := r.journal.End(store.Held{}, r.endEvents(st, &d)); err != nil && d.err == nil {
+	now := time.Now()
+	recs := append(resultRecords(out, now), r.resultOutputs(out, now)...)
+	recs = append(recs, r.endEvents(st, &d)...)
+	if err := r.journal.End(store.Held{}, recs); err != nil && d.err == nil {
 		d.err = err
 		d.errs, d.blame = opErrors(st.ops, d.err)
 	}
 	return d
 }
 
-// taskOutcome fills d from how its task ended.
-func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
+// taskOutcome fills d from how its task ended: the worker's result, when
+// it has one.
+func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) StepOutcome {
 	n := len(d.st.ops)
 	d.logs = make([]string, n)
 	var out StepOutcome
@@ -121,7 +174,7 @@ func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
 	}
 	if d.err != nil {
 		d.errs, d.blame = opErrors(d.st.ops, d.err)
-		return
+		return StepOutcome{}
 	}
 	se := &StepError{Failed: map[string]*OpError{}}
 	for i, o := range out.Ops {
@@ -139,6 +192,7 @@ func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) {
 		d.err = se
 	}
 	d.errs, d.blame = opErrors(d.st.ops, d.err)
+	return out
 }
 
 // TaskOptions configure RunTask.
@@ -160,6 +214,10 @@ type TaskOptions struct {
 	Scope *RunScope
 	// Pacer paces the step against the shared api buckets (Options.Pacer).
 	Pacer Pacer
+	// Spec is the plan's spec as this worker loaded it (its own
+	// sensitive values): an operation that reads outputs is evaluated
+	// from it with the task's Outputs.
+	Spec *lang.Spec
 }
 
 // RunTask runs one dispatched step of p (the worker's RuntimePlan of the
@@ -169,8 +227,27 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 	if len(t.Attempts) != len(t.Ops) {
 		return StepOutcome{}, fmt.Errorf("task: %d operations, %d attempts", len(t.Ops), len(t.Attempts))
 	}
-	r := &runner{plan: p, red: newRedactor(o.Secrets), emit: func(Event) {},
-		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx, Pacer: o.Pacer}.withDefaults()}
+	r := &runner{plan: p, red: newRedactor(o.Secrets),
+		opts: Options{SpecDir: o.SpecDir, Env: o.Env, Hard: ctx, Spec: o.Spec, Pacer: o.Pacer}.withDefaults()}
+	r.taskOutputsIn(t.Outputs)
+	// The resource records go in the result (the coordinator journals
+	// them); the rest of the drivers' progress is not sent.
+	var resMu sync.Mutex
+	var resources []TaskResource
+	var origin time.Time
+	r.emit = func(ev Event) {
+		if ev.Kind != EvResource || ev.Action == "" {
+			return
+		}
+		if ev.Time.IsZero() {
+			ev.Time = time.Now()
+		}
+		ev = r.red.event(ev)
+		resMu.Lock()
+		defer resMu.Unlock()
+		resources = append(resources, TaskResource{Op: ev.Op, Ops: ev.Ops, Resource: ev.Resource, Action: ev.Action,
+			Duration: ev.Duration, Message: ev.Message, At: ev.Time.Sub(origin).Seconds()})
+	}
 	r.runDir = RunDir(o.StateDir, p)
 	r.logDir = filepath.Join(r.runDir, "logs")
 	if err := os.MkdirAll(r.logDir, 0o755); err != nil {
@@ -181,6 +258,7 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 		byID[p.Operations[i].ID] = &p.Operations[i]
 	}
 	st := &stepRun{seq: t.Step, started: time.Now(), attempts: t.Attempts}
+	origin = st.started
 	for _, id := range t.Ops {
 		op := byID[id]
 		if op == nil {
@@ -195,7 +273,9 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 	}
 	d := r.driveStep(st, stepDone{st: st}, "", t.Parallelism)
 	host, _ := os.Hostname()
-	out := StepOutcome{Duration: d.dur.Seconds(), Paced: d.paced.Seconds(), Ops: make([]OpOutcome, len(st.ops))}
+	resMu.Lock()
+	out := StepOutcome{Duration: d.dur.Seconds(), Paced: d.paced.Seconds(), Ops: make([]OpOutcome, len(st.ops)), Resources: resources, Outputs: r.taskOuts}
+	resMu.Unlock()
 	cancelled := ctx.Err() != nil
 	for i := range st.ops {
 		oo := OpOutcome{Log: host + ":" + d.logs[i]}

@@ -205,9 +205,10 @@ func (j *journal) Close() error {
 // opRecord is what a journal says about one operation.
 type opRecord struct {
 	Succeeded bool
-	InFlight  bool // started, never ended: the run died under it
-	Attempts  int  // highest attempt number seen
-	Starts    int  // op_start records
+	InFlight  bool      // started, never ended: the run died under it
+	Attempts  int       // highest attempt number seen
+	Starts    int       // op_start records
+	Start     time.Time // the last op_start's time
 }
 
 // journalState is a journal read back for --resume and tests.
@@ -301,6 +302,7 @@ func readJournal(r io.Reader, path string) (*journalState, error) {
 			r := rec(ev.Op)
 			r.Starts++
 			r.InFlight = true
+			r.Start = ev.Time
 			if ev.Attempt > r.Attempts {
 				r.Attempts = ev.Attempt
 			}

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -136,7 +135,7 @@ func (r *runner) readOutputs(ctx context.Context, id string, log io.Writer, star
 		rec[name] = v
 	}
 	r.red.add(secrets...)
-	if err := r.journal.Append(Event{Time: time.Now(), Kind: EvOutputs, Op: id, Outputs: rec}); err != nil {
+	if err := r.recordOutputs(id, rec); err != nil {
 		return nil, err
 	}
 	r.outs.put(id, "terraform output", vals)

@@ -152,6 +152,7 @@ type runner struct {
 	// values (nil when none).
 	producers map[string]bool
 	outs      *outputStore
+	taskOuts  map[string]map[string]OutputValue // RunTask: the outputs read, masked, for the result
 
 	warnings []string // found reading the journal (--resume), told at the start
 
@@ -284,10 +285,6 @@ func newRunner(ctx context.Context, p *planner.Plan, opts Options) (*runner, err
 		scope:      &RunScope{StateDir: opts.StateDir},
 	}
 	if r.producers = producers(p); r.producers != nil {
-		if opts.Dispatch != nil {
-			hardCancel()
-			return nil, errors.New("this plan's operations read other operations' outputs: running it on workers is not supported yet (apply it without --workers)")
-		}
 		r.outs = newOutputStore()
 		if r.red == nil {
 			r.red = &redactor{} // sensitive outputs are added as they are read

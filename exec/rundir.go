@@ -30,14 +30,14 @@ func (r *runner) openRunDir(ctx context.Context) error {
 	r.runDir = run.Dir()
 	r.logDir = filepath.Join(r.runDir, "logs")
 	r.res.RunDir, r.res.Journal = r.runDir, run.Journal()
+	r.journal = newJournal(run)
+	r.journal.red = r.red
 	if r.opts.Resume {
 		if err := r.resumeFrom(ctx); err != nil {
 			run.Close()
 			return err
 		}
 	}
-	r.journal = newJournal(run)
-	r.journal.red = r.red
 	return nil
 }
 
@@ -57,6 +57,11 @@ func (r *runner) resumeFrom(ctx context.Context) error {
 		return err
 	}
 	r.warnings = st.Warnings
+	if r.opts.Dispatch != nil {
+		if err := r.recoverTasks(ctx, st); err != nil {
+			return err
+		}
+	}
 	if r.outs != nil {
 		succeeded := map[string]map[string]OutputValue{}
 		for id, vals := range st.Outputs {

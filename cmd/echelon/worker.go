@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/echelonhq/echelon/exec"
+	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/store"
 	"github.com/echelonhq/echelon/views"
@@ -30,9 +31,10 @@ worker has. Run it in a checkout of the specs (a plan's spec is found as
 apply finds it, and must match the plan's spec_digest); sensitive values
 come from this worker's own environment (ECHELON_VAR_NAME) and var files,
 never from the store. A worker that loses its lease on the store (it was
-paused or cut off) kills the steps it runs and exits 1: the coordinator
-runs them again elsewhere. Ctrl-C stops claiming and waits for running
-steps.
+paused or cut off) kills the steps it runs (the coordinator runs them
+again, here or elsewhere) and opens a new session; it exits 1 when it
+cannot reach the store for two leases. Ctrl-C stops claiming and waits
+for running steps.
 
   echelon worker --store postgres://ci@db.internal/echelon --slots 8 --label region=eu`
 
@@ -66,17 +68,29 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenPostgres(ctx, stf.value(), store.Options{LocalDir: *state, Lease: *stf.lease})
+	open := func(ctx context.Context) (*store.Postgres, error) {
+		st, err := store.OpenPostgres(ctx, stf.value(), store.Options{LocalDir: *state, Lease: *stf.lease})
+		if err != nil {
+			return nil, err
+		}
+		if err := st.RegisterWorker(ctx, lab, *slots); err != nil {
+			st.Close()
+			return nil, err
+		}
+		return st, nil
+	}
+	st, err := open(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := st.RegisterWorker(ctx, lab, *slots); err != nil {
-		return err
-	}
-	w := &worker{st: st, slots: *slots, labels: lab, state: *state, spec: *specFlag, sf: sf,
+	w := &worker{st: st, open: open, slots: *slots, labels: lab, state: *state, spec: *specFlag, sf: sf,
 		log: os.Stderr, lease: *stf.lease, running: map[int64]*workerTask{}, plans: map[string]*workerPlan{},
 		done: make(chan int64, *slots)}
+	defer func() {
+		if w.st != nil {
+			w.st.Close()
+		}
+	}()
 	return w.serve(ctx)
 }
 
@@ -94,7 +108,8 @@ func parseLabels(flags []string) (map[string]string, error) {
 }
 
 type worker struct {
-	st     *store.Postgres
+	st     *store.Postgres // this session's store (a new one after a lost lease)
+	open   func(context.Context) (*store.Postgres, error)
 	slots  int
 	labels map[string]string
 	state  string
@@ -113,27 +128,80 @@ type worker struct {
 type workerTask struct {
 	cancel context.CancelFunc
 	groups []int
+	killed bool // by lost(): its result is not reported
 }
 
 // workerPlan is a plan as this worker runs it: its RuntimePlan with this
 // worker's own sensitive values, or why it cannot.
 type workerPlan struct {
 	plan    *planner.Plan
+	spec    *lang.Spec     // this worker's, for operations that read outputs
 	scope   *exec.RunScope // the drivers' state for the plan on this machine
 	specDir string
 	secrets []string
 	err     error
 }
 
-// serve claims tasks while it has free slots, woken by NOTIFY (or a poll),
-// until ctx ends (then it waits for its running steps) or the lease is
-// lost (then it kills them).
+// errSessionLost ends a session whose lease was lost: its steps were killed.
+var errSessionLost = errors.New("session lost")
+
+// serve serves sessions one after the other: after a lost lease, a new
+// one (a new lease, a new fencing token), until ctx ends or the store
+// stays unreachable.
 func (w *worker) serve(ctx context.Context) error {
+	for {
+		err := w.session(ctx)
+		if !errors.Is(err, errSessionLost) {
+			return err
+		}
+		if err := w.reopen(ctx); err != nil || w.st == nil {
+			return err
+		}
+	}
+}
+
+// reopen ends the lost session and opens a new one, trying for two
+// leases; nil st: ctx ended meanwhile.
+func (w *worker) reopen(ctx context.Context) error {
+	_ = w.st.Close() // its tasks are lost for their coordinators at once
+	w.st = nil
+	retry := min(w.lease/3, time.Second)
+	giveUp := time.Now().Add(2 * w.lease)
+	for {
+		octx, cancel := context.WithTimeout(ctx, min(w.lease, 10*time.Second))
+		st, err := w.open(octx)
+		cancel()
+		if err == nil {
+			w.st = st
+			fmt.Fprintf(w.log, "echelon worker: opened a new session on the store %s\n", st.Where())
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Now().After(giveUp) {
+			return fmt.Errorf("lost the lease on the store and could not open a new session for %s (two leases): %w", 2*w.lease, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retry):
+		}
+	}
+}
+
+// session claims tasks while it has free slots, woken by NOTIFY (or a
+// poll), until ctx ends (then it waits for its running steps) or the
+// lease is lost (then it kills them: errSessionLost).
+func (w *worker) session(ctx context.Context) error {
+	lctx, stopListen := context.WithCancel(ctx)
+	defer stopListen()
 	wake := make(chan struct{}, 1)
-	go w.listen(ctx, wake)
+	go w.listen(lctx, w.st, wake)
 	tick := time.NewTicker(min(w.lease/3, time.Second))
 	defer tick.Stop()
 	fmt.Fprintf(w.log, "echelon worker: serving %s with %d slots\n", w.st.Where(), w.slots)
+	lastErr := ""
 	for {
 		if ctx.Err() != nil {
 			w.wg.Wait()
@@ -147,8 +215,12 @@ func (w *worker) serve(ctx context.Context) error {
 			if errors.Is(err, store.ErrFenced) {
 				return w.lost()
 			}
-			if err != nil && ctx.Err() == nil {
-				fmt.Fprintf(w.log, "echelon worker: %v\n", err)
+			if err != nil && ctx.Err() == nil && err.Error() != lastErr {
+				fmt.Fprintf(w.log, "echelon worker: %v\n", err) // once while it lasts
+			}
+			lastErr = ""
+			if err != nil {
+				lastErr = err.Error()
 			}
 			for _, c := range claimed {
 				w.start(c)
@@ -185,7 +257,7 @@ func (w *worker) finished(id int64) {
 }
 
 // listen turns notifications (new tasks, cancellations) into wakes.
-func (w *worker) listen(ctx context.Context, wake chan<- struct{}) {
+func (w *worker) listen(ctx context.Context, st *store.Postgres, wake chan<- struct{}) {
 	var conn *pgx.Conn
 	defer func() {
 		if conn != nil {
@@ -194,7 +266,7 @@ func (w *worker) listen(ctx context.Context, wake chan<- struct{}) {
 	}()
 	for ctx.Err() == nil {
 		if conn == nil {
-			c, err := w.st.Listen()
+			c, err := st.Listen()
 			if err != nil {
 				time.Sleep(time.Second)
 				continue
@@ -213,8 +285,8 @@ func (w *worker) listen(ctx context.Context, wake chan<- struct{}) {
 	}
 }
 
-// lost kills every running step's process groups (another worker may
-// run them now) and ends the worker with an error.
+// lost kills every running step's process groups (their coordinators
+// run them again, another worker or this one) and ends the session.
 func (w *worker) lost() error {
 	w.mu.Lock()
 	n := len(w.running)
@@ -222,11 +294,19 @@ func (w *worker) lost() error {
 		for _, g := range t.groups {
 			_ = syscall.Kill(-g, syscall.SIGKILL)
 		}
+		t.killed = true
 		t.cancel()
 	}
 	w.mu.Unlock()
 	w.wg.Wait()
-	return fmt.Errorf("lost the lease on the store %s: killed %d running steps: %w", w.st.Where(), n, store.ErrFenced)
+	w.mu.Lock()
+	clear(w.running)
+	for len(w.done) > 0 {
+		<-w.done
+	}
+	w.mu.Unlock()
+	fmt.Fprintf(w.log, "echelon worker: lost the lease on the store %s: killed %d running steps; opening a new session\n", w.st.Where(), n)
+	return errSessionLost
 }
 
 // cancelled kills the steps their coordinator cancelled.
@@ -250,8 +330,10 @@ func (w *worker) cancelled(ctx context.Context) {
 	}
 }
 
-// start runs a claimed task in its own goroutine.
+// start runs a claimed task in its own goroutine, its result for this
+// session's store.
 func (w *worker) start(c store.Claimed) {
+	st := w.st
 	tctx, cancel := context.WithCancel(context.Background())
 	t := &workerTask{cancel: cancel}
 	w.mu.Lock()
@@ -262,21 +344,21 @@ func (w *worker) start(c store.Claimed) {
 		defer w.wg.Done()
 		defer func() { w.done <- c.ID }()
 		defer cancel()
-		w.run(tctx, c, t)
+		w.run(tctx, st, c, t)
 	}()
 }
 
 // run runs one task and reports its result.
-func (w *worker) run(ctx context.Context, c store.Claimed, t *workerTask) {
+func (w *worker) run(ctx context.Context, st *store.Postgres, c store.Claimed, t *workerTask) {
 	var task exec.StepTask
 	out := exec.StepOutcome{}
 	err := json.Unmarshal(c.Step, &task)
 	if err == nil {
-		wp := w.plan(c.Digest)
+		wp := w.plan(st, c.Digest)
 		err = wp.err
 		if err == nil {
 			out, err = exec.RunTask(ctx, wp.plan, task, exec.TaskOptions{StateDir: w.state, SpecDir: wp.specDir,
-				Secrets: wp.secrets, Scope: wp.scope, Pacer: w.st, Started: func(pgid int) {
+				Secrets: wp.secrets, Scope: wp.scope, Spec: wp.spec, Pacer: st, Started: func(pgid int) {
 					w.mu.Lock()
 					t.groups = append(t.groups, pgid)
 					w.mu.Unlock()
@@ -290,10 +372,19 @@ func (w *worker) run(ctx context.Context, c store.Claimed, t *workerTask) {
 			out.Ops[i].Error = fmt.Sprintf("worker %s:%d: %v", host, os.Getpid(), err)
 		}
 	}
+	w.mu.Lock()
+	killed := t.killed
+	w.mu.Unlock()
+	if killed {
+		// Killed for a lost lease: lost, not failed (its coordinator runs
+		// it again); the old session's end tells it so.
+		fmt.Fprintf(w.log, "echelon worker: task %d (%s): killed, not reported: this worker lost its lease\n", c.ID, strings.Join(task.Ops, ", "))
+		return
+	}
 	res, _ := json.Marshal(out)
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ferr := w.st.Finish(fctx, c, res)
+	ferr := st.Finish(fctx, c, res)
 	switch {
 	case ferr != nil:
 		fmt.Fprintf(w.log, "echelon worker: task %d (%s): %v\n", c.ID, strings.Join(task.Ops, ", "), ferr)
@@ -319,21 +410,21 @@ func outcomeWord(out exec.StepOutcome) string {
 // plan loads (once per digest) the plan from the store and its spec from
 // this machine: checked against the plan's digests, with this worker's
 // own sensitive values (RuntimePlan).
-func (w *worker) plan(digest string) *workerPlan {
+func (w *worker) plan(st *store.Postgres, digest string) *workerPlan {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if wp := w.plans[digest]; wp != nil {
 		return wp
 	}
-	wp := w.loadPlan(digest)
+	wp := w.loadPlan(st, digest)
 	w.plans[digest] = wp
 	return wp
 }
 
-func (w *worker) loadPlan(digest string) *workerPlan {
+func (w *worker) loadPlan(st *store.Postgres, digest string) *workerPlan {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	raw, err := w.st.Plan(ctx, digest)
+	raw, err := st.Plan(ctx, digest)
 	if err != nil {
 		return &workerPlan{err: err}
 	}
@@ -363,5 +454,5 @@ func (w *worker) loadPlan(digest string) *workerPlan {
 	if err != nil {
 		return &workerPlan{err: err}
 	}
-	return &workerPlan{plan: runPlan, specDir: spec.Dir, secrets: secrets, scope: &exec.RunScope{StateDir: w.state}}
+	return &workerPlan{plan: runPlan, spec: spec, specDir: spec.Dir, secrets: secrets, scope: &exec.RunScope{StateDir: w.state}}
 }

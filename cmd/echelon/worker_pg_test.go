@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,8 +23,9 @@ import (
 // Workers on a real PostgreSQL: each `echelon worker` is a process of its
 // own, in a network namespace of its own where this machine allows
 // `unshare -n` (as on another host: it reaches the database only by the
-// Unix socket), with a short lease (--store-lease) so a lost worker is
-// found quickly.
+// Unix socket). Every process keeps the default lease (30 s), so none that
+// must live loses it to a late renewal on a loaded machine; the one meant
+// to lose (killed or SIGSTOPped) has its lease ended by SQL (endLease).
 
 var (
 	unshareOnce sync.Once
@@ -69,7 +72,7 @@ func startWorker(t *testing.T, dir, url, name string, extra ...string) *workerPr
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := inNetns(append([]string{bin, "worker", "--store", url, "--state", "st-" + name, "--slots", "2", "--store-lease", "1s"}, extra...))
+	argv := inNetns(append([]string{bin, "worker", "--store", url, "--state", "st-" + name, "--slots", "2"}, extra...))
 	c := osexec.Command(argv[0], argv[1:]...)
 	c.Dir = dir
 	c.Env = append(os.Environ(), "ECHELON_STORE=")
@@ -92,6 +95,35 @@ func readLines(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.Fields(string(b))
+}
+
+// taskStates is every task's state and whether it has a result, in order.
+func taskStates(t *testing.T, url string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT state, result IS NOT NULL FROM tasks ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var states []string
+	for rows.Next() {
+		var s string
+		var res bool
+		if err := rows.Scan(&s, &res); err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, fmt.Sprintf("%s:%v", s, res))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(states, " ")
 }
 
 // TestWorkerKilled: a worker is killed (kill -9) in the middle of an
@@ -148,6 +180,7 @@ func TestWorkerKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = workers[killed].cmd.Wait()
+		endLease(t, url, pid)
 		workers[killed] = startWorker(t, dir, url, fmt.Sprintf("w%d-%d", killed, round), "--slots", "1")
 		if err := apply.Wait(); err != nil {
 			t.Fatalf("round %d: the run did not finish: %v\n%s", round, err, aout.String())
@@ -188,7 +221,8 @@ func TestWorkerKilled(t *testing.T) {
 // past its lease; the coordinator gives its task up as lost and another
 // worker runs the step. After SIGCONT the stopped worker's late result is
 // refused (the lost task has no result), and the worker, having lost its
-// lease, exits in error.
+// lease, opens a new session: the same process then claims and finishes
+// new work.
 func TestWorkerStoppedResultRefused(t *testing.T) {
 	url := pgtest.URL(t)
 	dir := t.TempDir()
@@ -207,17 +241,8 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	waitFor(t, "a's lease to run out", func() bool {
-		var over bool
-		err := conn.QueryRow(context.Background(), "SELECT lease_until <= now() FROM sessions WHERE pid = $1", a.cmd.Process.Pid).Scan(&over)
-		return err == nil && over
-	})
-	startWorker(t, dir, url, "b")
+	endLease(t, url, a.cmd.Process.Pid)
+	b := startWorker(t, dir, url, "b")
 	if err := apply.Wait(); err != nil {
 		t.Fatalf("the run did not finish on worker b: %v\n%s", err, aout.String())
 	}
@@ -227,27 +252,12 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.cmd.Wait(); err == nil {
-		t.Errorf("worker a went on after losing its lease:\n%s", a.output())
+	waitFor(t, "worker a to open a new session", func() bool { return strings.Contains(a.output(), "opened a new session") })
+	if out := a.output(); !strings.Contains(out, "lost the lease") {
+		t.Errorf("worker a does not say it lost its lease:\n%s", out)
 	}
-	if out := a.output(); !strings.Contains(out, "lost the lease") && !strings.Contains(out, "refused") {
-		t.Errorf("worker a does not say it lost its lease or was refused:\n%s", out)
-	}
-	var states []string
-	rows, err := conn.Query(context.Background(), "SELECT state, result IS NOT NULL FROM tasks ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var s string
-		var res bool
-		if err := rows.Scan(&s, &res); err != nil {
-			t.Fatal(err)
-		}
-		states = append(states, fmt.Sprintf("%s:%v", s, res))
-	}
-	if strings.Join(states, " ") != "lost:false done:true" {
-		t.Errorf("tasks %v, want [lost:false done:true]: a's late result must be refused", states)
+	if states := taskStates(t, url); states != "lost:false done:true" {
+		t.Errorf("tasks %q, want \"lost:false done:true\": a's late result must be refused", states)
 	}
 	succeeded := 0
 	for _, ev := range journalEvents(t, url, dir, "s.json") {
@@ -258,49 +268,156 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if succeeded != 1 {
 		t.Errorf("%d succeeded ends in the journal, want 1 (worker b's)", succeeded)
 	}
+	// Only a serves now: new work runs on it, under its new session.
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.cmd.Wait()
+	writeSpec(t, filepath.Join(dir, "n.hcl"), [][2]string{{"n", "echo $PPID >> n.ran"}}, false)
+	compilePlan(t, dir, "n.hcl", "n.json")
+	if out, err := guarded(echelonCmd(t, dir, "apply", "n.json", "--store", url, "--workers", "--state", "coord")); err != nil {
+		t.Fatalf("new work after a's new session: %v\n%s\nworker a:\n%s", err, out, a.output())
+	}
+	if got, want := strings.Join(readLines(t, filepath.Join(dir, "n.ran")), " "), strconv.Itoa(a.cmd.Process.Pid); got != want {
+		t.Errorf("the new step ran in worker %q, want a (%s)", got, want)
+	}
+	t.Logf("worker a:\n%s", a.output())
 }
 
-// TestWorkerCoordinatorResumed: the coordinator is killed (kill -9) while
-// a worker runs its second step; another process resumes the run (apply
-// --resume --workers, its own state directory): the run finishes, the
-// first step is not run again.
-func TestWorkerCoordinatorResumed(t *testing.T) {
-	url := pgtest.URL(t)
-	dir := t.TempDir()
-	second := `echo x >> two.ran; if [ "$(wc -l < two.ran)" -eq 1 ]; then while [ ! -e go ]; do sleep 0.02; done; fi`
-	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}}, true)
-	compilePlan(t, dir, "c.hcl", "c.json")
-	startWorker(t, dir, url, "w")
-	first := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--workers", "--state", "host1", "--store-lease", "1s")
+// guarded is c's combined output, c killed if it has not ended in two
+// minutes (a bound against a hang, not a timing assertion).
+func guarded(c *osexec.Cmd) ([]byte, error) {
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	kill := time.AfterFunc(2*time.Minute, func() { _ = c.Process.Kill() })
+	defer kill.Stop()
+	err := c.Wait()
+	return out.Bytes(), err
+}
+
+// killCoordinator starts apply --workers of plan (state directory
+// host1), waits until started says its step runs on a worker, then kills
+// the coordinator (kill -9) and ends its lease.
+func killCoordinator(t *testing.T, dir, url, plan string, started func() bool) {
+	t.Helper()
+	first := echelonCmd(t, dir, "apply", plan, "--store", url, "--workers", "--state", "host1")
 	var fout bytes.Buffer
 	first.Stdout, first.Stderr = &fout, &fout
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the second step to start", func() bool { return len(readLines(t, filepath.Join(dir, "two.ran"))) == 1 })
+	waitFor(t, "the step to start on the worker", started)
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	conn, err := pgx.Connect(context.Background(), url)
+	endLease(t, url, first.Process.Pid)
+}
+
+// taskState is the state of the task of operation op's attempt.
+func taskState(t *testing.T, url, op string, attempt int) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	waitFor(t, "the killed coordinator's lease to run out", func() bool {
-		var over bool
-		err := conn.QueryRow(context.Background(), "SELECT lease_until <= now() FROM sessions WHERE pid = $1", first.Process.Pid).Scan(&over)
-		return err == nil && over
-	})
+	defer conn.Close(ctx)
+	var state string
+	err = conn.QueryRow(ctx, `SELECT state FROM tasks WHERE step -> 'ops' -> 0 = to_jsonb($1::text)
+		AND step -> 'attempts' -> 0 = to_jsonb($2::int)`, op, attempt).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// TestWorkerCoordinatorResumedStepFinished: the coordinator is killed
+// (kill -9) while a worker runs its second step, and the step finishes
+// with no coordinator alive. Another process resumes the run (apply
+// --resume --workers, its own state directory): it journals the second
+// step's end from its task's result instead of running it again, and
+// runs the third: each operation ran exactly once.
+func TestWorkerCoordinatorResumedStepFinished(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	second := `echo x >> two.ran; while [ ! -e go ]; do sleep 0.02; done`
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}, {"three", "echo x >> three.ran"}}, true)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	startWorker(t, dir, url, "w")
+	killCoordinator(t, dir, url, "c.json", func() bool { return len(readLines(t, filepath.Join(dir, "two.ran"))) == 1 })
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the worker to finish two", func() bool { return taskState(t, url, "two", 1) == "done" })
 	out, err := echelonCmd(t, dir, "apply", "c.json", "--resume", "--store", url, "--workers", "--state", "host2").CombinedOutput()
 	if err != nil {
 		t.Fatalf("the resume from another process: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "(1 in an earlier run)") {
-		t.Errorf("the resumed run does not count one as done earlier:\n%s", out)
+	if !strings.Contains(string(out), "(2 in an earlier run)") {
+		t.Errorf("the resumed run does not count one and two as done earlier:\n%s", out)
+	}
+	if !strings.Contains(string(out), "two: finished on worker") {
+		t.Errorf("the resumed run does not say it took two's end from its task:\n%s", out)
+	}
+	for _, n := range []string{"one", "two", "three"} {
+		if got := readLines(t, filepath.Join(dir, n+".ran")); len(got) != 1 {
+			t.Errorf("%s ran %d times, want once", n, len(got))
+		}
+	}
+	// two's end is journaled once, before the resumed run's start (it
+	// ended under the first), and two never started again.
+	var seq []string
+	for _, ev := range journalEvents(t, url, dir, "c.json") {
+		if ev.Kind == "run_start" || ev.Op == "two" {
+			seq = append(seq, ev.Kind+":"+ev.Outcome)
+		}
+	}
+	if got, want := strings.Join(seq, " "), "run_start: op_start: op_end:succeeded run_start:"; got != want {
+		t.Errorf("the journal's run starts and two's records: %q, want %q", got, want)
+	}
+}
+
+// TestWorkerCoordinatorResumedStepRunning: the coordinator is killed
+// (kill -9) while a worker runs its second step; another process resumes
+// the run while that step still runs: it waits for the step's lock set
+// (the worker holds it), and runs the step again only once the worker's
+// run of it ended, never two at once; the first step is not run again.
+func TestWorkerCoordinatorResumedStepRunning(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	second := `echo start >> two.ran; if [ "$(wc -l < two.ran)" -eq 1 ]; then while [ ! -e go ]; do sleep 0.02; done; fi; echo end >> two.ran`
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"one", "echo x >> one.ran"}, {"two", second}}, true)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	startWorker(t, dir, url, "w")
+	killCoordinator(t, dir, url, "c.json", func() bool { return len(readLines(t, filepath.Join(dir, "two.ran"))) == 1 })
+	resume := echelonCmd(t, dir, "apply", "c.json", "--resume", "--store", url, "--workers", "--state", "host2", "--json")
+	var rout bytes.Buffer
+	var mu sync.Mutex
+	resume.Stdout, resume.Stderr = lockedWriter{&mu, &rout}, lockedWriter{&mu, &rout}
+	if err := resume.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer resume.Process.Kill()
+	waitFor(t, "the resumed run to wait for two's locks", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(rout.String(), `"kind":"lock_wait"`)
+	})
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := resume.Wait(); err != nil {
+		t.Fatalf("the resume from another process: %v\n%s", err, rout.String())
+	}
+	if got := strings.Join(readLines(t, filepath.Join(dir, "two.ran")), " "); got != "start end start end" {
+		t.Errorf("two's runs: %q, want \"start end start end\" (the second after the first ended)", got)
 	}
 	if got := readLines(t, filepath.Join(dir, "one.ran")); len(got) != 1 {
 		t.Errorf("one ran %d times, want once", len(got))
@@ -313,5 +430,36 @@ func TestWorkerCoordinatorResumed(t *testing.T) {
 	}
 	if last != "succeeded" {
 		t.Errorf("two's last end in the journal is %q, want succeeded", last)
+	}
+}
+
+// TestWorkerStoreGone: a worker whose store cannot be reached any more
+// (its database dropped) loses its lease, cannot open a new session for
+// two leases and exits 1, saying so. Its lease is short (--store-lease):
+// it is the process meant to lose.
+func TestWorkerStoreGone(t *testing.T) {
+	url, drop, err := pgtest.NewDatabase(pgtest.Server(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	dir := t.TempDir()
+	w := startWorker(t, dir, url, "w", "--store-lease", "1s")
+	waitFor(t, "the worker to serve", func() bool { return strings.Contains(w.output(), "serving") })
+	drop()
+	exited := make(chan error, 1)
+	go func() { exited <- w.cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-exited:
+	case <-time.After(2 * time.Minute): // a bound against a hang
+		t.Fatalf("the worker did not give up on a store that is gone:\n%s", w.output())
+	}
+	var ee *osexec.ExitError
+	if !errors.As(werr, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("the worker exited with %v, want exit status 1:\n%s", werr, w.output())
+	}
+	if out := w.output(); !strings.Contains(out, "lost the lease on the store") || !strings.Contains(out, "could not open a new session for 2s (two leases)") {
+		t.Errorf("the worker does not say it lost its lease and could not open a new session:\n%s", out)
 	}
 }
