@@ -351,6 +351,10 @@ type RunRecord struct {
 	// holds more than one run_start, and only this run's part is timed.
 	Resumed bool
 	Timings []Timing
+	// Failures are the operations whose last attempt in this run ended
+	// and did not succeed, in Timings order, as their op_end records say
+	// (Attempts: that attempt's number).
+	Failures []Failure
 }
 
 // ReadRun reads the last run of a journal for a report. Damaged lines are
@@ -369,6 +373,7 @@ func ReadRun(path string) (*RunRecord, error) {
 func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 	var rec *RunRecord
 	at := map[string]int{}
+	ends := map[string]Event{}
 	err := eachRecord(r, func(_ int, ev *Event, err error) {
 		if err != nil {
 			return // damage is skipped, as --resume skips it
@@ -376,6 +381,7 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 		if ev.Kind == EvRunStart {
 			rec = &RunRecord{Start: ev.Time, Predicted: ev.Predicted, Resumed: rec != nil}
 			at = map[string]int{}
+			ends = map[string]Event{}
 			return
 		}
 		if rec == nil {
@@ -391,9 +397,11 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 				rec.Timings = append(rec.Timings, Timing{Op: ev.Op})
 			}
 			rec.Timings[i].Start, rec.Timings[i].End = off, off
+			delete(ends, ev.Op)
 		case EvOpEnd:
 			if i, ok := at[ev.Op]; ok {
 				rec.Timings[i].End, rec.Timings[i].OK = off, ev.Outcome == OutcomeSucceeded
+				ends[ev.Op] = *ev
 			}
 		case EvRunEnd:
 			rec.Duration, rec.Outcome = ev.Duration, ev.Outcome
@@ -404,6 +412,11 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 	}
 	if rec == nil {
 		return nil, fmt.Errorf("%s holds no run", path)
+	}
+	for _, t := range rec.Timings {
+		if e, ok := ends[t.Op]; ok && !t.OK {
+			rec.Failures = append(rec.Failures, Failure{Op: t.Op, Log: e.Log, Error: e.Error, Attempts: e.Attempt})
+		}
 	}
 	return rec, nil
 }
