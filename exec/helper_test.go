@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/echelonhq/echelon/planner"
+	"github.com/echelonhq/echelon/store/pgtest"
 )
 
 // The test binary doubles as the command the operations run: with
@@ -22,6 +23,7 @@ func TestMain(m *testing.M) {
 		os.Exit(helperMain(os.Args[1:]))
 	}
 	code := m.Run()
+	pgtest.Stop() // a server store/pgtest started for this binary
 	if echelonBin != "" {
 		os.RemoveAll(filepath.Dir(echelonBin)) // built by buildEchelon
 	}
