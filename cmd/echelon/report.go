@@ -32,7 +32,10 @@ total is held to the prediction apply recorded when the run started
 from the plan with the same trials and seed, with the spec's calibration
 as it is now (--no-calibration: without). --gantt draws the real run as an SVG Gantt chart
 (F.svg) with the predicted median's start and end of each operation outlined
-over its bar, and the predicted median alone (F-predicted.svg).`
+over its bar, and the predicted median alone (F-predicted.svg). Each
+failed operation is listed with its error and the last lines of its log:
+its file when the attempt ran on this machine, else the store's copy
+(echelon logs PLAN OP prints a whole log).`
 
 // runReport reads a plan's last run and compares it with its prediction.
 func runReport(ctx context.Context, args []string) error {
