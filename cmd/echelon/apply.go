@@ -120,7 +120,7 @@ func runApply(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	bundleNote := storeBundle(ctx, st, plan, spec, sf.varFiles)
+	bundleNote := storeBundle(ctx, st, plan, spec, sf.varFiles, *workers)
 
 	if dispatch == nil {
 		// Every operation would fail alike: say it once, before the run.

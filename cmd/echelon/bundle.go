@@ -18,12 +18,14 @@ import (
 // files in a database store; a worker without a matching checkout runs
 // from them.
 
-// storeBundle keeps the plan's spec bundle in st, and says why not when it
-// cannot ("" when it did, or st is a state directory, which keeps none):
-// the run goes on, workers then need their own checkout.
-func storeBundle(ctx context.Context, st store.Store, plan *planner.Plan, spec *lang.Spec, varFiles []string) string {
+// storeBundle keeps the plan's spec bundle in st, and, for a coordinator
+// (workers), says why not when it cannot ("" when it did, or st is a state
+// directory, which keeps none): the run goes on, workers then need their
+// own checkout. An apply running its own steps stores it for a later
+// --workers run and says nothing: it needs none.
+func storeBundle(ctx context.Context, st store.Store, plan *planner.Plan, spec *lang.Spec, varFiles []string, workers bool) string {
 	_, err := exec.PutSpecBundle(ctx, st, plan, spec, varFiles)
-	if err == nil || errors.Is(err, errors.ErrUnsupported) {
+	if err == nil || errors.Is(err, errors.ErrUnsupported) || !workers {
 		return ""
 	}
 	return fmt.Sprintf("the spec's files are not stored in %s (%v): workers need their own checkout of the spec to run this plan", st.Where(), err)

@@ -261,3 +261,39 @@ func TestApplyStoreLogs(t *testing.T) {
 		t.Errorf("echelon logs without the store: %v\n%s", err, out)
 	}
 }
+
+// TestApplyWorkersVarFileNotBundled: a spec whose digest covers a
+// variables file (a .tfvars the spec reads) is not bundled: the
+// coordinator says so, nothing of it is in the store, and a worker with
+// its own checkout runs the plan all the same.
+func TestApplyWorkersVarFileNotBundled(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "v.hcl"), [][2]string{{"v", "true"}}, false)
+	spec, _ := os.ReadFile(filepath.Join(dir, "v.hcl"))
+	spec = append(spec, "\nlocals {\n  seen = fileexists(\"prod.tfvars\")\n}\n"...)
+	if err := os.WriteFile(filepath.Join(dir, "v.hcl"), spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "prod.tfvars"), []byte("password = \""+bundleSecret+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	compilePlan(t, dir, "v.hcl", "v.json")
+	startWorker(t, dir, url, "w")
+	out, err := echelonCmd(t, dir, "apply", "v.json", "--store", url, "--workers", "--state", "coord").CombinedOutput()
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "the spec's files are not stored in") || !strings.Contains(string(out), "prod.tfvars is a variables file") {
+		t.Errorf("apply does not say the spec was not bundled:\n%s", out)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT (SELECT count(*) FROM bundles) + (SELECT count(*) FROM bundle_files)").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d bundle rows kept (%v), want none", n, err)
+	}
+}
