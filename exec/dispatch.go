@@ -218,6 +218,10 @@ type TaskOptions struct {
 	// sensitive values): an operation that reads outputs is evaluated
 	// from it with the task's Outputs.
 	Spec *lang.Spec
+	// PutLog, when set, is given each operation's log file once the
+	// attempt has ended (a worker stores it in the store); an error is
+	// the caller's to tell, the step's outcome stays.
+	PutLog func(op string, attempt int, path string) error
 }
 
 // RunTask runs one dispatched step of p (the worker's RuntimePlan of the
@@ -267,6 +271,7 @@ func RunTask(ctx context.Context, p *planner.Plan, t StepTask, o TaskOptions) (S
 		st.ops = append(st.ops, &opState{op: op})
 	}
 	r.started = o.Started
+	r.putLog = o.PutLog
 	r.scope = o.Scope
 	if r.scope == nil {
 		r.scope = &RunScope{StateDir: o.StateDir}

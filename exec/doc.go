@@ -24,6 +24,7 @@
 //	runs/<plan digest>/journal.jsonl      append-only JSON lines (Event)
 //	runs/<plan digest>/logs/<op>.<n>.log  one log per operation and attempt
 //	runs/<plan digest>/preview/           a preview (RunPreview): preview.json, plans/*.tfplan
+//	bundles/<spec digest>/                a worker's unpacked spec bundle (bundle.go: FetchBundle): bundle.json, files/
 //	terraform/plugin-cache/               terraform's TF_PLUGIN_CACHE_DIR (unless the environment sets one)
 //
 // The journal is fsync'ed before each step starts (group commit: records

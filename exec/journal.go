@@ -357,6 +357,10 @@ type RunRecord struct {
 	// paced, once per step), PacedSteps how many steps waited.
 	Paced      float64
 	PacedSteps int
+	// Failures are the operations whose last attempt in this run ended
+	// and did not succeed, in Timings order, as their op_end records say
+	// (Attempts: that attempt's number).
+	Failures []Failure
 }
 
 // ReadRun reads the last run of a journal for a report. Damaged lines are
@@ -377,6 +381,7 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 	at := map[string]int{}
 	stepOf := map[string]int{}  // an operation's step (op_start), for paced
 	pacedStep := map[int]bool{} // steps whose wait is counted
+	ends := map[string]Event{}
 	err := eachRecord(r, func(_ int, ev *Event, err error) {
 		if err != nil {
 			return // damage is skipped, as --resume skips it
@@ -384,6 +389,7 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 		if ev.Kind == EvRunStart {
 			rec = &RunRecord{Start: ev.Time, Predicted: ev.Predicted, Resumed: rec != nil}
 			at, stepOf, pacedStep = map[string]int{}, map[string]int{}, map[int]bool{}
+			ends = map[string]Event{}
 			return
 		}
 		if rec == nil {
@@ -400,9 +406,11 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 			}
 			rec.Timings[i].Start, rec.Timings[i].End = off, off
 			stepOf[ev.Op] = ev.Step
+			delete(ends, ev.Op)
 		case EvOpEnd:
 			if i, ok := at[ev.Op]; ok {
 				rec.Timings[i].End, rec.Timings[i].OK = off, ev.Outcome == OutcomeSucceeded
+				ends[ev.Op] = *ev
 			}
 			if s, ok := stepOf[ev.Op]; ev.Paced > 0 && ok && !pacedStep[s] {
 				pacedStep[s] = true
@@ -418,6 +426,11 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 	}
 	if rec == nil {
 		return nil, fmt.Errorf("%s holds no run", path)
+	}
+	for _, t := range rec.Timings {
+		if e, ok := ends[t.Op]; ok && !t.OK {
+			rec.Failures = append(rec.Failures, Failure{Op: t.Op, Log: e.Log, Error: e.Error, Attempts: e.Attempt})
+		}
 	}
 	return rec, nil
 }

@@ -40,6 +40,18 @@ func (p previewStore) Lost() <-chan struct{}                           { return 
 func (p previewStore) Where() string                                   { return p.dir }
 func (p previewStore) Close() error                                    { return nil }
 func (p previewStore) AddGroup(string, int) error                      { return nil }
+func (p previewStore) Log(context.Context, string, string, int, string) (*store.Log, error) {
+	return nil, fs.ErrNotExist
+}
+func (p previewStore) PutBundle(context.Context, *store.Bundle, func(store.BundleFile) ([]byte, error)) (int, error) {
+	return 0, store.ErrNoBundles
+}
+func (p previewStore) Bundle(context.Context, string) (*store.Bundle, error) {
+	return nil, store.ErrNoBundles
+}
+func (p previewStore) BundleFile(context.Context, string) ([]byte, error) {
+	return nil, store.ErrNoBundles
+}
 func (p previewStore) Acquire(context.Context, string, []string, []string) (func() error, error) {
 	return func() error { return nil }, nil
 }
@@ -61,6 +73,9 @@ func (r *previewRun) Append(_ context.Context, lines []byte) error {
 	return err
 }
 func (r *previewRun) Close() error { return r.f.Close() }
+
+// PutLog implements store.Run: a preview's logs stay in its directory.
+func (r *previewRun) PutLog(context.Context, string, int, string) error { return nil }
 
 // Commit implements store.Run: every lock set is free (previewStore).
 func (r *previewRun) Commit(ctx context.Context, entries []store.Entry) ([]store.Held, error) {

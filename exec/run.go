@@ -147,6 +147,10 @@ type runner struct {
 	pv         *previewState
 	unlockPv   func()         // the preview's flock, held by an apply of its saved plans
 	started    func(pgid int) // RunTask: told each process group a step starts
+	// putLog gives the store an ended attempt's log file (nil: none
+	// does); logWarned: a refusal was told.
+	putLog    func(op string, attempt int, path string) error
+	logWarned atomic.Bool
 
 	// producers are the operations whose outputs others read, outs their
 	// values (nil when none).

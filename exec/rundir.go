@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"time"
 
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/store"
@@ -37,6 +38,11 @@ func (r *runner) openRunDir(ctx context.Context) error {
 			run.Close()
 			return err
 		}
+	}
+	r.putLog = func(op string, attempt int, path string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return run.PutLog(ctx, op, attempt, path)
 	}
 	return nil
 }

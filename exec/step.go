@@ -2,8 +2,6 @@ package exec
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/sched"
@@ -306,8 +303,28 @@ func (r *runner) driveStep(st *stepRun, d stepDone, owner string, parallelism in
 			d.err = fmt.Errorf("log: %w", err)
 		}
 	}
+	r.putLogs(st, d.logs)
 	d.errs, d.blame = opErrors(st.ops, d.err)
 	return d
+}
+
+// putLogs gives the store the ended attempt's log files (Run.PutLog,
+// TaskOptions.PutLog), for readers on other machines. A log the store
+// refuses does not fail the step: it stays in its file, and the run is
+// told once.
+func (r *runner) putLogs(st *stepRun, logs []string) {
+	if r.putLog == nil {
+		return
+	}
+	for i, s := range st.ops {
+		if logs[i] == "" {
+			continue
+		}
+		if err := r.putLog(s.op.ID, st.attempts[i], logs[i]); err != nil && r.logWarned.CompareAndSwap(false, true) {
+			r.emit(Event{Time: time.Now(), Kind: EvWarning,
+				Message: fmt.Sprintf("the log of %s (attempt %d) is not in the store: %v; it stays in %s (further such warnings are not shown)", s.op.ID, st.attempts[i], err, logs[i])})
+		}
+	}
 }
 
 // driverEvent passes a driver's progress on; a resource's completion (an
@@ -343,24 +360,9 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	return d.Run(ctx, s)
 }
 
-// logName is an operation attempt's log file name: the ID with path
-// separators replaced, and an ID too long for a file name (255 bytes)
-// truncated and told apart from others by a hash of the whole ID.
-func logName(id string, attempt int) string {
-	name := strings.NewReplacer("/", "_", "\\", "_", ":", "_", "\x00", "_").Replace(id)
-	if len(name) > maxLogStem {
-		cut := maxLogStem - 17
-		for cut > 0 && !utf8.RuneStart(name[cut]) {
-			cut--
-		}
-		sum := sha256.Sum256([]byte(id))
-		name = name[:cut] + "-" + hex.EncodeToString(sum[:8])
-	}
-	return fmt.Sprintf("%s.%d.log", name, attempt)
-}
-
-// maxLogStem leaves room under the 255-byte name limit for ".ATTEMPT.log".
-const maxLogStem = 200
+// logName is an operation attempt's log file name (store.LogName: the
+// store reads a state directory's log files by it).
+func logName(id string, attempt int) string { return store.LogName(id, attempt) }
 
 // opMessage is the error an operation's failed attempt reports. Once
 // running work is cancelled, an operation whose error is not its own (a

@@ -1,6 +1,7 @@
 // Package store is where applies keep what they share: the lock table of
-// EXCLUSIVE/SHARED lock sets, each plan's runs and journals, and the plans
-// they ran. Two implementations of one interface (Store), tested by one
+// EXCLUSIVE/SHARED lock sets, each plan's runs and journals, the plans
+// they ran, the steps' logs (logs.go) and, on PostgreSQL, the plans' spec
+// bundles for workers without a checkout (bundles.go). Two implementations of one interface (Store), tested by one
 // suite (suite_test.go):
 //
 //   - Dir, the state directory (docs/state-dir.md): the zero-setup

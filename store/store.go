@@ -25,6 +25,8 @@ type Locks interface {
 // the plans they ran: the state directory (Dir) or PostgreSQL (Postgres).
 type Store interface {
 	Locks
+	Logs
+	Bundles
 	// OpenRun takes the run of the plan with this digest for this
 	// process: one process runs a plan at a time. With resume it continues
 	// the plan's last journal, else it starts a new one (the last is kept).
@@ -69,6 +71,11 @@ type Run interface {
 	// with its Lines. The result has one Held per entry: the set taken, or
 	// the zero Held (no Take, or the set is busy). Fenced as Append is.
 	Commit(ctx context.Context, entries []Entry) ([]Held, error)
+	// PutLog keeps the log file at path of an operation's attempt for
+	// readers on other machines (Logs), once the attempt has ended: a
+	// no-op where the run's directory is the store (Dir). Fenced as
+	// Append is.
+	PutLog(ctx context.Context, op string, attempt int, path string) error
 	Close() error
 }
 

@@ -120,6 +120,7 @@ func runApply(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	bundleNote := storeBundle(ctx, st, plan, spec, sf.varFiles, *workers)
 
 	if dispatch == nil {
 		// Every operation would fail alike: say it once, before the run.
@@ -151,6 +152,9 @@ func runApply(ctx context.Context, args []string) error {
 	defer redOut.Flush()
 	out = redOut
 	view := views.NewApply(*asJSON, out, term, plan)
+	if bundleNote != "" {
+		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning, Message: bundleNote})
+	}
 	if *resume && !exec.HasEarlierRunIn(ctx, st, runPlan) {
 		// Not refused: a first --resume in a script is legitimate.
 		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,

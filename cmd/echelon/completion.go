@@ -126,6 +126,12 @@ var completionFlags = map[string][]compFlag{
 		{"store", "", "value", "a postgres:// URL or a state directory"},
 		compVar, compVarFile,
 	},
+	"logs": {
+		{"state", "", "dir", "the state directory of the run"},
+		{"store", "", "value", "a postgres:// URL or a state directory"},
+		{"attempt", "", "value", "the attempt N"},
+		{"json", "", "", "print the log and where it was read as JSON"},
+	},
 	"runs": {
 		{"store", "", "value", "a postgres:// URL or a state directory"},
 		{"state", "", "dir", "the state directory"},

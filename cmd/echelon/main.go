@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"diff":      {"compare two plans for review", runDiff},
 	"golden":    {"write or check the golden plans beside a spec", runGolden},
 	"review":    {"compare a spec with a git revision: one PR comment", runReview},
+	"logs":      {"print an operation's log from a plan's last run (this machine's file, or the store's copy)", runLogs},
 	"runs":      {"list the store's lock holders and runs (live, stale, finished)", runRuns},
 	"unlock":    {"remove a stuck lock holder from the store (asks first; --yes)", runUnlock},
 	"worker":    {"run steps an apply --workers dispatches through the store", runWorker},

@@ -32,7 +32,10 @@ total is held to the prediction apply recorded when the run started
 from the plan with the same trials and seed, with the spec's calibration
 as it is now (--no-calibration: without). --gantt draws the real run as an SVG Gantt chart
 (F.svg) with the predicted median's start and end of each operation outlined
-over its bar, and the predicted median alone (F-predicted.svg).`
+over its bar, and the predicted median alone (F-predicted.svg). Each
+failed operation is listed with its error and the last lines of its log:
+its file when the attempt ran on this machine, else the store's copy
+(echelon logs PLAN OP prints a whole log).`
 
 // runReport reads a plan's last run and compares it with its prediction.
 func runReport(ctx context.Context, args []string) error {
@@ -120,16 +123,18 @@ func runReport(ctx context.Context, args []string) error {
 			cmp.Calibrated = cal.Summary()
 		}
 	}
+	fails := failureLogs(ctx, &stf, stateDir, plan, run.Failures)
 	if *asJSON {
 		b, err := json.MarshalIndent(struct {
-			Journal string   `json:"journal"`
-			Ended   bool     `json:"ended"`
-			Outcome string   `json:"outcome,omitempty"`
-			Resumed bool     `json:"resumed"`
-			Failed  []string `json:"failed"`
-			Paced   float64  `json:"paced,omitempty"`
+			Journal  string          `json:"journal"`
+			Ended    bool            `json:"ended"`
+			Outcome  string          `json:"outcome,omitempty"`
+			Resumed  bool            `json:"resumed"`
+			Failed   []string        `json:"failed"`
+			Failures []reportFailure `json:"failures"`
+			Paced    float64         `json:"paced,omitempty"`
 			*sim.Comparison
-		}{journal, run.Duration > 0, run.Outcome, run.Resumed, append([]string{}, failed...), run.Paced, cmp}, "", "  ")
+		}{journal, run.Duration > 0, run.Outcome, run.Resumed, append([]string{}, failed...), fails, run.Paced, cmp}, "", "  ")
 		if err != nil {
 			return err
 		}
@@ -150,6 +155,7 @@ func runReport(ctx context.Context, args []string) error {
 	if run.PacedSteps > 0 {
 		fmt.Fprintf(reportStdout, "paced: %s waited %s in all for shared api tokens\n", planner.Plural(run.PacedSteps, "step"), sim.Duration(run.Paced))
 	}
+	printReportFailures(reportStdout, fails, planPath, stf.value())
 	if run.Resumed {
 		fmt.Fprintln(reportStdout, "the run was resumed (--resume): part of its work ran earlier, so its time is not compared with the plan's prediction")
 	} else {
@@ -185,6 +191,46 @@ func runReport(ctx context.Context, args []string) error {
 		fmt.Fprintf(reportStdout, "\ngantt: %s (real), %s (predicted)\n", *gantt, predFile)
 	}
 	return nil
+}
+
+// printReportFailures lists failed operations with the end of each log
+// (the first reportFailuresShown of them).
+func printReportFailures(w io.Writer, fails []reportFailure, planPath, storeFlag string) {
+	for i, f := range fails {
+		if i == reportFailuresShown {
+			fmt.Fprintf(w, "  ... and %d more\n", len(fails)-i)
+			break
+		}
+		attempt := ""
+		if f.Attempt > 1 {
+			attempt = fmt.Sprintf(" (attempt %d)", f.Attempt)
+		}
+		fmt.Fprintf(w, "  %s%s: %s\n", f.Op, attempt, firstLine(f.Error))
+		from := ""
+		if f.LogFrom == "store" {
+			from = " (read from the store)"
+		}
+		if f.Log != "" {
+			fmt.Fprintf(w, "    log: %s%s\n", f.Log, from)
+		}
+		if f.Missing != "" {
+			fmt.Fprintf(w, "    (%s)\n", f.Missing)
+		}
+		for _, l := range f.Tail {
+			fmt.Fprintf(w, "    | %s\n", l)
+		}
+	}
+	if len(fails) > 0 {
+		st := ""
+		if store.IsURL(storeFlag) {
+			st = " --store URL"
+		}
+		op := "OP"
+		if len(fails) == 1 {
+			op = fails[0].Op
+		}
+		fmt.Fprintf(w, "the whole log: echelon logs %s %s%s\n", planPath, op, st)
+	}
 }
 
 // reportRun reads the plan's last run: from the state directory's journal

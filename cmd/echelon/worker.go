@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -20,21 +21,23 @@ import (
 	"github.com/echelonhq/echelon/lang"
 	"github.com/echelonhq/echelon/planner"
 	"github.com/echelonhq/echelon/store"
-	"github.com/echelonhq/echelon/views"
 )
 
 const workerUsage = `worker --store URL [--slots N] [--label KEY=VALUE]... [--state DIR] [--spec SPEC] [--var NAME=VALUE]... [--var-file FILE]...
 
 Runs steps that apply --store URL --workers dispatches, on this machine,
 with its own tools: up to --slots at once, only those whose labels this
-worker has. Run it in a checkout of the specs (a plan's spec is found as
-apply finds it, and must match the plan's spec_digest); sensitive values
-come from this worker's own environment (ECHELON_VAR_NAME) and var files,
-never from the store. A worker that loses its lease on the store (it was
-paused or cut off) kills the steps it runs (the coordinator runs them
-again, here or elsewhere) and opens a new session; it exits 1 when it
-cannot reach the store for two leases. Ctrl-C stops claiming and waits
-for running steps.
+worker has. A plan's spec is found as apply finds it, in the checkout the
+worker runs in, and must match the plan's spec_digest; without one that
+matches, the worker runs from the spec's files the apply stored in the
+store (its bundle, unpacked in --state DIR/bundles/; --spec turns that
+off), and says which in its output. Sensitive values come from this
+worker's own environment (ECHELON_VAR_NAME) and var files, never from
+the store. Each step's log (masked) is stored for echelon logs. A worker
+that loses its lease on the store (it was paused or cut off) kills the
+steps it runs (the coordinator runs them again, here or elsewhere) and
+opens a new session; it exits 1 when it cannot reach the store for two
+leases. Ctrl-C stops claiming and waits for running steps.
 
   echelon worker --store postgres://ci@db.internal/echelon --slots 8 --label region=eu`
 
@@ -67,6 +70,11 @@ func runWorker(ctx context.Context, args []string) error {
 	lab, err := parseLabels(*labels)
 	if err != nil {
 		return err
+	}
+	// Absolute: the results name the log files as host:path, read from
+	// other working directories.
+	if abs, err := filepath.Abs(*state); err == nil {
+		*state = abs
 	}
 	open := func(ctx context.Context) (*store.Postgres, error) {
 		st, err := store.OpenPostgres(ctx, stf.value(), store.Options{LocalDir: *state, Lease: *stf.lease})
@@ -362,6 +370,9 @@ func (w *worker) run(ctx context.Context, st *store.Postgres, c store.Claimed, t
 					w.mu.Lock()
 					t.groups = append(t.groups, pgid)
 					w.mu.Unlock()
+				}, PutLog: func(op string, attempt int, path string) error {
+					w.putLog(st, c, op, attempt, path)
+					return nil
 				}})
 		}
 	}
@@ -390,6 +401,16 @@ func (w *worker) run(ctx context.Context, st *store.Postgres, c store.Claimed, t
 		fmt.Fprintf(w.log, "echelon worker: task %d (%s): %v\n", c.ID, strings.Join(task.Ops, ", "), ferr)
 	default:
 		fmt.Fprintf(w.log, "echelon worker: task %d (%s): %s\n", c.ID, strings.Join(task.Ops, ", "), outcomeWord(out))
+	}
+}
+
+// putLog stores an attempt's log in the store (docs/store.md, "Logs"); a
+// log refused is told in the worker's output, the step's result stays.
+func (w *worker) putLog(st *store.Postgres, c store.Claimed, op string, attempt int, path string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := st.PutTaskLog(ctx, c, op, attempt, path); err != nil {
+		fmt.Fprintf(w.log, "echelon worker: task %d: the log of %s (attempt %d) is not in the store: %v; it stays in %s\n", c.ID, op, attempt, err, path)
 	}
 }
 
@@ -432,24 +453,11 @@ func (w *worker) loadPlan(st *store.Postgres, digest string) *workerPlan {
 	if err != nil {
 		return &workerPlan{err: fmt.Errorf("plan %s: %w", digest, err)}
 	}
-	const planPath = "plan.json" // none on disk: the spec is found from the working directory
-	specPath := w.spec
-	if specPath == "" {
-		specPath = planner.SpecPath(plan, planPath)
-	}
-	spec, err := applyLoadSpec(plan, planPath, specPath, w.spec != "", w.sf.vars, w.sf.varFiles, views.NewDiagnostics(false, w.log, w.log))
-	if errors.Is(err, errReported) {
-		err = fmt.Errorf("the spec %s has errors (in this worker's output)", specPath)
-	}
-	if err == nil {
-		err = planner.CheckFresh(plan, spec)
-	}
-	if err == nil {
-		err = planner.Verify(plan, spec)
-	}
+	spec, from, err := w.findSpec(ctx, plan)
 	if err != nil {
-		return &workerPlan{err: fmt.Errorf("spec %s: %w", specPath, err)}
+		return &workerPlan{err: err}
 	}
+	fmt.Fprintf(w.log, "echelon worker: plan %s: the spec from %s\n", store.RunKey(digest), from)
 	runPlan, secrets, err := exec.RuntimePlan(plan, spec)
 	if err != nil {
 		return &workerPlan{err: err}
