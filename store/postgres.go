@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,9 @@ type Postgres struct {
 // OpenPostgres connects to the database at rawURL, applies the schema's
 // migrations and opens this process's session.
 func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, error) {
+	if i := strings.Index(rawURL, "://"); i > 0 && IsURL(rawURL) {
+		rawURL = strings.ToLower(rawURL[:i]) + rawURL[i:] // pgx knows the scheme in lower case only
+	}
 	where := redactURL(rawURL)
 	cfg, err := pgxpool.ParseConfig(rawURL)
 	if err != nil {
@@ -102,6 +106,11 @@ func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "postgres://(unparsable URL)"
+	}
+	// A password may be a query parameter too (postgres:///db?password=...).
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -145,8 +146,38 @@ func TestPostgresMigrateConcurrently(t *testing.T) {
 // TestPostgresURLRedacted: the password of a store URL is never in a
 // message.
 func TestPostgresURLRedacted(t *testing.T) {
-	if got := redactURL("postgres://u:hunter2@db.example/echelon"); got != "postgres://u:xxxxx@db.example/echelon" {
-		t.Errorf("redactURL: %s", got)
+	for in, want := range map[string]string{
+		"postgres://u:hunter2@db.example/echelon":                            "postgres://u:xxxxx@db.example/echelon",
+		"postgres:///echelon?host=/run/pg&user=u&password=hunter2":           "postgres:///echelon?host=%2Frun%2Fpg&password=xxxxx&user=u",
+		"postgresql://u@db.example/echelon?sslmode=require&password=hunter2": "postgresql://u@db.example/echelon?password=xxxxx&sslmode=require",
+	} {
+		if got := redactURL(in); got != want || strings.Contains(got, "hunter2") {
+			t.Errorf("redactURL(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestCheckWhere: a mistyped scheme or the keyword form is refused, never
+// taken for a directory of that name, and the error does not repeat the
+// value (it may hold a password).
+func TestCheckWhere(t *testing.T) {
+	for _, ok := range []string{"", "st", ".echelon", "/var/lib/echelon", "postgres://u@h/db", "POSTGRES://u@h/db", "postgresql://h/db", "dir with=equals"} {
+		if err := CheckWhere(ok); err != nil {
+			t.Errorf("CheckWhere(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"postgress://u:hunter2@h/db", "mysql://u:hunter2@h/db", "host=/tmp user=u password=hunter2", "password=hunter2 host=h"} {
+		err := CheckWhere(bad)
+		if err == nil {
+			t.Errorf("CheckWhere(%q) accepted it", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("CheckWhere(%q) repeats the password: %v", bad, err)
+		}
+	}
+	if !IsURL("PostgreSQL://h/db") {
+		t.Error("IsURL is case-sensitive about the scheme")
 	}
 }
 
@@ -221,5 +252,20 @@ func BenchmarkPostgresStepCycle(b *testing.B) {
 		if _, err := run.Commit(ctx, []Entry{{Lines: end, Release: held[0], Async: true}}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPostgresSchemeCase: POSTGRES:// opens the database too (pgx knows
+// the scheme in lower case only).
+func TestPostgresSchemeCase(t *testing.T) {
+	url := pgtest.URL(t)
+	i := strings.Index(url, "://")
+	st, err := Open(context.Background(), strings.ToUpper(url[:i])+url[i:], Options{LocalDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, ok := st.(*Postgres); !ok {
+		t.Fatalf("opened %T, want the database", st)
 	}
 }

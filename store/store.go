@@ -176,14 +176,39 @@ type Options struct {
 	Lease time.Duration
 }
 
-// IsURL reports whether s names a database store rather than a directory.
+// IsURL reports whether s names a database store rather than a directory
+// (the scheme in any case: POSTGRES:// too).
 func IsURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+	l := strings.ToLower(s[:min(len(s), len("postgresql://"))])
+	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}
+
+// CheckWhere refuses a store that is neither a postgres:// URL nor
+// plausibly a path: another scheme (a typo such as postgress:// would
+// otherwise be a directory of that name, the run outside the team's
+// store) or PostgreSQL's keyword form (host=... password=...). The error
+// never repeats the value: it may hold a password.
+func CheckWhere(s string) error {
+	if s == "" || IsURL(s) {
+		return nil
+	}
+	if scheme, _, ok := strings.Cut(s, "://"); ok && scheme != "" && !strings.ContainsAny(scheme, "/\\ ") {
+		return fmt.Errorf("the store %s://... is not a database URL echelon knows: use postgres://USER@HOST/DB (or postgresql://), or a state directory path", scheme)
+	}
+	for _, kw := range []string{"host=", "password=", "dbname=", "user=", "sslmode="} {
+		if strings.HasPrefix(s, kw) || strings.Contains(s, " "+kw) {
+			return errors.New("the store looks like PostgreSQL's keyword form (host=... dbname=...): write it as a URL, postgres://USER@HOST/DB?sslmode=...")
+		}
+	}
+	return nil
 }
 
 // Open opens the store named by where: a postgres:// URL, or a state
 // directory path ("" is opts.LocalDir).
 func Open(ctx context.Context, where string, opts Options) (Store, error) {
+	if err := CheckWhere(where); err != nil {
+		return nil, err
+	}
 	if IsURL(where) {
 		return OpenPostgres(ctx, where, opts)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/echelonhq/echelon/lang"
+	"github.com/echelonhq/echelon/store"
 	"github.com/echelonhq/echelon/views"
 	"github.com/spf13/pflag"
 )
@@ -143,6 +144,16 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 			msg += "; did you mean --" + f + "?"
 		}
 		return usagef("%s (see 'echelon %s --help')", msg, fs.Name())
+	}
+	// A mistyped database store must not become a directory of its name.
+	if f := fs.Lookup("store"); f != nil {
+		v, from := f.Value.String(), "--store"
+		if v == "" {
+			v, from = os.Getenv("ECHELON_STORE"), "ECHELON_STORE"
+		}
+		if err := store.CheckWhere(v); err != nil {
+			return usagef("%s: %v", from, err)
+		}
 	}
 	return nil
 }
