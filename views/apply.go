@@ -25,8 +25,17 @@ type Apply interface {
 	// Close ends the live part of the view (the last frame stays).
 	Close()
 	// Summary shows the run's result, beside its prediction when cmp is
-	// set; planPath and stateDir make the command that continues it.
-	Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, planPath, stateDir string) error
+	// set; next says how to continue it.
+	Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, next Next) error
+}
+
+// Next is how a summary says to continue a run that did not succeed: the
+// commands, built by the caller with every flag that reaches the same run
+// (the store, the state directory, the workers).
+type Next struct {
+	Resume  string // the apply command that continues the run (with --resume)
+	Preview string // the plan command that previews it again
+	Note    string // said after them, e.g. " (with the same --var values)"
 }
 
 // NewApply returns apply's view of plan's run writing to w: JSON lines
@@ -77,7 +86,7 @@ func (v *applyJSON) Event(e exec.Event) {
 func (v *applyJSON) Resumed([]string) {}
 func (v *applyJSON) Close()           {}
 
-func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, cmp *sim.Comparison, _, _ string) error {
+func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, cmp *sim.Comparison, _ Next) error {
 	b, err := json.Marshal(struct {
 		Kind string `json:"kind"`
 		*exec.Result
@@ -93,7 +102,7 @@ func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, cmp *sim.Comparis
 // applySummaryHuman is the summary people read, on a terminal or not.
 type applySummaryHuman struct{ out io.Writer }
 
-func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, planPath, stateDir string) error {
+func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, next Next) error {
 	w := s.out
 	total := len(plan.Operations)
 	fmt.Fprintf(w, "\n%s %s: %d/%d operations succeeded", plan.Action, plan.Deployment, len(res.Succeeded)+len(res.Resumed), total)
@@ -137,10 +146,9 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *si
 	if !res.OK() {
 		if stalePreview(res.Failed) {
 			// Resuming the saved plans again would be refused again.
-			fmt.Fprintf(w, "preview again, then continue: echelon plan %s --state %s && echelon apply %s --state %s --resume\n",
-				planPath, stateDir, planPath, stateDir)
+			fmt.Fprintf(w, "preview again, then continue: %s && %s%s\n", next.Preview, next.Resume, next.Note)
 		} else {
-			fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
+			fmt.Fprintf(w, "continue with: %s%s\n", next.Resume, next.Note)
 		}
 	}
 	return nil

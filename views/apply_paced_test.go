@@ -31,7 +31,7 @@ func TestPacedLines(t *testing.T) {
 	var b bytes.Buffer
 	res := &exec.Result{Succeeded: []string{"a"}, Duration: 3, Paced: 1.5, PacedSteps: 1}
 	cmp := &sim.Comparison{Trials: 10, Predicted: sim.Quantiles{P10: 1, P50: 2, P90: 3}, Actual: 3, Previewed: "the preview of 2026-12-02T01:30:00Z on ci-7"}
-	if err := (applySummaryHuman{out: &b}).Summary(p, res, cmp, "p.json", ".echelon"); err != nil {
+	if err := (applySummaryHuman{out: &b}).Summary(p, res, cmp, Next{Resume: "echelon apply p.json --state .echelon --resume"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{

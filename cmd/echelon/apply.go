@@ -252,7 +252,10 @@ func runApply(ctx context.Context, args []string) error {
 		}
 		cmp.Previewed = pvUse.note
 	}
-	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
+	again := rerunOf(planPath, stateDir, &stf, *specFlag, sf)
+	again.workers, again.labels = *workers, *workerLabels
+	next := views.Next{Resume: again.command("apply") + " --resume", Preview: again.command("plan"), Note: again.note()}
+	if err := view.Summary(plan, res, cmp, next); err != nil {
 		return err
 	}
 	if pv != nil && res.OK() {

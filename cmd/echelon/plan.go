@@ -106,10 +106,8 @@ func runPlan(ctx context.Context, args []string) error {
 	}
 	out := exec.RedactWriter(os.Stdout, lp.secrets)
 	defer out.Flush()
-	applyCmd := "echelon apply " + planPath
-	if *state != "" {
-		applyCmd += " --state " + *state
-	}
+	again := rerunOf(planPath, *state, &stf, *specFlag, sf)
+	applyCmd := again.command("apply") + again.note()
 	if err := views.Preview(out, *format, pv, res.Failed, applyCmd); err != nil {
 		return err
 	}
