@@ -164,6 +164,9 @@ type RunInfo struct {
 	// Ended and Outcome come from its run_end record.
 	Ended   time.Time `json:"ended,omitzero"`
 	Outcome string    `json:"outcome,omitempty"`
+	// LeaseUntil is when the lease of a live run's holder ends unless
+	// renewed (PostgreSQL): a holder that died keeps the run until then.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // Options configure Open.

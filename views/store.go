@@ -36,6 +36,9 @@ func Runs(w io.Writer, asJSON bool, where string, holders []store.Holder, runs [
 	fmt.Fprintf(w, "\nholders (%d):\n", len(holders))
 	for _, h := range holders {
 		state := "live"
+		if l := leaseUntil(h.LeaseUntil); l != "" {
+			state += " (" + l + ")"
+		}
 		if !h.Live {
 			state = "stale (reclaimed by the next apply that needs its locks)"
 		}
@@ -53,7 +56,11 @@ func Runs(w io.Writer, asJSON bool, where string, holders []store.Holder, runs [
 		fmt.Fprintf(w, "  %s  %s", r.Digest, r.State)
 		switch r.State {
 		case store.RunLive:
-			fmt.Fprintf(w, " (host %s pid %d), started %s (%s ago)", r.Host, r.PID, r.Started.UTC().Format(time.RFC3339), age(now, r.Started))
+			lease := ""
+			if l := leaseUntil(r.LeaseUntil); l != "" {
+				lease = ", " + l
+			}
+			fmt.Fprintf(w, " (host %s pid %d%s), started %s (%s ago)", r.Host, r.PID, lease, r.Started.UTC().Format(time.RFC3339), age(now, r.Started))
 		case store.RunFinished:
 			fmt.Fprintf(w, " %s, %s", r.Outcome, r.Ended.UTC().Format(time.RFC3339))
 		default:
@@ -62,6 +69,16 @@ func Runs(w io.Writer, asJSON bool, where string, holders []store.Holder, runs [
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// leaseUntil is "lease until 06:51:20 UTC", when a database store's
+// holder's lease ends unless renewed: a holder that died keeps its locks
+// and its run until then ("" on the state directory: none).
+func leaseUntil(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return "lease until " + t.UTC().Format(time.TimeOnly) + " UTC"
 }
 
 func age(now, t time.Time) string {
