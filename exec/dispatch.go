@@ -139,7 +139,7 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	for _, ev := range r.startEvents(st) {
 		r.emit(ev)
 	}
-	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
+	end, err := r.awaitTask(st, h)
 	d.dur = time.Since(st.started)
 	out := r.taskOutcome(&d, end, err)
 	d.dur -= d.paced

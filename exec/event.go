@@ -72,6 +72,10 @@ const (
 	EvWarning  = "warning"  // the user should know; the run goes on
 	EvOutputs  = "outputs"  // a producer's outputs, read after it succeeded (journal only)
 	EvPaced    = "paced"    // a step waits for shared api tokens (Paced seconds; Message: the buckets)
+	// EvWorkerWait: a dispatched step (apply --workers) has waited
+	// Duration seconds unclaimed; Message says for which labels and which
+	// workers are live.
+	EvWorkerWait = "worker_wait"
 )
 
 // EventFormatVersion is the version of apply --json's event lines (their

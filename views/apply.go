@@ -228,6 +228,12 @@ func eventLine(e exec.Event) string {
 			ops = strings.Join(e.Ops, ", ")
 		}
 		return fmt.Sprintf("%s: waiting %s for api tokens: %s", ops, secs(e.Duration), e.Message)
+	case exec.EvWorkerWait:
+		ops := e.Op
+		if len(e.Ops) > 0 {
+			ops = strings.Join(e.Ops, ", ")
+		}
+		return fmt.Sprintf("%s: waited %s for %s", ops, secs(e.Duration), e.Message)
 	case exec.EvWarning:
 		return "warning: " + e.Message
 	case exec.EvAIMD, exec.EvStopping:

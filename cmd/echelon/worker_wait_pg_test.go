@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/echelonhq/echelon/store/pgtest"
+)
+
+// liveWorkers counts the store's live workers (0 before the first
+// process made the schema).
+func liveWorkers(t *testing.T, url string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM sessions WHERE slots IS NOT NULL AND lease_until > now()").Scan(&n); err != nil {
+		return 0
+	}
+	return n
+}
+
+// TestWorkerWaitTold: apply --workers --worker-label region=mars with two
+// live workers, neither labelled so: the step waits unclaimed, and after a
+// third of the coordinator's lease (9s here: 3s) apply says once what it
+// waits for and which workers there are, instead of nothing. Two Ctrl-Cs
+// then withdraw the task.
+func TestWorkerWaitTold(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "m.hcl"), [][2]string{{"a", "true"}}, false)
+	compilePlan(t, dir, "m.hcl", "m.json")
+	startWorker(t, dir, url, "w0", "--label", "region=earth")
+	startWorker(t, dir, url, "w1")
+	waitFor(t, "two live workers", func() bool { return liveWorkers(t, url) == 2 })
+
+	apply := echelonCmd(t, dir, "apply", "m.json", "--store", url, "--store-lease", "9s", "--state", "st",
+		"--workers", "--worker-label", "region=mars")
+	out := &syncBuffer{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	told := regexp.MustCompile(`(?m)^[0-9:.]+ a: waited [0-9.]+m?s for a worker with region=mars: 2 workers are live, none has these labels$`)
+	waitFor(t, "apply to say what the step waits for", func() bool { return told.MatchString(out.String()) })
+	for range 2 {
+		_ = apply.Process.Signal(syscall.SIGINT)
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = apply.Wait()
+	if n := len(told.FindAllString(out.String(), -1)); n != 1 {
+		t.Errorf("told %d times, want once (a minute apart at most):\n%s", n, out.String())
+	}
+	if got := taskStates(t, url); got != "cancelled:false" {
+		t.Errorf("task states %q, want the task withdrawn:\n%s", got, out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes to while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
