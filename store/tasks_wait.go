@@ -53,3 +53,41 @@ func (p *Postgres) Unclaimed(ctx context.Context, task Held) (Workers, bool, err
 	}
 	return w, ready, nil
 }
+
+// ClaimWatcher is a Dispatcher that tells its coordinator which worker
+// claimed a task, when it reads the task's state (at most a poll, a
+// second, after the claim).
+type ClaimWatcher interface {
+	// OnClaim has fn called once, from the store's watcher, with the
+	// claiming worker's host:pid; stop forgets fn (the task ended).
+	OnClaim(task Held, fn func(worker string)) (stop func())
+}
+
+// OnClaim implements ClaimWatcher.
+func (p *Postgres) OnClaim(task Held, fn func(worker string)) func() {
+	p.register(task.task) // starts the watcher; the commit registered it already
+	a := &p.await
+	a.mu.Lock()
+	if a.claims == nil {
+		a.claims = map[int64]func(string){}
+	}
+	a.claims[task.task] = fn
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		delete(a.claims, task.task)
+		a.mu.Unlock()
+	}
+}
+
+// claimed calls (once) the OnClaim of a task seen claimed.
+func (p *Postgres) claimed(id int64, worker string) {
+	a := &p.await
+	a.mu.Lock()
+	fn := a.claims[id]
+	delete(a.claims, id)
+	a.mu.Unlock()
+	if fn != nil && worker != "" {
+		fn(worker)
+	}
+}

@@ -205,10 +205,14 @@ func eventLine(e exec.Event) string {
 			}
 			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
 		}
-		if e.Error == e.Outcome {
-			return fmt.Sprintf("%s: %s after %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Log)
+		log := ""
+		if e.Log != "" {
+			log = " (log " + e.Log + ")"
 		}
-		return fmt.Sprintf("%s: %s after %s: %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Error, e.Log)
+		if e.Error == e.Outcome {
+			return fmt.Sprintf("%s: %s after %s%s", e.Op, e.Outcome, secs(e.Duration), log)
+		}
+		return fmt.Sprintf("%s: %s after %s: %s%s", e.Op, e.Outcome, secs(e.Duration), e.Error, log)
 	case exec.EvOpSkip:
 		return fmt.Sprintf("%s: skipped, %s", e.Op, e.Message)
 	case exec.EvRetry:
@@ -228,6 +232,12 @@ func eventLine(e exec.Event) string {
 			ops = strings.Join(e.Ops, ", ")
 		}
 		return fmt.Sprintf("%s: waiting %s for api tokens: %s", ops, secs(e.Duration), e.Message)
+	case exec.EvClaimed:
+		ops := e.Op
+		if len(e.Ops) > 0 {
+			ops = strings.Join(e.Ops, ", ")
+		}
+		return fmt.Sprintf("%s: claimed by worker %s (attempt %d)", ops, e.Worker, e.Attempt)
 	case exec.EvWorkerWait:
 		ops := e.Op
 		if len(e.Ops) > 0 {

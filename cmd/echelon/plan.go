@@ -117,7 +117,11 @@ func runPlan(ctx context.Context, args []string) error {
 	}
 	if !res.OK() {
 		for _, f := range res.Failed {
-			fmt.Fprintf(os.Stderr, "echelon plan: %s failed: %s (log %s)\n", f.Op, f.Error, f.Log)
+			log := ""
+			if f.Log != "" {
+				log = " (log " + f.Log + ")"
+			}
+			fmt.Fprintf(os.Stderr, "echelon plan: %s failed: %s%s\n", f.Op, f.Error, log)
 		}
 		return errReported
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -61,6 +63,9 @@ func TestWorkerWaitTold(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	_ = apply.Wait()
+	if !regexp.MustCompile(`(?m)^[0-9:.]+ a: cancelled after [0-9.]+m?s: context canceled before a worker claimed it$`).MatchString(out.String()) {
+		t.Errorf("the cancelled step does not say no worker had it (or ends in an empty log):\n%s", out.String())
+	}
 	if n := len(told.FindAllString(out.String(), -1)); n != 1 {
 		t.Errorf("told %d times, want once (a minute apart at most):\n%s", n, out.String())
 	}
@@ -85,4 +90,64 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestWorkerClaimAndLossTold: apply says which worker claimed a step;
+// when that worker is lost (killed, its session gone as when a worker
+// ends a session it lost) the step's failure names it, though the store
+// no longer can; and no failure line ends in an empty "(log )". The step
+// then runs again on another worker (its claim is told only if the
+// coordinator reads the task claimed before it is done: not asserted).
+func TestWorkerClaimAndLossTold(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"a",
+		`echo $PPID >> a.ran; if [ "$(wc -l < a.ran)" -eq 1 ]; then exec sleep 60; fi`}}, false)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	w0 := startWorker(t, dir, url, "w0", "--slots", "1")
+	apply := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--state", "st", "--workers")
+	out := &syncBuffer{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	var pid int
+	waitFor(t, "the step to start on the worker", func() bool {
+		if l := readLines(t, filepath.Join(dir, "a.ran")); len(l) > 0 {
+			pid, _ = strconv.Atoi(l[0])
+		}
+		return pid > 0
+	})
+	if pid != w0.cmd.Process.Pid {
+		t.Fatalf("the step's parent %d is not the worker %d", pid, w0.cmd.Process.Pid)
+	}
+	claimed := regexp.MustCompile(`(?m)^[0-9:.]+ a: claimed by worker [^ ]+:` + strconv.Itoa(pid) + ` \(attempt 1\)$`)
+	waitFor(t, "apply to say which worker claimed the step", func() bool { return claimed.MatchString(out.String()) })
+
+	startWorker(t, dir, url, "w1", "--slots", "1")
+	_ = w0.cmd.Process.Signal(syscall.SIGKILL)
+	_ = w0.cmd.Wait()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "DELETE FROM sessions WHERE pid = $1", pid); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if err := apply.Wait(); err != nil {
+		t.Fatalf("the run did not finish: %v\n%s", err, out.String())
+	}
+	lost := regexp.MustCompile(`(?m)^[0-9:.]+ a: failed after [0-9.]+m?s: lost its worker [^ ]+:` + strconv.Itoa(pid) + ` \(its lease ran out\)$`)
+	if !lost.MatchString(out.String()) {
+		t.Errorf("no line names the lost worker:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "(log )") {
+		t.Errorf("an empty (log ):\n%s", out.String())
+	}
+	if !regexp.MustCompile(`(?m)^[0-9:.]+ a: succeeded in `).MatchString(out.String()) {
+		t.Errorf("the step did not run again:\n%s", out.String())
+	}
 }
