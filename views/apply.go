@@ -201,7 +201,7 @@ func eventLine(e exec.Event) string {
 	case exec.EvOpEnd:
 		if e.Outcome == exec.OutcomeSucceeded {
 			if e.Paced > 0 {
-				return fmt.Sprintf("%s: succeeded in %s (after %s waiting for api tokens)", e.Op, secs(e.Duration), secs(e.Paced))
+				return fmt.Sprintf("%s: succeeded in %s (after %s waiting for shared api tokens)", e.Op, secs(e.Duration), secs(e.Paced))
 			}
 			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
 		}
@@ -231,7 +231,11 @@ func eventLine(e exec.Event) string {
 		if len(e.Ops) > 0 {
 			ops = strings.Join(e.Ops, ", ")
 		}
-		return fmt.Sprintf("%s: waiting %s for api tokens: %s", ops, secs(e.Duration), e.Message)
+		these := "this bucket"
+		if strings.Contains(e.Message, ", ") {
+			these = "these buckets"
+		}
+		return fmt.Sprintf("%s: waiting %s for shared api tokens: %s; other runners use %s too", ops, secs(e.Duration), e.Message, these)
 	case exec.EvClaimed:
 		ops := e.Op
 		if len(e.Ops) > 0 {

@@ -18,9 +18,9 @@ func TestPacedLines(t *testing.T) {
 		e    exec.Event
 		want string
 	}{
-		{exec.Event{Kind: exec.EvPaced, Op: "a/eu", Duration: 1.5, Message: "cloud@eu (2)"}, "a/eu: waiting 1.5s for api tokens: cloud@eu (2)"},
-		{exec.Event{Kind: exec.EvPaced, Op: "a/0", Ops: []string{"a/0", "a/1"}, Duration: 0.25, Message: "cloud (4)"}, "a/0, a/1: waiting 0.25s for api tokens: cloud (4)"},
-		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2, Paced: 1.5}, "a: succeeded in 2s (after 1.5s waiting for api tokens)"},
+		{exec.Event{Kind: exec.EvPaced, Op: "a/eu", Duration: 1.5, Message: "cloud@eu (2)"}, "a/eu: waiting 1.5s for shared api tokens: cloud@eu (2); other runners use this bucket too"},
+		{exec.Event{Kind: exec.EvPaced, Op: "a/0", Ops: []string{"a/0", "a/1"}, Duration: 0.25, Message: "cloud (4), db (1)"}, "a/0, a/1: waiting 0.25s for shared api tokens: cloud (4), db (1); other runners use these buckets too"},
+		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2, Paced: 1.5}, "a: succeeded in 2s (after 1.5s waiting for shared api tokens)"},
 		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2}, "a: succeeded in 2s"},
 	} {
 		if got := eventLine(tc.e); got != tc.want {

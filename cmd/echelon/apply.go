@@ -244,7 +244,7 @@ func runApply(ctx context.Context, args []string) error {
 		// the plan's to compare.
 		actual := make([]sim.Actual, len(res.Timings))
 		for i, t := range res.Timings {
-			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End, OK: t.OK}
+			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End, Paced: t.Paced, OK: t.OK}
 		}
 		cmp = sim.Compare(predPlan, predicted, actual, res.Duration)
 		if cal != nil {

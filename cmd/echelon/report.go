@@ -101,7 +101,7 @@ func runReport(ctx context.Context, args []string) error {
 	actual := make([]sim.Actual, 0, len(run.Timings))
 	end := 0.0
 	for _, t := range run.Timings {
-		actual = append(actual, sim.Actual{Op: t.Op, Phase: phase[t.Op], Start: t.Start, End: t.End, OK: t.OK})
+		actual = append(actual, sim.Actual{Op: t.Op, Phase: phase[t.Op], Start: t.Start, End: t.End, Paced: t.Paced, OK: t.OK})
 		end = max(end, t.End)
 	}
 	total := run.Duration
