@@ -160,6 +160,11 @@ func runApply(ctx context.Context, args []string) error {
 		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,
 			Message: fmt.Sprintf("no earlier run of this plan in %s; starting from the beginning", st.Where())})
 	}
+	if !*resume {
+		if note := staleRunNote(ctx, st, plan.PlanDigest); note != "" {
+			view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning, Message: note})
+		}
+	}
 
 	// main cancels ctx on the first signal (stop starting work); a second
 	// one cancels running operations. Our channel sees both.
