@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -149,5 +152,47 @@ func TestWorkerClaimAndLossTold(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^[0-9:.]+ a: succeeded in `).MatchString(out.String()) {
 		t.Errorf("the step did not run again:\n%s", out.String())
+	}
+}
+
+// TestWorkerInterruptWaits: Ctrl-C on a worker stops it claiming and
+// waits for its running step, whose result it still stores (the apply
+// succeeds), then exits 130 (interrupted), as docs/exit-codes.md says.
+func TestWorkerInterruptWaits(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "i.hcl"), [][2]string{{"a", `touch a.started; while [ ! -e go ]; do sleep 0.02; done; touch a.done`}}, false)
+	compilePlan(t, dir, "i.hcl", "i.json")
+	w := startWorker(t, dir, url, "w", "--slots", "1")
+	apply := echelonCmd(t, dir, "apply", "i.json", "--store", url, "--state", "st", "--workers")
+	out := &syncBuffer{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	waitFor(t, "the step to start on the worker", func() bool { return fileExists(filepath.Join(dir, "a.started")) })
+	if err := w.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- w.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		t.Fatalf("the worker exited (%v) with its step running:\n%s", err, w.output())
+	case <-time.After(500 * time.Millisecond): // it waits (guards against an early exit only)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ee *osexec.ExitError
+	if err := <-exited; !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("the worker exited with %v, want exit status 130:\n%s", err, w.output())
+	}
+	if !fileExists(filepath.Join(dir, "a.done")) {
+		t.Errorf("the step did not finish")
+	}
+	if err := apply.Wait(); err != nil {
+		t.Errorf("the apply failed (%v): the step's result was not stored:\n%s", err, out.String())
 	}
 }
