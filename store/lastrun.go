@@ -33,9 +33,9 @@ func (p *Postgres) LastRun(ctx context.Context, digest string) (RunInfo, bool, e
 	var ended, until *time.Time
 	var pid int32
 	var live bool
-	err := p.pool.QueryRow(ctx, `SELECT r.started, r.ended, coalesce(r.outcome, ''), r.host, r.pid,
+	err := p.pool.QueryRow(ctx, `SELECT r.id, r.started, r.ended, coalesce(r.outcome, ''), r.host, r.pid,
 		coalesce(s.lease_until > now(), false), s.lease_until FROM runs r LEFT JOIN sessions s ON s.id = r.session_id
-		WHERE r.digest = $1 ORDER BY r.id DESC LIMIT 1`, digest).Scan(&ri.Started, &ended, &ri.Outcome, &ri.Host, &pid, &live, &until)
+		WHERE r.digest = $1 ORDER BY r.id DESC LIMIT 1`, digest).Scan(&ri.ID, &ri.Started, &ended, &ri.Outcome, &ri.Host, &pid, &live, &until)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return RunInfo{}, false, nil
 	}

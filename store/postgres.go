@@ -660,7 +660,7 @@ func (p *Postgres) Holders(ctx context.Context) ([]Holder, error) {
 
 // Runs implements Store: every plan's newest run.
 func (p *Postgres) Runs(ctx context.Context) ([]RunInfo, error) {
-	rows, err := p.pool.Query(ctx, `SELECT r.digest, r.started, r.ended, coalesce(r.outcome, ''), r.host, r.pid,
+	rows, err := p.pool.Query(ctx, `SELECT r.id, r.digest, r.started, r.ended, coalesce(r.outcome, ''), r.host, r.pid,
 		coalesce(s.lease_until > now(), false), s.lease_until FROM runs r LEFT JOIN sessions s ON s.id = r.session_id
 		WHERE r.id IN (SELECT max(id) FROM runs GROUP BY digest)`)
 	if err != nil {
@@ -674,7 +674,7 @@ func (p *Postgres) Runs(ctx context.Context) ([]RunInfo, error) {
 		var pid int32
 		var live bool
 		var until *time.Time
-		if err := rows.Scan(&ri.Digest, &ri.Started, &ended, &ri.Outcome, &ri.Host, &pid, &live, &until); err != nil {
+		if err := rows.Scan(&ri.ID, &ri.Digest, &ri.Started, &ended, &ri.Outcome, &ri.Host, &pid, &live, &until); err != nil {
 			return nil, fmt.Errorf("store %s: %w", p.where, err)
 		}
 		ri.PID = int(pid)
