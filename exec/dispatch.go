@@ -96,9 +96,9 @@ type WorkerLostError struct{ Worker string }
 
 func (e *WorkerLostError) Error() string {
 	if e.Worker == "" {
-		return "lost its worker"
+		return WorkerLostPrefix
 	}
-	return "lost its worker " + e.Worker + " (its lease ran out)"
+	return WorkerLostPrefix + " " + e.Worker + " (its lease ran out)"
 }
 
 // dispatchStep is runStep for a coordinator: the step's lock set, start
