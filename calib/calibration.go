@@ -52,7 +52,9 @@ type ComponentFit struct {
 	// Resource is one terraform resource's time.
 	Resource *Fit `json:"resource,omitempty"`
 	Attempts int  `json:"attempts"`
-	Failed   int  `json:"failed"` // attempts failed by their own error
+	// Failed are attempts failed by their own error: not a lost worker
+	// nor a refused saved plan (those are not counted as attempts either).
+	Failed int `json:"failed"`
 	// FailureRate is Failed / Attempts: what apply and simulate take as
 	// each attempt's failure probability.
 	FailureRate float64   `json:"failure_rate"`
@@ -210,7 +212,7 @@ func (b *builder) addRun(n int, r *run) {
 	steps := map[int][]*attempt{}
 	var order []int
 	for _, at := range atts {
-		if !at.ended || at.outcome == exec.OutcomeCancelled {
+		if !at.ended || at.outcome == exec.OutcomeCancelled || notObserved(at) {
 			continue
 		}
 		a := b.accFor(at.op, r.action)
@@ -260,6 +262,14 @@ func (b *builder) count(a *acc, at *attempt, r *run) {
 	case at.outcome == exec.OutcomeFailed && !blameless(at.err):
 		a.fit.Failed++
 	}
+}
+
+// notObserved is an attempt that tells nothing of how often its operation
+// fails: its worker was lost, or its saved plan was refused before
+// anything was applied (exec.NotItsFailure). It is neither an attempt nor
+// a failure of the failure rate.
+func notObserved(at *attempt) bool {
+	return at.outcome == exec.OutcomeFailed && exec.NotItsFailure(at.err)
 }
 
 // tfStep is one terraform step's observed overhead.

@@ -96,9 +96,9 @@ type WorkerLostError struct{ Worker string }
 
 func (e *WorkerLostError) Error() string {
 	if e.Worker == "" {
-		return "lost its worker"
+		return WorkerLostPrefix
 	}
-	return "lost its worker " + e.Worker + " (its lease ran out)"
+	return WorkerLostPrefix + " " + e.Worker + " (its lease ran out)"
 }
 
 // dispatchStep is runStep for a coordinator: the step's lock set, start
@@ -139,9 +139,9 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 	for _, ev := range r.startEvents(st) {
 		r.emit(ev)
 	}
-	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
+	end, worker, err := r.awaitTask(st, h)
 	d.dur = time.Since(st.started)
-	out := r.taskOutcome(&d, end, err)
+	out := r.taskOutcome(&d, end, worker, err)
 	d.dur -= d.paced
 	now := time.Now()
 	recs := append(resultRecords(out, now), r.resultOutputs(out, now)...)
@@ -154,18 +154,20 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 }
 
 // taskOutcome fills d from how its task ended: the worker's result, when
-// it has one.
-func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, err error) StepOutcome {
+// it has one; worker is the one that claimed it ("" none known).
+func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, worker string, err error) StepOutcome {
 	n := len(d.st.ops)
 	d.logs = make([]string, n)
 	var out StepOutcome
 	switch {
 	case err != nil:
 		d.err = err
+	case end.Cancelled && worker != "":
+		d.err = fmt.Errorf("on worker %s: %w", worker, context.Canceled)
 	case end.Cancelled:
-		d.err = context.Canceled
+		d.err = fmt.Errorf("%w before a worker claimed it", context.Canceled)
 	case end.Lost:
-		d.err = &WorkerLostError{Worker: end.Worker}
+		d.err = &WorkerLostError{Worker: worker}
 	default:
 		if err := json.Unmarshal(end.Result, &out); err != nil || len(out.Ops) != n {
 			d.err = fmt.Errorf("worker %s: an unreadable result (%v)", end.Worker, err)

@@ -49,7 +49,7 @@ func (r *runner) recoverTasks(ctx context.Context, st *journalState) error {
 			continue // not the step the journal has in flight
 		}
 		d := stepDone{st: srun, started: true}
-		out := r.taskOutcome(&d, store.TaskEnd{Result: t.Result, Worker: t.Worker}, nil)
+		out := r.taskOutcome(&d, store.TaskEnd{Result: t.Result, Worker: t.Worker}, t.Worker, nil)
 		d.dur = time.Duration(out.Duration * float64(time.Second))
 		end := recs[0].Start.Add(d.dur) // the step's start, and the worker's time
 		evs := r.endEvents(srun, &d)

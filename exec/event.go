@@ -16,7 +16,10 @@ type Event struct {
 	Outcome  string   `json:"outcome,omitempty"`  // succeeded, failed, skipped, cancelled
 	Duration float64  `json:"duration,omitempty"` // seconds
 	Log      string   `json:"log,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	// Worker is the worker (host:pid) that claimed a dispatched step
+	// (claimed).
+	Worker string `json:"worker,omitempty"`
+	Error  string `json:"error,omitempty"`
 	// Paced: op_end, the seconds its step waited for tokens of the shared
 	// api buckets before its driver started (Duration leaves them out);
 	// paced, the wait about to begin.
@@ -72,6 +75,13 @@ const (
 	EvWarning  = "warning"  // the user should know; the run goes on
 	EvOutputs  = "outputs"  // a producer's outputs, read after it succeeded (journal only)
 	EvPaced    = "paced"    // a step waits for shared api tokens (Paced seconds; Message: the buckets)
+	// EvWorkerWait: a dispatched step (apply --workers) has waited
+	// Duration seconds unclaimed; Message says for which labels and which
+	// workers are live.
+	EvWorkerWait = "worker_wait"
+	// EvClaimed: a worker (Worker, host:pid) claimed a dispatched step,
+	// as the coordinator learned it.
+	EvClaimed = "claimed"
 )
 
 // EventFormatVersion is the version of apply --json's event lines (their

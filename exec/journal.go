@@ -404,12 +404,13 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 				at[ev.Op] = i
 				rec.Timings = append(rec.Timings, Timing{Op: ev.Op})
 			}
-			rec.Timings[i].Start, rec.Timings[i].End = off, off
+			rec.Timings[i].Start, rec.Timings[i].End, rec.Timings[i].Paced = off, off, 0
 			stepOf[ev.Op] = ev.Step
 			delete(ends, ev.Op)
 		case EvOpEnd:
 			if i, ok := at[ev.Op]; ok {
 				rec.Timings[i].End, rec.Timings[i].OK = off, ev.Outcome == OutcomeSucceeded
+				rec.Timings[i].Paced = ev.Paced
 				ends[ev.Op] = *ev
 			}
 			if s, ok := stepOf[ev.Op]; ev.Paced > 0 && ok && !pacedStep[s] {

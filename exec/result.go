@@ -47,7 +47,11 @@ type Timing struct {
 	Op         string
 	Phase      string
 	Start, End float64
-	OK         bool // the attempt succeeded
+	// Paced is how long the attempt waited for shared api tokens before
+	// its driver started (seconds, within Start-End): not the
+	// operation's own time, which a prediction holds it to.
+	Paced float64
+	OK    bool // the attempt succeeded
 }
 
 // OK reports whether every operation succeeded.
@@ -87,7 +91,7 @@ func (r *runner) summarize() *Result {
 	for _, s := range r.ops {
 		if s.ran {
 			res.Timings = append(res.Timings, Timing{Op: s.op.ID, Phase: s.op.Phase, Start: s.lastStart, End: s.lastEnd,
-				OK: r.sch.Status(s.rank) == sched.Succeeded})
+				Paced: s.lastPaced, OK: r.sch.Status(s.rank) == sched.Succeeded})
 		}
 	}
 	for _, l := range []*[]string{&res.Succeeded, &res.Resumed, &res.Skipped, &res.NotRun} {

@@ -118,6 +118,7 @@ type opState struct {
 	ran       bool   // an attempt ended in this run
 	// lastStart and lastEnd time that attempt: seconds from the run's start.
 	lastStart, lastEnd float64
+	lastPaced          float64 // of that attempt, seconds waited for shared api tokens
 }
 
 // runner is one Run: the scheduling policy (package sched) decides what
@@ -566,6 +567,7 @@ func (r *runner) stepFinished(d stepDone) error {
 	}
 	for _, s := range st.ops {
 		s.ran, s.lastStart, s.lastEnd = true, st.started.Sub(r.start).Seconds(), now.Sub(r.start).Seconds()
+		s.lastPaced = d.paced.Seconds()
 	}
 	if d.paced > 0 {
 		r.res.Paced += d.paced.Seconds()

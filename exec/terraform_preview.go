@@ -167,7 +167,7 @@ func applyPreviewed(ctx context.Context, s Step, w *tfDir) error {
 		return stale
 	}
 	if sp == nil {
-		return fmt.Errorf("terraform: %s is not in the preview of this plan; preview again (echelon plan)", s.Ops[0].ID)
+		return fmt.Errorf("terraform: %s is not in the preview of this plan; "+PreviewAgain, s.Ops[0].ID)
 	}
 	file, err := filepath.Abs(filepath.Join(ps.dir, "plans", sp.File))
 	if err != nil {
@@ -182,7 +182,7 @@ func applyPreviewed(ctx context.Context, s Step, w *tfDir) error {
 		return err
 	}
 	if sp.VarsDigest != "" && digest != sp.VarsDigest {
-		return ps.markStale(key, fmt.Errorf("terraform: the variables of %s changed since the preview; preview again (echelon plan)", strings.Join(sp.Ops, ", ")))
+		return ps.markStale(key, fmt.Errorf("terraform: the variables of %s changed since the preview; "+PreviewAgain, strings.Join(sp.Ops, ", ")))
 	}
 	// Tried once, a saved plan is used up: a failed apply may have changed
 	// the state halfway.
@@ -195,7 +195,7 @@ func applyPreviewed(ctx context.Context, s Step, w *tfDir) error {
 		return nil
 	}
 	if strings.Contains(ev.firstError, "Saved plan is stale") {
-		return ps.markStale(key, fmt.Errorf("terraform: Saved plan is stale: the state of %s changed since the preview (another apply?); nothing was applied; preview again (echelon plan)", describeState(sp)))
+		return ps.markStale(key, fmt.Errorf("terraform: Saved plan is stale: the state of %s changed since the preview (another apply?); nothing was applied; "+PreviewAgain, describeState(sp)))
 	}
 	return ev.stepError(err)
 }
@@ -263,7 +263,7 @@ func applyWithin(ctx context.Context, s Step, w *tfDir, sp *SavedPlan) error {
 	}
 	if len(extra) > 0 {
 		return errors.New("terraform: the preview is stale: terraform now plans changes it did not show (" +
-			strings.Join(extra, ", ") + "); nothing was applied; preview again (echelon plan)")
+			strings.Join(extra, ", ") + "); nothing was applied; " + PreviewAgain)
 	}
 	ev, err = w.runJSON(ctx, s, s.Ops, tfApplyArgs(s, file))
 	if err != nil {

@@ -31,3 +31,27 @@ func TestCompare(t *testing.T) {
 		t.Errorf("totals %+v", c)
 	}
 }
+
+// TestComparePacedLeftOut: the wait for shared api tokens before an
+// operation's driver started is not its own time: an operation that ran
+// its 10 s after waiting 20 s is no outlier; the phase's span keeps the
+// wait (it is wall-clock time).
+func TestComparePacedLeftOut(t *testing.T) {
+	p := mkPlan(planner.Mode{}, fixed("a", 10))
+	r, err := Simulate(p, Options{Trials: 5, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := p.Operations[0].Phase
+	c := Compare(p, r, []Actual{{Op: "a", Phase: ph, Start: 0, End: 30, Paced: 20, OK: true}}, 30)
+	if c.Checked != 1 || len(c.Outliers) != 0 {
+		t.Errorf("outliers %+v (checked %d): want none, the 20 s wait left out", c.Outliers, c.Checked)
+	}
+	if len(c.Phases) != 1 || c.Phases[0].Actual != 30 {
+		t.Errorf("phases %+v: want one of 30 s, the wait included", c.Phases)
+	}
+	c = Compare(p, r, []Actual{{Op: "a", Phase: ph, Start: 0, End: 30, Paced: 5, OK: true}}, 30)
+	if len(c.Outliers) != 1 || c.Outliers[0].Actual != 25 {
+		t.Errorf("outliers %+v: want a at 25 s (30 less its 5 s wait)", c.Outliers)
+	}
+}

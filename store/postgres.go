@@ -349,15 +349,19 @@ func (p *Postgres) OpenRun(ctx context.Context, digest string, resume bool) (Run
 		var host *string
 		var pid *int32
 		var live *bool
-		err := tx.QueryRow(ctx, `SELECT r.id, s.host, s.pid, s.lease_until > now() FROM runs r
-			LEFT JOIN sessions s ON s.id = r.session_id WHERE r.digest = $1 ORDER BY r.id DESC LIMIT 1`, digest).Scan(&id, &host, &pid, &live)
+		var until *time.Time
+		var in *float64
+		err := tx.QueryRow(ctx, `SELECT r.id, s.host, s.pid, s.lease_until > now(), s.lease_until,
+			extract(epoch FROM s.lease_until - now())::float8 FROM runs r
+			LEFT JOIN sessions s ON s.id = r.session_id WHERE r.digest = $1 ORDER BY r.id DESC LIMIT 1`, digest).Scan(&id, &host, &pid, &live, &until, &in)
 		if errors.Is(err, pgx.ErrNoRows) {
 			id = 0
 		} else if err != nil {
 			return err
 		}
 		if live != nil && *live {
-			return fmt.Errorf("%w (host %s, pid %d) with the store %s; wait for it to finish", ErrRunBusy, *host, *pid, p.where)
+			return &RunBusyError{Host: *host, PID: int(*pid), Where: p.where, LeaseUntil: *until,
+				In: time.Duration(*in * float64(time.Second)), Resume: resume}
 		}
 		if err := tx.QueryRow(ctx, `SELECT nextval('fence') FROM sessions WHERE id = $1 AND lease_until > now()`, p.session).Scan(&epoch); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -665,8 +669,8 @@ func (p *Postgres) Holders(ctx context.Context) ([]Holder, error) {
 
 // Runs implements Store: every plan's newest run.
 func (p *Postgres) Runs(ctx context.Context) ([]RunInfo, error) {
-	rows, err := p.pool.Query(ctx, `SELECT r.digest, r.started, r.ended, coalesce(r.outcome, ''), r.host, r.pid,
-		coalesce(s.lease_until > now(), false) FROM runs r LEFT JOIN sessions s ON s.id = r.session_id
+	rows, err := p.pool.Query(ctx, `SELECT r.id, r.digest, r.started, r.ended, coalesce(r.outcome, ''), r.host, r.pid,
+		coalesce(s.lease_until > now(), false), s.lease_until FROM runs r LEFT JOIN sessions s ON s.id = r.session_id
 		WHERE r.id IN (SELECT max(id) FROM runs GROUP BY digest)`)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", p.where, err)
@@ -678,7 +682,8 @@ func (p *Postgres) Runs(ctx context.Context) ([]RunInfo, error) {
 		var ended *time.Time
 		var pid int32
 		var live bool
-		if err := rows.Scan(&ri.Digest, &ri.Started, &ended, &ri.Outcome, &ri.Host, &pid, &live); err != nil {
+		var until *time.Time
+		if err := rows.Scan(&ri.ID, &ri.Digest, &ri.Started, &ended, &ri.Outcome, &ri.Host, &pid, &live, &until); err != nil {
 			return nil, fmt.Errorf("store %s: %w", p.where, err)
 		}
 		ri.PID = int(pid)
@@ -688,6 +693,7 @@ func (p *Postgres) Runs(ctx context.Context) ([]RunInfo, error) {
 		switch {
 		case live:
 			ri.State = RunLive
+			ri.LeaseUntil = *until
 		case ended != nil:
 			ri.State = RunFinished
 		default:

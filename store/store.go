@@ -156,6 +156,9 @@ const (
 
 // RunInfo is a run as the store knows it.
 type RunInfo struct {
+	// ID is the run's number in a database store (apply prints "(run
+	// 13)"); 0 in a state directory, which keeps one run per plan.
+	ID      int64     `json:"run_id,omitempty"`
 	Digest  string    `json:"plan_digest"`
 	State   string    `json:"state"`
 	Host    string    `json:"host,omitempty"` // the process that holds it, or last held it
@@ -164,6 +167,9 @@ type RunInfo struct {
 	// Ended and Outcome come from its run_end record.
 	Ended   time.Time `json:"ended,omitzero"`
 	Outcome string    `json:"outcome,omitempty"`
+	// LeaseUntil is when the lease of a live run's holder ends unless
+	// renewed (PostgreSQL): a holder that died keeps the run until then.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // Options configure Open.

@@ -64,6 +64,7 @@ type Claimed struct {
 type awaiter struct {
 	mu      sync.Mutex
 	waiting map[int64]chan TaskEnd
+	claims  map[int64]func(worker string) // OnClaim's, called once
 	once    sync.Once
 }
 
@@ -240,6 +241,9 @@ func (p *Postgres) checkTasks() {
 			end = TaskEnd{Result: result, Worker: worker}
 		case "lost":
 			end = TaskEnd{Lost: true, Worker: worker}
+		case "claimed":
+			p.claimed(id, worker)
+			continue
 		default:
 			continue
 		}

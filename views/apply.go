@@ -25,8 +25,17 @@ type Apply interface {
 	// Close ends the live part of the view (the last frame stays).
 	Close()
 	// Summary shows the run's result, beside its prediction when cmp is
-	// set; planPath and stateDir make the command that continues it.
-	Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, planPath, stateDir string) error
+	// set; next says how to continue it.
+	Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, next Next) error
+}
+
+// Next is how a summary says to continue a run that did not succeed: the
+// commands, built by the caller with every flag that reaches the same run
+// (the store, the state directory, the workers).
+type Next struct {
+	Resume  string // the apply command that continues the run (with --resume)
+	Preview string // the plan command that previews it again
+	Note    string // said after them, e.g. " (with the same --var values)"
 }
 
 // NewApply returns apply's view of plan's run writing to w: JSON lines
@@ -77,7 +86,7 @@ func (v *applyJSON) Event(e exec.Event) {
 func (v *applyJSON) Resumed([]string) {}
 func (v *applyJSON) Close()           {}
 
-func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, cmp *sim.Comparison, _, _ string) error {
+func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, cmp *sim.Comparison, _ Next) error {
 	b, err := json.Marshal(struct {
 		Kind string `json:"kind"`
 		*exec.Result
@@ -93,7 +102,7 @@ func (v *applyJSON) Summary(_ *planner.Plan, res *exec.Result, cmp *sim.Comparis
 // applySummaryHuman is the summary people read, on a terminal or not.
 type applySummaryHuman struct{ out io.Writer }
 
-func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, planPath, stateDir string) error {
+func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *sim.Comparison, next Next) error {
 	w := s.out
 	total := len(plan.Operations)
 	fmt.Fprintf(w, "\n%s %s: %d/%d operations succeeded", plan.Action, plan.Deployment, len(res.Succeeded)+len(res.Resumed), total)
@@ -137,10 +146,9 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *si
 	if !res.OK() {
 		if stalePreview(res.Failed) {
 			// Resuming the saved plans again would be refused again.
-			fmt.Fprintf(w, "preview again, then continue: echelon plan %s --state %s && echelon apply %s --state %s --resume\n",
-				planPath, stateDir, planPath, stateDir)
+			fmt.Fprintf(w, "preview again, then continue: %s && %s%s\n", next.Preview, next.Resume, next.Note)
 		} else {
-			fmt.Fprintf(w, "continue with: echelon apply %s --state %s --resume\n", planPath, stateDir)
+			fmt.Fprintf(w, "continue with: %s%s\n", next.Resume, next.Note)
 		}
 	}
 	return nil
@@ -193,14 +201,18 @@ func eventLine(e exec.Event) string {
 	case exec.EvOpEnd:
 		if e.Outcome == exec.OutcomeSucceeded {
 			if e.Paced > 0 {
-				return fmt.Sprintf("%s: succeeded in %s (after %s waiting for api tokens)", e.Op, secs(e.Duration), secs(e.Paced))
+				return fmt.Sprintf("%s: succeeded in %s (after %s waiting for shared api tokens)", e.Op, secs(e.Duration), secs(e.Paced))
 			}
 			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
 		}
-		if e.Error == e.Outcome {
-			return fmt.Sprintf("%s: %s after %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Log)
+		log := ""
+		if e.Log != "" {
+			log = " (log " + e.Log + ")"
 		}
-		return fmt.Sprintf("%s: %s after %s: %s (log %s)", e.Op, e.Outcome, secs(e.Duration), e.Error, e.Log)
+		if e.Error == e.Outcome {
+			return fmt.Sprintf("%s: %s after %s%s", e.Op, e.Outcome, secs(e.Duration), log)
+		}
+		return fmt.Sprintf("%s: %s after %s: %s%s", e.Op, e.Outcome, secs(e.Duration), e.Error, log)
 	case exec.EvOpSkip:
 		return fmt.Sprintf("%s: skipped, %s", e.Op, e.Message)
 	case exec.EvRetry:
@@ -219,7 +231,23 @@ func eventLine(e exec.Event) string {
 		if len(e.Ops) > 0 {
 			ops = strings.Join(e.Ops, ", ")
 		}
-		return fmt.Sprintf("%s: waiting %s for api tokens: %s", ops, secs(e.Duration), e.Message)
+		these := "this bucket"
+		if strings.Contains(e.Message, ", ") {
+			these = "these buckets"
+		}
+		return fmt.Sprintf("%s: waiting %s for shared api tokens: %s; other runners use %s too", ops, secs(e.Duration), e.Message, these)
+	case exec.EvClaimed:
+		ops := e.Op
+		if len(e.Ops) > 0 {
+			ops = strings.Join(e.Ops, ", ")
+		}
+		return fmt.Sprintf("%s: claimed by worker %s (attempt %d)", ops, e.Worker, e.Attempt)
+	case exec.EvWorkerWait:
+		ops := e.Op
+		if len(e.Ops) > 0 {
+			ops = strings.Join(e.Ops, ", ")
+		}
+		return fmt.Sprintf("%s: waited %s for %s", ops, secs(e.Duration), e.Message)
 	case exec.EvWarning:
 		return "warning: " + e.Message
 	case exec.EvAIMD, exec.EvStopping:

@@ -99,7 +99,7 @@ func (v *applyLive) Event(e exec.Event) {
 		v.stopping = e.Message
 	}
 	// Failures and parallelism changes stay on screen above the frame.
-	if e.Kind == exec.EvAIMD || e.Kind == exec.EvStopping || e.Kind == exec.EvWarning || (e.Kind == exec.EvOpEnd && e.Outcome != exec.OutcomeSucceeded) {
+	if e.Kind == exec.EvAIMD || e.Kind == exec.EvStopping || e.Kind == exec.EvWarning || e.Kind == exec.EvWorkerWait || (e.Kind == exec.EvOpEnd && e.Outcome != exec.OutcomeSucceeded) {
 		v.clear()
 		fmt.Fprintf(v.w, "%s %s\n", e.Time.Format("15:04:05"), eventLine(e))
 		v.draw()

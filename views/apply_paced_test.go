@@ -18,9 +18,9 @@ func TestPacedLines(t *testing.T) {
 		e    exec.Event
 		want string
 	}{
-		{exec.Event{Kind: exec.EvPaced, Op: "a/eu", Duration: 1.5, Message: "cloud@eu (2)"}, "a/eu: waiting 1.5s for api tokens: cloud@eu (2)"},
-		{exec.Event{Kind: exec.EvPaced, Op: "a/0", Ops: []string{"a/0", "a/1"}, Duration: 0.25, Message: "cloud (4)"}, "a/0, a/1: waiting 0.25s for api tokens: cloud (4)"},
-		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2, Paced: 1.5}, "a: succeeded in 2s (after 1.5s waiting for api tokens)"},
+		{exec.Event{Kind: exec.EvPaced, Op: "a/eu", Duration: 1.5, Message: "cloud@eu (2)"}, "a/eu: waiting 1.5s for shared api tokens: cloud@eu (2); other runners use this bucket too"},
+		{exec.Event{Kind: exec.EvPaced, Op: "a/0", Ops: []string{"a/0", "a/1"}, Duration: 0.25, Message: "cloud (4), db (1)"}, "a/0, a/1: waiting 0.25s for shared api tokens: cloud (4), db (1); other runners use these buckets too"},
+		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2, Paced: 1.5}, "a: succeeded in 2s (after 1.5s waiting for shared api tokens)"},
 		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2}, "a: succeeded in 2s"},
 	} {
 		if got := eventLine(tc.e); got != tc.want {
@@ -31,7 +31,7 @@ func TestPacedLines(t *testing.T) {
 	var b bytes.Buffer
 	res := &exec.Result{Succeeded: []string{"a"}, Duration: 3, Paced: 1.5, PacedSteps: 1}
 	cmp := &sim.Comparison{Trials: 10, Predicted: sim.Quantiles{P10: 1, P50: 2, P90: 3}, Actual: 3, Previewed: "the preview of 2026-12-02T01:30:00Z on ci-7"}
-	if err := (applySummaryHuman{out: &b}).Summary(p, res, cmp, "p.json", ".echelon"); err != nil {
+	if err := (applySummaryHuman{out: &b}).Summary(p, res, cmp, Next{Resume: "echelon apply p.json --state .echelon --resume"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{

@@ -28,7 +28,7 @@ func TestApplySummaryGroups(t *testing.T) {
 		res.Cancelled = append(res.Cancelled, exec.Failure{Op: fmt.Sprintf("x/r%02d", i), Log: "l", Error: "cancelled", Attempts: 1})
 	}
 	var b bytes.Buffer
-	if err := NewApply(false, &b, nil, plan).Summary(plan, res, nil, "plan.json", ".echelon"); err != nil {
+	if err := NewApply(false, &b, nil, plan).Summary(plan, res, nil, Next{Resume: "echelon apply plan.json --state .echelon --resume"}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -55,7 +55,7 @@ func TestApplySummaryStalePreview(t *testing.T) {
 	res := &exec.Result{Journal: "j.jsonl", Failed: []exec.Failure{{Op: "app/eu", Log: "l",
 		Error: "Saved plan is stale: the state of app (workspace eu) changed since the preview (another apply?); nothing was applied; preview again (echelon plan)"}}}
 	var b bytes.Buffer
-	if err := NewApply(false, &b, nil, plan).Summary(plan, res, nil, "p.json", "st"); err != nil {
+	if err := NewApply(false, &b, nil, plan).Summary(plan, res, nil, Next{Resume: "echelon apply p.json --state st --resume", Preview: "echelon plan p.json --state st"}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

@@ -36,6 +36,9 @@ func Runs(w io.Writer, asJSON bool, where string, holders []store.Holder, runs [
 	fmt.Fprintf(w, "\nholders (%d):\n", len(holders))
 	for _, h := range holders {
 		state := "live"
+		if l := leaseUntil(h.LeaseUntil); l != "" {
+			state += " (" + l + ")"
+		}
 		if !h.Live {
 			state = "stale (reclaimed by the next apply that needs its locks)"
 		}
@@ -53,15 +56,54 @@ func Runs(w io.Writer, asJSON bool, where string, holders []store.Holder, runs [
 		fmt.Fprintf(w, "  %s  %s", r.Digest, r.State)
 		switch r.State {
 		case store.RunLive:
-			fmt.Fprintf(w, " (host %s pid %d), started %s (%s ago)", r.Host, r.PID, r.Started.UTC().Format(time.RFC3339), age(now, r.Started))
+			lease := ""
+			if l := leaseUntil(r.LeaseUntil); l != "" {
+				lease = ", " + l
+			}
+			fmt.Fprintf(w, " (%shost %s pid %d%s), started %s (%s ago)", runID(r), r.Host, r.PID, lease, r.Started.UTC().Format(time.RFC3339), age(now, r.Started))
 		case store.RunFinished:
-			fmt.Fprintf(w, " %s, %s", r.Outcome, r.Ended.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, " %s, %s%s", r.Outcome, r.Ended.UTC().Format(time.RFC3339), runWhere(r))
 		default:
-			fmt.Fprintf(w, ", started %s: no process holds it and it never ended (resume it with apply --resume)", r.Started.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, ", started %s%s: no process holds it and it never ended (resume it with apply --resume)", r.Started.UTC().Format(time.RFC3339), runWhere(r))
 		}
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// runID is "run 13, " for a database store's run ("" for a state
+// directory's, which has no number).
+func runID(r store.RunInfo) string {
+	if r.ID == 0 {
+		return ""
+	}
+	return fmt.Sprintf("run %d, ", r.ID)
+}
+
+// runWhere is " (run 13, host h)": which run and where it ran, what is
+// known of them ("" for a state directory's finished run: this machine).
+func runWhere(r store.RunInfo) string {
+	var parts []string
+	if r.ID != 0 {
+		parts = append(parts, fmt.Sprintf("run %d", r.ID))
+	}
+	if r.Host != "" {
+		parts = append(parts, "host "+r.Host)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// leaseUntil is "lease until 06:51:20 UTC", when a database store's
+// holder's lease ends unless renewed: a holder that died keeps its locks
+// and its run until then ("" on the state directory: none).
+func leaseUntil(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return "lease until " + t.UTC().Format(time.TimeOnly) + " UTC"
 }
 
 func age(now, t time.Time) string {

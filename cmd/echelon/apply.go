@@ -160,6 +160,11 @@ func runApply(ctx context.Context, args []string) error {
 		view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning,
 			Message: fmt.Sprintf("no earlier run of this plan in %s; starting from the beginning", st.Where())})
 	}
+	if !*resume {
+		if note := staleRunNote(ctx, st, plan.PlanDigest); note != "" {
+			view.Event(exec.Event{Time: time.Now(), Kind: exec.EvWarning, Message: note})
+		}
+	}
 
 	// main cancels ctx on the first signal (stop starting work); a second
 	// one cancels running operations. Our channel sees both.
@@ -244,7 +249,7 @@ func runApply(ctx context.Context, args []string) error {
 		// the plan's to compare.
 		actual := make([]sim.Actual, len(res.Timings))
 		for i, t := range res.Timings {
-			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End, OK: t.OK}
+			actual[i] = sim.Actual{Op: t.Op, Phase: t.Phase, Start: t.Start, End: t.End, Paced: t.Paced, OK: t.OK}
 		}
 		cmp = sim.Compare(predPlan, predicted, actual, res.Duration)
 		if cal != nil {
@@ -252,7 +257,10 @@ func runApply(ctx context.Context, args []string) error {
 		}
 		cmp.Previewed = pvUse.note
 	}
-	if err := view.Summary(plan, res, cmp, planPath, stateDir); err != nil {
+	again := rerunOf(planPath, stateDir, &stf, *specFlag, sf)
+	again.workers, again.labels = *workers, *workerLabels
+	next := views.Next{Resume: again.command("apply") + " --resume", Preview: again.command("plan"), Note: again.note()}
+	if err := view.Summary(plan, res, cmp, next); err != nil {
 		return err
 	}
 	if pv != nil && res.OK() {

@@ -20,7 +20,7 @@ import (
 // calibrateStdout is where calibrate writes its view; tests swap it.
 var calibrateStdout io.Writer = os.Stdout
 
-const calibrateUsage = `calibrate SPEC|PLAN... [--state DIR] [--runs N] [-o FILE] [--json] [--var k=v]...
+const calibrateUsage = `calibrate SPEC|PLAN... [--state DIR] [--store URL] [--runs N] [-o FILE] [--json] [--var k=v]...
 
 Fits what past runs took from their journals (the state directory's
 runs/<digest>/journal*.jsonl, deploy and destroy, any mode): each
@@ -115,7 +115,10 @@ func runCalibrate(ctx context.Context, args []string) error {
 		return usagef("the plans are of %d different specs; calibrate one spec at a time (or name the file with -o)", len(specDirs))
 	}
 	if len(srcs) == 0 {
-		return fmt.Errorf("no runs of %s found (apply writes them to the state directory; --state names another)", planner.Plural(len(seen), "plan"))
+		if shared != nil {
+			return fmt.Errorf("no runs of %s found in the store %s (apply --store writes them there)", planner.Plural(len(seen), "plan"), shared.Where())
+		}
+		return fmt.Errorf("no runs of %s found (apply writes them to the state directory; --state names another, --store postgres://... reads a shared store)", planner.Plural(len(seen), "plan"))
 	}
 	c, notes, err := calib.Build(srcs, calib.Options{Runs: *runs})
 	if err != nil {

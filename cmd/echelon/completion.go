@@ -88,6 +88,7 @@ var completionFlags = map[string][]compFlag{
 	"plan": {
 		{"spec", "", "file", "the plan's spec (default: found from spec.path)"},
 		{"state", "", "dir", "the state directory (the saved plans go there)"},
+		{"store", "", "value", "a postgres:// URL (the summary goes there too) or a state directory"},
 		{"format", "", "text json markdown", "output format"},
 		{"json", "", "", "same as --format json"},
 		compVar, compVarFile,

@@ -131,10 +131,11 @@ const exitInterrupted = 130
 // ctx is done (lang.LoadOptions.Context), but some work cannot stop
 // midway (parsing one big file, compiling a large plan): a command that
 // only reads, or writes its output by rename (compile -o), is abandoned
-// there, so Ctrl-C always ends it. apply stops its operations itself and
-// fmt rewrites files in place: those are waited for.
+// there, so Ctrl-C always ends it. apply stops its operations itself, fmt
+// rewrites files in place and worker waits for its running steps: those
+// are waited for.
 func runInterruptible(ctx context.Context, name string, cmd command, args []string) error {
-	if name == "apply" || name == "fmt" {
+	if name == "apply" || name == "fmt" || name == "worker" {
 		return cmd.run(ctx, args)
 	}
 	done := make(chan error, 1)

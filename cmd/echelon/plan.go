@@ -106,10 +106,8 @@ func runPlan(ctx context.Context, args []string) error {
 	}
 	out := exec.RedactWriter(os.Stdout, lp.secrets)
 	defer out.Flush()
-	applyCmd := "echelon apply " + planPath
-	if *state != "" {
-		applyCmd += " --state " + *state
-	}
+	again := rerunOf(planPath, *state, &stf, *specFlag, sf)
+	applyCmd := again.command("apply") + again.note()
 	if err := views.Preview(out, *format, pv, res.Failed, applyCmd); err != nil {
 		return err
 	}
@@ -119,7 +117,11 @@ func runPlan(ctx context.Context, args []string) error {
 	}
 	if !res.OK() {
 		for _, f := range res.Failed {
-			fmt.Fprintf(os.Stderr, "echelon plan: %s failed: %s (log %s)\n", f.Op, f.Error, f.Log)
+			log := ""
+			if f.Log != "" {
+				log = " (log " + f.Log + ")"
+			}
+			fmt.Fprintf(os.Stderr, "echelon plan: %s failed: %s%s\n", f.Op, f.Error, log)
 		}
 		return errReported
 	}

@@ -101,7 +101,7 @@ func runReport(ctx context.Context, args []string) error {
 	actual := make([]sim.Actual, 0, len(run.Timings))
 	end := 0.0
 	for _, t := range run.Timings {
-		actual = append(actual, sim.Actual{Op: t.Op, Phase: phase[t.Op], Start: t.Start, End: t.End, OK: t.OK})
+		actual = append(actual, sim.Actual{Op: t.Op, Phase: phase[t.Op], Start: t.Start, End: t.End, Paced: t.Paced, OK: t.OK})
 		end = max(end, t.End)
 	}
 	total := run.Duration
@@ -155,7 +155,7 @@ func runReport(ctx context.Context, args []string) error {
 	if run.PacedSteps > 0 {
 		fmt.Fprintf(reportStdout, "paced: %s waited %s in all for shared api tokens\n", planner.Plural(run.PacedSteps, "step"), sim.Duration(run.Paced))
 	}
-	printReportFailures(reportStdout, fails, planPath, stf.value())
+	printReportFailures(reportStdout, fails, rerunOf(planPath, *state, &stf, "", specFlags{}))
 	if run.Resumed {
 		fmt.Fprintln(reportStdout, "the run was resumed (--resume): part of its work ran earlier, so its time is not compared with the plan's prediction")
 	} else {
@@ -195,7 +195,7 @@ func runReport(ctx context.Context, args []string) error {
 
 // printReportFailures lists failed operations with the end of each log
 // (the first reportFailuresShown of them).
-func printReportFailures(w io.Writer, fails []reportFailure, planPath, storeFlag string) {
+func printReportFailures(w io.Writer, fails []reportFailure, again rerun) {
 	for i, f := range fails {
 		if i == reportFailuresShown {
 			fmt.Fprintf(w, "  ... and %d more\n", len(fails)-i)
@@ -221,15 +221,11 @@ func printReportFailures(w io.Writer, fails []reportFailure, planPath, storeFlag
 		}
 	}
 	if len(fails) > 0 {
-		st := ""
-		if store.IsURL(storeFlag) {
-			st = " --store URL"
-		}
 		op := "OP"
 		if len(fails) == 1 {
 			op = fails[0].Op
 		}
-		fmt.Fprintf(w, "the whole log: echelon logs %s %s%s\n", planPath, op, st)
+		fmt.Fprintf(w, "the whole log: %s\n", again.command("logs", op))
 	}
 }
 

@@ -103,13 +103,11 @@ func runUnlock(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := views.Unlocked(currentStdout{}, *asJSON, holder, n); err != nil {
-		return err
-	}
 	if n == 0 {
+		// One message: the error (with --json, main's one JSON object).
 		return fmt.Errorf("no holder %s in %s (echelon runs lists them): %w", holder, st.Where(), errNoHolder)
 	}
-	return nil
+	return views.Unlocked(currentStdout{}, *asJSON, holder, n)
 }
 
 var errNoHolder = errors.New("nothing unlocked")

@@ -17,7 +17,17 @@ type storeFlags struct {
 }
 
 func (f *storeFlags) register(fs *pflag.FlagSet) {
-	f.where = fs.String("store", "", "the shared `STORE`: a postgres:// URL, or a state directory path (default $ECHELON_STORE, else the state directory)")
+	f.registerWith(fs, "the shared `STORE`: a postgres:// URL, or a state directory path (default $ECHELON_STORE, else the state directory)")
+}
+
+// registerURL is register for a command that needs a database store
+// (worker): a path is refused, so its help names none.
+func (f *storeFlags) registerURL(fs *pflag.FlagSet) {
+	f.registerWith(fs, "the shared `STORE`: a postgres:// URL (default $ECHELON_STORE)")
+}
+
+func (f *storeFlags) registerWith(fs *pflag.FlagSet, help string) {
+	f.where = fs.String("store", "", help)
 	f.lease = fs.Duration("store-lease", 30*time.Second, "how long a database store's lease lasts without a heartbeat")
 	_ = fs.MarkHidden("store-lease")
 }

@@ -45,7 +45,7 @@ leases. Ctrl-C stops claiming and waits for running steps.
 func runWorker(ctx context.Context, args []string) error {
 	fs := newFlagSet("worker", workerUsage)
 	var stf storeFlags
-	stf.register(fs)
+	stf.registerURL(fs)
 	slots := fs.Int("slots", runtime.NumCPU(), "at most `N` steps at once")
 	labels := fs.StringArray("label", nil, "a label tasks may ask for: `KEY=VALUE` (repeatable)")
 	state := fs.String("state", ".echelon", "this machine's state `DIR`: the steps' log files")
@@ -99,7 +99,11 @@ func runWorker(ctx context.Context, args []string) error {
 			w.st.Close()
 		}
 	}()
-	return w.serve(ctx)
+	if err := w.serve(ctx); err != nil {
+		return err
+	}
+	// Stopped by Ctrl-C once its steps finished: interrupted (exit 130).
+	return ctx.Err()
 }
 
 // parseLabels reads --label KEY=VALUE flags.
