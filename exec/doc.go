@@ -51,10 +51,14 @@
 //
 // Tool processes lead process groups of their own and, on Linux, get
 // SIGKILL when apply dies (their forking goroutine stays locked to its
-// thread, which the death signal is tied to). The lock table records each
-// step's process groups: after a kill -9 a holder keeps its locks while its
-// pid or one of those groups (an orphaned grandchild, a terraform
-// provider) still runs.
+// thread, which the death signal is tied to); a group guard, one helper
+// process per echelon process (guard_linux.go), SIGKILLs what still runs
+// of their groups (an orphaned grandchild, a terraform provider) when
+// echelon dies, even by kill -9. The lock store records each step's
+// process groups too: after a kill -9 a holder keeps its locks while its
+// pid or one of those groups still runs (the state directory), or until a
+// process on its host has killed them (PostgreSQL: docs/store.md,
+// "Orphaned process groups").
 //
 // Terraform runs as few processes as the work needs (terraform_prep.go):
 // one `version` per binary and one `init` per directory per run (inits of

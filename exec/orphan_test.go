@@ -11,15 +11,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/echelonhq/echelon/store"
 )
 
 // TestKilledApplyKeepsLocks is the review's scenario: apply is killed
 // with -9 while its operation runs, and a second apply of the same
 // operation starts at once. The operation's shell gets the death signal
 // and dies with apply (it never writes "done"); a subshell it started
-// lives on in the operation's process group for a moment, and the lock
-// store keeps the dead apply's EXCLUSIVE lock until that group is gone, so
-// the second apply's run does not overlap it.
+// lives on in the operation's process group for a moment (its group
+// guard is killed first, as by a kill of everything: see
+// TestGuardKillsOrphans), and the lock store keeps the dead apply's
+// EXCLUSIVE lock until that group is gone, so the second apply's run does
+// not overlap it.
 func TestKilledApplyKeepsLocks(t *testing.T) {
 	bin := buildEchelon(t)
 	dir := t.TempDir()
@@ -62,6 +66,7 @@ component "a" {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	killGuard(t, a.Process.Pid)
 	a.Process.Signal(syscall.SIGKILL)
 	a.Wait()
 
@@ -101,4 +106,120 @@ component "a" {
 func readFile(p string) []byte {
 	b, _ := os.ReadFile(p)
 	return b
+}
+
+// TestGuardKillsOrphans: apply is killed with -9 while its operation runs
+// a subshell that would outlive it; the group guard kills that subshell
+// (its process group) at once, long before it would end by itself, and
+// then exits.
+func TestGuardKillsOrphans(t *testing.T) {
+	bin := buildEchelon(t)
+	dir := t.TempDir()
+	marks := filepath.Join(dir, "marks")
+	script := fmt.Sprintf(`m=%q; echo "start $$" >> $m; (sleep 60; echo "orphan-end $$" >> $m); echo "done $$" >> $m`, marks)
+	plan := writePlan(t, dir, "g", fmt.Sprintf(`
+deployment "g" {}
+phase "p" {}
+mode "m" {}
+component "a" {
+  phase    = "p"
+  driver   = "command"
+  duration = "1s"
+  command {
+    argv = ["sh", "-c", %q]
+  }
+}
+`, script))
+	a := osexec.Command(bin, "apply", plan, "--state", filepath.Join(dir, "state"))
+	var aout bytes.Buffer
+	a.Stdout, a.Stderr = &aout, &aout
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pgid int
+	deadline := time.Now().Add(30 * time.Second)
+	for pgid == 0 {
+		if f := strings.Fields(string(readFile(marks))); len(f) >= 2 {
+			pgid, _ = strconv.Atoi(f[1]) // the shell leads the operation's group
+		}
+		if time.Now().After(deadline) {
+			a.Process.Kill()
+			t.Fatalf("apply never started its operation:\n%s", aout.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	g := waitGuard(t, a.Process.Pid)
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	a.Process.Signal(syscall.SIGKILL)
+	a.Wait()
+	// Generous: only guards against a hang. The subshell would end by
+	// itself after 60 s.
+	deadline = time.Now().Add(20 * time.Second)
+	for store.CheckGroup(pgid, 0) != store.GroupGone {
+		if time.Now().After(deadline) {
+			t.Fatalf("the operation's process group %d outlived apply by 20 s: the guard did not kill it", pgid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for processAlive(g) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the guard %d outlived apply", g)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m := string(readFile(marks)); strings.Contains(m, "orphan-end") || strings.Contains(m, "done") {
+		t.Errorf("marks %q: the operation ran on after apply died", m)
+	}
+}
+
+// waitGuard waits for the group guard of process pid (the child running
+// echelon's guard mode) and returns its PID.
+func waitGuard(t *testing.T, pid int) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if g := guardOf(pid); g != 0 {
+			return g
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d has no group guard", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// killGuard SIGKILLs the group guard of process pid, as a kill of
+// everything would: what the guard would have killed is then the lock
+// store's to wait for.
+func killGuard(t *testing.T, pid int) {
+	t.Helper()
+	g := waitGuard(t, pid)
+	if err := syscall.Kill(g, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for processAlive(g) {
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func guardOf(pid int) int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(pid) {
+			continue
+		}
+		if cl, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); bytes.Contains(cl, []byte(guardArg)) {
+			return c
+		}
+	}
+	return 0
 }

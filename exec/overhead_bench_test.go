@@ -69,3 +69,38 @@ func BenchmarkOverheadKube(b *testing.B) {
 				"HELM_DATA_HOME="+filepath.Join(home, "data"))})
 	})
 }
+
+// BenchmarkOverheadGuard is the group guard's part of a tool process's
+// overhead (guard_linux.go): registering a started process's group and
+// letting it go (a read of /proc and two writes to the guard's pipe).
+func BenchmarkOverheadGuard(b *testing.B) {
+	pid := os.Getpid() // a process that runs, as a tool's leader does
+	guard.watch(pid)   // starts the guard
+	guard.unwatch(pid)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		guard.watch(pid)
+		guard.unwatch(pid)
+	}
+}
+
+// BenchmarkOverheadGuardStart is the guard's start, paid once per echelon
+// process that runs a tool (a fork and exec of echelon's own binary).
+func BenchmarkOverheadGuardStart(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		guard.mu.Lock()
+		if guard.w != nil {
+			guard.dropLocked()
+		}
+		guard.startLocked()
+		ok := guard.w != nil
+		guard.mu.Unlock()
+		if !ok {
+			b.Fatal("the guard did not start")
+		}
+	}
+	b.StopTimer()
+	guard.mu.Lock()
+	guard.dropLocked()
+	guard.mu.Unlock()
+}

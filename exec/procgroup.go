@@ -25,7 +25,9 @@ func inOwnProcessGroup(cmd *osexec.Cmd) {
 }
 
 // runChild runs cmd to completion and tells s.Started its process group
-// (cmd is its group's leader: inOwnProcessGroup).
+// (cmd is its group's leader: inOwnProcessGroup). The group guard watches
+// the group meanwhile (guard_linux.go): if echelon dies, the guard kills
+// what still runs of it.
 //
 // The death signal (PR_SET_PDEATHSIG) fires when the OS thread that forked
 // the child exits, not the process: the goroutine stays locked to its
@@ -37,8 +39,11 @@ func runChild(s Step, cmd *osexec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	pgid := cmd.Process.Pid
+	guard.watch(pgid)
+	defer guard.unwatch(pgid)
 	if s.Started != nil {
-		s.Started(cmd.Process.Pid)
+		s.Started(pgid)
 	}
 	return cmd.Wait()
 }

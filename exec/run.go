@@ -199,6 +199,9 @@ func (r *runner) close() {
 	}
 	r.journal.Close()
 	r.storeRun.Close() // the state directory: releases the flock
+	if w, ok := r.store.(store.Warner); ok {
+		w.SetWarn(nil)
+	}
 	if r.ownedStore {
 		r.store.Close()
 	}
@@ -375,6 +378,11 @@ func (r *runner) openStore(ctx context.Context) error {
 	r.locks = r.store
 	if r.opts.Locks != nil {
 		r.locks = r.opts.Locks
+	}
+	if w, ok := r.store.(store.Warner); ok {
+		// The store's warnings (orphaned process groups in a step's way)
+		// are the run's.
+		w.SetWarn(func(msg string) { r.emit(Event{Time: time.Now(), Kind: EvWarning, Message: msg}) })
 	}
 	return nil
 }

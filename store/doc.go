@@ -13,7 +13,10 @@
 //     heartbeat; lock sets taken all or nothing in one transaction; a
 //     fencing token per holder (its ID) and per run owner (the run's
 //     epoch), so a process paused past its lease has its late writes
-//     refused (ErrFenced). The schema's migrations are embedded
+//     refused (ErrFenced). A holder whose lease ran out is taken over only
+//     once the process groups its steps started are gone: killed by a
+//     taker on their host (procs.go, orphans.go), or one more lease later
+//     from another host. The schema's migrations are embedded
 //     (migrations/) and applied under an advisory lock.
 //
 // The store sits below exec: exec runs a plan against a Store and knows

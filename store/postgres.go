@@ -58,6 +58,7 @@ type Postgres struct {
 	mine map[string][]int64 // owner -> holder IDs this store took
 
 	await awaiter // tasks this coordinator waits for
+	orph  orphans // orphaned process groups (orphans.go)
 }
 
 // OpenPostgres connects to the database at rawURL, applies the schema's
@@ -72,6 +73,12 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 		return nil, fmt.Errorf("store %s: %w", where, err)
 	}
 	cfg.MaxConns = 8
+	var p *Postgres
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if p != nil {
+			p.notice(n)
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", where, err)
@@ -81,16 +88,17 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 		lease = 30 * time.Second
 	}
 	host, _ := os.Hostname()
-	p := &Postgres{pool: pool, where: where, local: opts.LocalDir, lease: lease, host: host,
+	p = &Postgres{pool: pool, where: where, local: opts.LocalDir, lease: lease, host: host,
 		lost: make(chan struct{}), mine: map[string][]int64{}}
+	p.orph.view = ProcView()
 	if err := p.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	opened := time.Now()
-	err = pool.QueryRow(ctx, `INSERT INTO sessions (host, pid, lease_until)
-		VALUES ($1, $2, now() + make_interval(secs => $3)) RETURNING id`,
-		host, os.Getpid(), lease.Seconds()).Scan(&p.session)
+	err = pool.QueryRow(ctx, `INSERT INTO sessions (host, pid, lease_until, proc_view, lease)
+		VALUES ($1, $2, now() + make_interval(secs => $3), $4, $3) RETURNING id`,
+		host, os.Getpid(), lease.Seconds(), p.orph.view).Scan(&p.session)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store %s: opening a session: %w", where, err)
@@ -188,6 +196,7 @@ func (p *Postgres) heartbeat(opened time.Time) {
 		switch {
 		case err == nil && ok:
 			deadline.Reset(time.Until(sent.Add(p.lease)))
+			p.cleanSoon()
 		case err == nil && !ok:
 			p.markLost()
 			return
@@ -259,6 +268,9 @@ func (p *Postgres) tryAcquire(ctx context.Context, owner string, exclusive, shar
 	switch {
 	case err != nil:
 		return nil, false, fmt.Errorf("store %s: acquire: %w", p.where, err)
+	case id == takeOrphans:
+		p.inWay([]LockSet{{Exclusive: exclusive, Shared: shared}})
+		return nil, false, nil
 	case id < 0:
 		return nil, false, p.fenced("acquire")
 	case id == 0:
@@ -318,8 +330,9 @@ func (p *Postgres) forget(owner string, id int64) {
 	}
 }
 
-// AddGroup implements Locks: recorded for `echelon runs`; on PostgreSQL
-// the lease, not the group, decides whether a holder lives.
+// AddGroup implements Locks: the group is recorded with the holders of
+// owner (for `echelon runs`, and so that a holder whose lease ran out is
+// taken over only once its groups are gone: orphans.go).
 func (p *Postgres) AddGroup(owner string, pgid int) error {
 	p.mu.Lock()
 	ids := slices.Clone(p.mine[owner])
@@ -329,12 +342,7 @@ func (p *Postgres) AddGroup(owner string, pgid int) error {
 	}
 	ctx, cancel := p.opCtx()
 	defer cancel()
-	_, err := p.pool.Exec(ctx, `UPDATE holders SET groups = array_append(groups, $2)
-		WHERE id = ANY ($1) AND NOT ($2 = ANY (groups))`, ids, pgid)
-	if err != nil {
-		return fmt.Errorf("store %s: %w", p.where, err)
-	}
-	return nil
+	return p.addGroup(ctx, ids, pgid)
 }
 
 // OpenRun implements Store: in one transaction, under the plan's advisory
@@ -478,7 +486,11 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 		return nil, r.p.fenced("journal write")
 	}
 	held := make([]Held, len(entries))
+	var inWay []LockSet
 	for i, e := range entries {
+		if e.Take != nil && i < len(out) && out[i] == takeOrphans {
+			inWay = append(inWay, *e.Take)
+		}
 		if e.Release.id != 0 {
 			r.p.forget(e.Release.Owner(), e.Release.id)
 		}
@@ -491,6 +503,9 @@ func (r *pgRun) Commit(ctx context.Context, entries []Entry) ([]Held, error) {
 			held[i] = Held{id: out[i], owner: e.Take.Owner}
 			r.p.remember(e.Take.Owner, out[i])
 		}
+	}
+	if inWay != nil {
+		r.p.inWay(inWay)
 	}
 	return held, nil
 }

@@ -85,6 +85,14 @@ func runWorker(ctx context.Context, args []string) error {
 			st.Close()
 			return nil, err
 		}
+		// A worker killed outright (kill -9) may have left its steps'
+		// children running on this machine: kill them before claiming
+		// (docs/store.md, "Orphaned process groups"), and again every third
+		// of the lease for any echelon of this host that dies.
+		st.SetWarn(func(msg string) { fmt.Fprintf(os.Stderr, "echelon worker: %s\n", msg) })
+		if err := st.CleanOrphans(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "echelon worker: %v\n", err)
+		}
 		return st, nil
 	}
 	st, err := open(ctx)
@@ -374,6 +382,9 @@ func (w *worker) run(ctx context.Context, st *store.Postgres, c store.Claimed, t
 					w.mu.Lock()
 					t.groups = append(t.groups, pgid)
 					w.mu.Unlock()
+					// With the task's lock set, which then waits for the
+					// group if this worker dies.
+					_ = st.AddTaskGroup(ctx, c, pgid)
 				}, PutLog: func(op string, attempt int, path string) error {
 					w.putLog(st, c, op, attempt, path)
 					return nil
