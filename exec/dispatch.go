@@ -140,9 +140,15 @@ func (r *runner) dispatchStep(st *stepRun, withLocks bool, parallelism int) step
 		r.emit(ev)
 	}
 	end, worker, err := r.awaitTask(st, h)
-	d.dur = time.Since(st.started)
+	wall := time.Since(st.started)
 	out := r.taskOutcome(&d, end, worker, err)
-	d.dur -= d.paced
+	d.dur = wall - d.paced
+	if len(out.Ops) > 0 && out.Duration > 0 {
+		// The worker's own time for the step; the rest of the wall time
+		// it waited to be claimed (or for the store).
+		d.dur = time.Duration(out.Duration * float64(time.Second))
+		d.queued = max(0, wall-d.dur-d.paced)
+	}
 	now := time.Now()
 	recs := append(resultRecords(out, now), r.resultOutputs(out, now)...)
 	recs = append(recs, r.endEvents(st, &d)...)

@@ -24,6 +24,12 @@ type Event struct {
 	// api buckets before its driver started (Duration leaves them out);
 	// paced, the wait about to begin.
 	Paced float64 `json:"paced,omitempty"`
+	// Queued: op_end of a step run by a worker, the seconds between its
+	// dispatch and its result that the worker did not spend on it
+	// (waiting to be claimed, the store's round trips); Duration is the
+	// worker's own time for the step, so calibration learns what the
+	// step takes, not how busy the workers were.
+	Queued float64 `json:"queued,omitempty"`
 
 	// Throttling and AIMD.
 	RetryAfter  float64 `json:"retry_after,omitempty"` // seconds

@@ -410,7 +410,7 @@ func ReadRunFrom(r io.Reader, path string) (*RunRecord, error) {
 		case EvOpEnd:
 			if i, ok := at[ev.Op]; ok {
 				rec.Timings[i].End, rec.Timings[i].OK = off, ev.Outcome == OutcomeSucceeded
-				rec.Timings[i].Paced = ev.Paced
+				rec.Timings[i].Paced = ev.Paced + ev.Queued
 				ends[ev.Op] = *ev
 			}
 			if s, ok := stepOf[ev.Op]; ev.Paced > 0 && ok && !pacedStep[s] {

@@ -48,8 +48,9 @@ type Timing struct {
 	Phase      string
 	Start, End float64
 	// Paced is how long the attempt waited for shared api tokens before
-	// its driver started (seconds, within Start-End): not the
-	// operation's own time, which a prediction holds it to.
+	// its driver started or, run by a worker, to be claimed (seconds,
+	// within Start-End): not the operation's own time, which a
+	// prediction holds it to.
 	Paced float64
 	OK    bool // the attempt succeeded
 }

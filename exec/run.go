@@ -575,7 +575,7 @@ func (r *runner) stepFinished(d stepDone) error {
 	}
 	for _, s := range st.ops {
 		s.ran, s.lastStart, s.lastEnd = true, st.started.Sub(r.start).Seconds(), now.Sub(r.start).Seconds()
-		s.lastPaced = d.paced.Seconds()
+		s.lastPaced = (d.paced + d.queued).Seconds() // left out of its time (Timing.Paced)
 	}
 	if d.paced > 0 {
 		r.res.Paced += d.paced.Seconds()
@@ -593,7 +593,7 @@ func (r *runner) stepFinished(d stepDone) error {
 		s.lastLog = d.logs[i]
 		r.res.Succeeded = append(r.res.Succeeded, s.op.ID)
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: OutcomeSucceeded,
-			Duration: d.dur.Seconds(), Log: d.logs[i], Paced: d.paced.Seconds()})
+			Duration: d.dur.Seconds(), Log: d.logs[i], Paced: d.paced.Seconds(), Queued: d.queued.Seconds()})
 	}
 
 	// One throttle per step, however many of its operations it hit.
@@ -623,7 +623,7 @@ func (r *runner) stepFinished(d stepDone) error {
 			outcome = OutcomeCancelled
 		}
 		r.emit(Event{Time: now, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i], Outcome: outcome,
-			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr, Paced: d.paced.Seconds()})
+			Duration: d.dur.Seconds(), Log: d.logs[i], Error: s.lastErr, Paced: d.paced.Seconds(), Queued: d.queued.Seconds()})
 		var t *ThrottledError
 		var lost *WorkerLostError
 		switch {

@@ -82,6 +82,7 @@ type stepDone struct {
 	logs     []string
 	dur      time.Duration // the driver's, less paced
 	paced    time.Duration // waited for shared api tokens (pace.go)
+	queued   time.Duration // dispatched: waited for a worker (Event.Queued)
 }
 
 type stepRun struct {
@@ -232,7 +233,7 @@ func (r *runner) endEvents(st *stepRun, d *stepDone) []Event {
 			}
 		}
 		evs[i] = Event{Time: end, Kind: EvOpEnd, Op: s.op.ID, Attempt: st.attempts[i],
-			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg, Paced: d.paced.Seconds()}
+			Outcome: outcome, Duration: d.dur.Seconds(), Log: d.logs[i], Error: msg, Paced: d.paced.Seconds(), Queued: d.queued.Seconds()}
 	}
 	return evs
 }

@@ -13,9 +13,10 @@ type Actual struct {
 	Op         string
 	Phase      string
 	Start, End float64
-	// Paced is the part of Start-End it waited for shared api tokens
-	// before its driver started (the store's buckets): not its own
-	// time, so not held to its duration's P10-P90.
+	// Paced is the part of Start-End it waited before its driver
+	// started, for shared api tokens (the store's buckets) or, run by a
+	// worker, to be claimed: not its own time, so not held to its
+	// duration's P10-P90.
 	Paced float64
 	OK    bool // it succeeded: a failure's time is not held to a P10-P90
 }

@@ -200,8 +200,15 @@ func eventLine(e exec.Event) string {
 		return fmt.Sprintf("%s: started (attempt %d)", e.Op, e.Attempt)
 	case exec.EvOpEnd:
 		if e.Outcome == exec.OutcomeSucceeded {
+			var waits []string
 			if e.Paced > 0 {
-				return fmt.Sprintf("%s: succeeded in %s (after %s waiting for shared api tokens)", e.Op, secs(e.Duration), secs(e.Paced))
+				waits = append(waits, secs(e.Paced)+" waiting for shared api tokens")
+			}
+			if e.Queued >= 0.5 {
+				waits = append(waits, secs(e.Queued)+" waiting for a worker")
+			}
+			if len(waits) > 0 {
+				return fmt.Sprintf("%s: succeeded in %s (after %s)", e.Op, secs(e.Duration), strings.Join(waits, " and "))
 			}
 			return fmt.Sprintf("%s: succeeded in %s", e.Op, secs(e.Duration))
 		}

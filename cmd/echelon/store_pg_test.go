@@ -185,6 +185,7 @@ func endLease(t *testing.T, url string, pid int) {
 
 type jEvent struct {
 	Kind, Op, Outcome string
+	Duration, Queued  float64
 }
 
 // journalEvents reads the store's journal of a plan file.

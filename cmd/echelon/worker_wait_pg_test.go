@@ -196,3 +196,46 @@ func TestWorkerInterruptWaits(t *testing.T) {
 		t.Errorf("the apply failed (%v): the step's result was not stored:\n%s", err, out.String())
 	}
 }
+
+// TestWorkerQueuedNotDuration: a step that waits to be claimed (no worker
+// has its label until one starts later) is journaled with the worker's own
+// time as its duration and the wait as queued, so calibration learns what
+// the step takes, not how busy the workers were; apply's line says so.
+func TestWorkerQueuedNotDuration(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "q.hcl"), [][2]string{{"a", "sleep 0.2"}}, false)
+	compilePlan(t, dir, "q.hcl", "q.json")
+	apply := echelonCmd(t, dir, "apply", "q.json", "--store", url, "--state", "st",
+		"--workers", "--worker-label", "pool=late")
+	out := &syncBuffer{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
+	time.Sleep(2 * time.Second) // the step waits, unclaimed: no worker has pool=late
+	startWorker(t, dir, url, "late", "--label", "pool=late")
+	if err := apply.Wait(); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out.String())
+	}
+	var end *jEvent
+	for _, ev := range journalEvents(t, url, dir, "q.json") {
+		if ev.Kind == "op_end" && ev.Op == "a" {
+			end = &ev
+		}
+	}
+	if end == nil {
+		t.Fatalf("no op_end of a in the journal:\n%s", out.String())
+	}
+	if end.Queued < 2 {
+		t.Errorf("queued %.3fs, want at least the 2s the step waited unclaimed", end.Queued)
+	}
+	if end.Duration < 0.2 || end.Duration >= 2 {
+		t.Errorf("duration %.3fs, want the worker's time for sleep 0.2 (not the wait)", end.Duration)
+	}
+	if !regexp.MustCompile(`(?m)^[0-9:.]+ a: succeeded in [0-9.]+m?s \(after [0-9.]+s waiting for a worker\)$`).MatchString(out.String()) {
+		t.Errorf("apply's line does not tell the wait for a worker apart:\n%s", out.String())
+	}
+}
