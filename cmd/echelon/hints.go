@@ -48,7 +48,8 @@ func (r rerun) command(cmd string, args ...string) string {
 		parts = append(parts, "--state", shellQuote(r.state))
 	}
 	if store.IsURL(r.store) {
-		parts = append(parts, "--store", shellQuote(maskPassword(r.store)))
+		u, _ := withoutPassword(r.store)
+		parts = append(parts, "--store", shellQuote(u))
 	}
 	if cmd == "logs" {
 		return strings.Join(parts, " ")
@@ -71,23 +72,43 @@ func (r rerun) command(cmd string, args ...string) string {
 // note is what follows a command that cannot carry everything: the --var
 // values, which are never printed.
 func (r rerun) note() string {
+	var with []string
 	if r.vars {
-		return " (with the same --var values)"
+		with = append(with, "the same --var values")
 	}
-	return ""
+	if _, had := withoutPassword(r.store); had && store.IsURL(r.store) {
+		with = append(with, "the store's password in PGPASSWORD or ~/.pgpass")
+	}
+	if len(with) == 0 {
+		return ""
+	}
+	return " (with " + strings.Join(with, ", and ") + ")"
 }
 
-// maskPassword is a URL with its password as xxxxx (as echelon runs
-// shows it): the hint then says where a password goes without saying it.
-func maskPassword(raw string) string {
+// withoutPassword is a URL without its password (the user part's or a
+// password= parameter), and whether it had one: a hint never prints a
+// password, and a masked one (xxxxx) would be tried as the password.
+// PostgreSQL's clients then take it from PGPASSWORD or ~/.pgpass, which
+// the hint's note names.
+func withoutPassword(raw string) (string, bool) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "URL"
+		return "URL", false
 	}
-	if _, ok := u.User.Password(); !ok {
-		return raw
+	had := false
+	if _, ok := u.User.Password(); ok {
+		u.User = url.User(u.User.Username())
+		had = true
 	}
-	return u.Redacted()
+	if q := u.Query(); q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		had = true
+	}
+	if !had {
+		return raw, false
+	}
+	return u.String(), true
 }
 
 // shellQuote is s as one word for a POSIX shell: as it is when it is made

@@ -20,13 +20,23 @@ func TestRerunCommand(t *testing.T) {
 	where = "postgres://u:hunter2@db.example/echelon?sslmode=disable&x=1"
 	r = rerunOf("p.json", "", &stf, "s.hcl", specFlags{varFiles: []string{"a.tfvars"}})
 	got := r.command("plan")
-	if want := "echelon plan p.json --store 'postgres://u:xxxxx@db.example/echelon?sslmode=disable&x=1' --spec s.hcl --var-file a.tfvars"; got != want {
+	if want := "echelon plan p.json --store 'postgres://u@db.example/echelon?sslmode=disable&x=1' --spec s.hcl --var-file a.tfvars"; got != want {
 		t.Errorf("with --store:\n got %s\nwant %s", got, want)
 	}
 	if strings.Contains(got, "hunter2") {
 		t.Errorf("the password is in %s", got)
 	}
-	if got, want := r.command("logs", "a/b"), "echelon logs p.json a/b --store 'postgres://u:xxxxx@db.example/echelon?sslmode=disable&x=1'"; got != want {
+	if got, want := r.command("logs", "a/b"), "echelon logs p.json a/b --store 'postgres://u@db.example/echelon?sslmode=disable&x=1'"; got != want {
 		t.Errorf("logs:\n got %s\nwant %s", got, want)
+	}
+	if got, want := r.note(), " (with the store's password in PGPASSWORD or ~/.pgpass)"; got != want {
+		t.Errorf("note:\n got %q\nwant %q", got, want)
+	}
+	// A password= parameter is left out too, never printed nor masked
+	// (xxxxx would be tried as the password).
+	where = "postgres:///echelon?host=/run/pg&user=u&password=hunter2"
+	r = rerunOf("p.json", "", &stf, "", specFlags{})
+	if got, want := r.command("apply"), "echelon apply p.json --store 'postgres:///echelon?host=%2Frun%2Fpg&user=u'"; got != want {
+		t.Errorf("password= parameter:\n got %s\nwant %s", got, want)
 	}
 }
