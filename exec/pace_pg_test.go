@@ -222,7 +222,7 @@ func TestRunTaskPaced(t *testing.T) {
 		t.Fatalf("outcome %+v: want success after a wait of at most 1.25s", out)
 	}
 	log, _ := strings.CutPrefix(out.Ops[0].Log, hostname()+":")
-	if b, _ := os.ReadFile(log); !strings.Contains(string(b), "waiting") || !strings.Contains(string(b), "cloud@eu (2)") {
+	if b, _ := os.ReadFile(log); !strings.Contains(string(b), "waiting") || !strings.Contains(string(b), "cloud@eu (2 tokens)") {
 		t.Errorf("log %s: %q, want the wait for cloud@eu's 2 tokens", log, b)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ran")); err != nil {

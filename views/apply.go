@@ -238,11 +238,9 @@ func eventLine(e exec.Event) string {
 		if len(e.Ops) > 0 {
 			ops = strings.Join(e.Ops, ", ")
 		}
-		these := "this bucket"
-		if strings.Contains(e.Message, ", ") {
-			these = "these buckets"
-		}
-		return fmt.Sprintf("%s: waiting %s for shared api tokens: %s; other runners use %s too", ops, secs(e.Duration), e.Message, these)
+		// The wait may be this run's own steps' as much as other
+		// runners': the bucket is every run's on the store.
+		return fmt.Sprintf("%s: waiting %s for shared api tokens: %s (the store's buckets, shared by every run using them)", ops, secs(e.Duration), e.Message)
 	case exec.EvClaimed:
 		ops := e.Op
 		if len(e.Ops) > 0 {

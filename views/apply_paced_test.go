@@ -18,8 +18,8 @@ func TestPacedLines(t *testing.T) {
 		e    exec.Event
 		want string
 	}{
-		{exec.Event{Kind: exec.EvPaced, Op: "a/eu", Duration: 1.5, Message: "cloud@eu (2)"}, "a/eu: waiting 1.5s for shared api tokens: cloud@eu (2); other runners use this bucket too"},
-		{exec.Event{Kind: exec.EvPaced, Op: "a/0", Ops: []string{"a/0", "a/1"}, Duration: 0.25, Message: "cloud (4), db (1)"}, "a/0, a/1: waiting 0.25s for shared api tokens: cloud (4), db (1); other runners use these buckets too"},
+		{exec.Event{Kind: exec.EvPaced, Op: "a/eu", Duration: 1.5, Message: "cloud@eu (2 tokens)"}, "a/eu: waiting 1.5s for shared api tokens: cloud@eu (2 tokens) (the store's buckets, shared by every run using them)"},
+		{exec.Event{Kind: exec.EvPaced, Op: "a/0", Ops: []string{"a/0", "a/1"}, Duration: 0.25, Message: "cloud (4 tokens), db (1 token)"}, "a/0, a/1: waiting 0.25s for shared api tokens: cloud (4 tokens), db (1 token) (the store's buckets, shared by every run using them)"},
 		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2, Paced: 1.5}, "a: succeeded in 2s (after 1.5s waiting for shared api tokens)"},
 		{exec.Event{Kind: exec.EvOpEnd, Op: "a", Outcome: exec.OutcomeSucceeded, Duration: 2}, "a: succeeded in 2s"},
 	} {
