@@ -172,6 +172,7 @@ func (r *runner) taskOutcome(d *stepDone, end store.TaskEnd, worker string, err 
 		d.err = fmt.Errorf("on worker %s: %w", worker, context.Canceled)
 	case end.Cancelled:
 		d.err = fmt.Errorf("%w before a worker claimed it", context.Canceled)
+		d.withdrawn = r.opts.Hard.Err() == nil // taken back at the first Ctrl-C
 	case end.Lost:
 		d.err = &WorkerLostError{Worker: worker}
 	default:

@@ -47,6 +47,22 @@ func (r *runner) awaitTask(st *stepRun, h store.Held) (store.TaskEnd, string, er
 			r.tellUnclaimed(ww, st, h, done, &mu, &ended)
 		}()
 	}
+	if wd, ok := r.opts.Dispatch.(store.Withdrawer); ok && r.soft != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-done:
+			case <-r.soft:
+				// Nothing new starts: a task no worker has claimed is
+				// taken back (its Await ends Cancelled); a claimed one
+				// runs to its end.
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = wd.Withdraw(ctx, h)
+			}
+		}()
+	}
 	end, err := r.opts.Dispatch.Await(r.opts.Hard, h)
 	mu.Lock()
 	ended = true

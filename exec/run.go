@@ -125,6 +125,9 @@ type opState struct {
 // starts when; the central loop feeds it what happened on the real clock,
 // and each running step is one goroutine.
 type runner struct {
+	// soft is closed by the first Ctrl-C (nothing new starts): a task
+	// no worker has claimed yet is withdrawn then (awaitTask).
+	soft       <-chan struct{}
 	plan       *planner.Plan
 	opts       Options
 	pol        *sched.Policy
@@ -414,6 +417,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	ctx, cancelSoft := context.WithCancel(ctx)
 	defer cancelSoft()
 	defer r.watchLease(cancelSoft)()
+	r.soft = ctx.Done()
 	start := time.Now()
 	r.start = start
 	_, tf := r.sch.Parallel()
@@ -614,7 +618,7 @@ func (r *runner) stepFinished(d stepDone) error {
 		_ = r.journal.AppendAsync(tev) // what the simulator's throttling model can be checked against
 		r.emit(tev)
 	}
-	cancelled := r.opts.Hard.Err() != nil
+	cancelled := r.opts.Hard.Err() != nil || d.withdrawn
 	for _, i := range failed {
 		s := st.ops[i]
 		s.lastLog, s.lastErr = d.logs[i], opMessage(d.err, d.errs[i], d.blame[i], len(st.ops), cancelled)

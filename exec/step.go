@@ -83,6 +83,9 @@ type stepDone struct {
 	dur      time.Duration // the driver's, less paced
 	paced    time.Duration // waited for shared api tokens (pace.go)
 	queued   time.Duration // dispatched: waited for a worker (Event.Queued)
+	// withdrawn: dispatched, taken back unclaimed at the first Ctrl-C:
+	// cancelled, not failed (it never ran)
+	withdrawn bool
 }
 
 type stepRun struct {
@@ -222,7 +225,7 @@ func (r *runner) startEvents(st *stepRun) []Event {
 // endEvents are a step's op_end records.
 func (r *runner) endEvents(st *stepRun, d *stepDone) []Event {
 	end := time.Now()
-	cancelled := r.opts.Hard.Err() != nil
+	cancelled := r.opts.Hard.Err() != nil || d.withdrawn
 	evs := make([]Event, len(st.ops))
 	for i, s := range st.ops {
 		outcome, msg := OutcomeSucceeded, ""

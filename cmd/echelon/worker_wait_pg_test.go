@@ -239,3 +239,44 @@ func TestWorkerQueuedNotDuration(t *testing.T) {
 		t.Errorf("apply's line does not tell the wait for a worker apart:\n%s", out.String())
 	}
 }
+
+// TestWorkerFirstInterruptWithdraws: the first Ctrl-C (nothing new
+// starts) takes back a task no worker has claimed, so a worker arriving
+// later does not run it; the step ends cancelled, not failed, and apply
+// ends without a second Ctrl-C.
+func TestWorkerFirstInterruptWithdraws(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "i.hcl"), [][2]string{{"a", "echo ran >> a.ran"}}, false)
+	compilePlan(t, dir, "i.hcl", "i.json")
+	apply := echelonCmd(t, dir, "apply", "i.json", "--store", url, "--state", "st",
+		"--workers", "--worker-label", "pool=late")
+	out := &syncBuffer{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
+	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- apply.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("apply still waits for its unclaimed task a minute after one Ctrl-C:\n%s", out.String())
+	}
+	if !regexp.MustCompile(`(?m)^[0-9:.]+ a: cancelled after [0-9.]+m?s: context canceled before a worker claimed it$`).MatchString(out.String()) {
+		t.Errorf("the withdrawn step does not end cancelled before any claim:\n%s", out.String())
+	}
+	if got := taskStates(t, url); got != "cancelled:false" {
+		t.Errorf("task states %q, want the task withdrawn:\n%s", got, out.String())
+	}
+	w := startWorker(t, dir, url, "late", "--label", "pool=late")
+	time.Sleep(2 * time.Second) // a poll or two: a ready task would be claimed by now
+	if _, err := os.Stat(filepath.Join(dir, "a.ran")); err == nil {
+		t.Errorf("a worker ran the withdrawn step:\n%s", w.output())
+	}
+}
