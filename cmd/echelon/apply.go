@@ -402,7 +402,11 @@ func applyLoadSpec(plan *planner.Plan, planPath, path string, given bool, vars, 
 			sources = spec.Sources
 		}
 		_ = view.Diagnostics(diags, sources)
-		view.Advice(fmt.Sprintf("echelon apply: the plan's spec %s has errors; fix them and run: %s", path, recompileCommandFor(path, plan, planPath)))
+		if planPath == "" { // a worker: the plan is someone else's to compile
+			view.Advice(fmt.Sprintf("echelon worker: cannot run plan %s: its spec %s has errors here; a variable the plan needs is set on each worker (ECHELON_VAR_NAME in its environment, --var, --var-file), never taken from the store", store.RunKey(plan.PlanDigest), path))
+		} else {
+			view.Advice(fmt.Sprintf("echelon apply: the plan's spec %s has errors; fix them and run: %s", path, recompileCommandFor(path, plan, planPath)))
+		}
 		return nil, errReported
 	}
 	return spec, nil

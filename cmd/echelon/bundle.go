@@ -62,9 +62,9 @@ func (w *worker) findSpec(ctx context.Context, plan *planner.Plan) (spec *lang.S
 // checkSpec loads the spec at path for plan, with this worker's variables,
 // and checks the plan against it as apply does.
 func (w *worker) checkSpec(plan *planner.Plan, path string, given bool) (*lang.Spec, error) {
-	spec, err := applyLoadSpec(plan, "plan.json", path, given, w.sf.vars, w.sf.varFiles, views.NewDiagnostics(false, w.log, w.log))
+	spec, err := applyLoadSpec(plan, "", path, given, w.sf.vars, w.sf.varFiles, views.NewDiagnostics(false, w.log, w.log))
 	if errors.Is(err, errReported) {
-		err = errors.New("it has errors (in this worker's output)")
+		err = errors.New("it has errors on this worker (see its output; is a variable the plan needs, such as a sensitive one, missing from this worker's environment as ECHELON_VAR_NAME?)")
 	}
 	if err == nil {
 		err = planner.CheckFresh(plan, spec)

@@ -297,3 +297,28 @@ func TestApplyWorkersVarFileNotBundled(t *testing.T) {
 		t.Errorf("%d bundle rows kept (%v), want none", n, err)
 	}
 }
+
+// TestWorkerMissingVariableTold: a worker whose environment lacks a
+// sensitive variable the plan needs says so, to its own output and in the
+// step's failure, instead of telling it to compile the plan again.
+func TestWorkerMissingVariableTold(t *testing.T) {
+	url := pgtest.URL(t)
+	specDir := t.TempDir()
+	bundleTestSpec(t, specDir, filepath.Join(t.TempDir(), "marker"))
+	t.Setenv("ECHELON_VAR_token", bundleSecret) // restored after the test
+	compilePlan(t, specDir, "b.hcl", "b.json")
+	os.Unsetenv("ECHELON_VAR_token") // the worker starts without it
+	w := startWorker(t, specDir, url, "novar")
+	os.Setenv("ECHELON_VAR_token", bundleSecret) // the coordinator has it
+	out, err := echelonCmd(t, specDir, "apply", "b.json", "--store", url, "--state", "st", "--workers").CombinedOutput()
+	if err == nil {
+		t.Fatalf("apply succeeded on a worker without the plan's variable:\n%s", out)
+	}
+	if !strings.Contains(string(out), "missing from this worker's environment as ECHELON_VAR_NAME") {
+		t.Errorf("the step's failure does not point at the worker's environment:\n%s", out)
+	}
+	waitFor(t, "the worker's advice", func() bool { return strings.Contains(w.output(), "echelon worker: cannot run plan ") })
+	if strings.Contains(w.output(), "echelon compile") || strings.Contains(w.output(), bundleSecret) {
+		t.Errorf("the worker's output advises compiling again, or shows the secret:\n%s", w.output())
+	}
+}
