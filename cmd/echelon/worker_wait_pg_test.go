@@ -206,15 +206,7 @@ func TestWorkerQueuedNotDuration(t *testing.T) {
 	dir := t.TempDir()
 	writeSpec(t, filepath.Join(dir, "q.hcl"), [][2]string{{"a", "sleep 0.2"}}, false)
 	compilePlan(t, dir, "q.hcl", "q.json")
-	apply := echelonCmd(t, dir, "apply", "q.json", "--store", url, "--state", "st",
-		"--workers", "--worker-label", "pool=late")
-	out := &syncBuffer{}
-	apply.Stdout, apply.Stderr = out, out
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
-	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
+	apply, out := startLateApply(t, dir, url, "q.json")
 	time.Sleep(2 * time.Second) // the step waits, unclaimed: no worker has pool=late
 	startWorker(t, dir, url, "late", "--label", "pool=late")
 	if err := apply.Wait(); err != nil {
@@ -249,15 +241,7 @@ func TestWorkerFirstInterruptWithdraws(t *testing.T) {
 	dir := t.TempDir()
 	writeSpec(t, filepath.Join(dir, "i.hcl"), [][2]string{{"a", "echo ran >> a.ran"}}, false)
 	compilePlan(t, dir, "i.hcl", "i.json")
-	apply := echelonCmd(t, dir, "apply", "i.json", "--store", url, "--state", "st",
-		"--workers", "--worker-label", "pool=late")
-	out := &syncBuffer{}
-	apply.Stdout, apply.Stderr = out, out
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
-	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
+	apply, out := startLateApply(t, dir, url, "i.json")
 	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -279,4 +263,21 @@ func TestWorkerFirstInterruptWithdraws(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "a.ran")); err == nil {
 		t.Errorf("a worker ran the withdrawn step:\n%s", w.output())
 	}
+}
+
+// startLateApply starts `apply PLAN --workers` for a label no worker has
+// yet (pool=late), in the background, and returns once its step a is
+// dispatched; its output is out.
+func startLateApply(t *testing.T, dir, url, plan string) (*osexec.Cmd, *syncBuffer) {
+	t.Helper()
+	apply := echelonCmd(t, dir, "apply", plan, "--store", url, "--state", "st",
+		"--workers", "--worker-label", "pool=late")
+	out := &syncBuffer{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
+	return apply, out
 }
