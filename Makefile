@@ -10,7 +10,7 @@ build:
 test:
 	bash scripts/test.sh
 
-# Every fuzz target, 60 s each (make test runs them for 10-20 s).
+# Every fuzz target, 60 s each (make test runs a fixed count of executions of each).
 FUZZTIME ?= 60s
 fuzz:
 	@for pkg in ./lang ./planner ./exec; do \
