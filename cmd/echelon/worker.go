@@ -414,6 +414,10 @@ func (w *worker) run(ctx context.Context, st *store.Postgres, c store.Claimed, t
 	switch {
 	case ferr != nil:
 		fmt.Fprintf(w.log, "echelon worker: task %d (%s): %v\n", c.ID, strings.Join(task.Ops, ", "), ferr)
+	case ctx.Err() != nil:
+		// Cancelled (by its coordinator's second Ctrl-C, or this worker
+		// stopping): the step was stopped, not failed by its own doing.
+		fmt.Fprintf(w.log, "echelon worker: task %d (%s): cancelled\n", c.ID, strings.Join(task.Ops, ", "))
 	default:
 		fmt.Fprintf(w.log, "echelon worker: task %d (%s): %s\n", c.ID, strings.Join(task.Ops, ", "), outcomeWord(out))
 	}

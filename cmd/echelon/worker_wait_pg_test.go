@@ -281,3 +281,30 @@ func startLateApply(t *testing.T, dir, url, plan string) (*osexec.Cmd, *syncBuff
 	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
 	return apply, out
 }
+
+// TestWorkerCancelledTold: the coordinator's second Ctrl-C cancels a step
+// a worker runs; the worker kills it and says cancelled, not failed.
+func TestWorkerCancelledTold(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"a", "echo x >> a.started; sleep 60"}}, false)
+	compilePlan(t, dir, "c.hcl", "c.json")
+	w := startWorker(t, dir, url, "w")
+	apply := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--state", "st", "--workers")
+	out := &syncBuffer{}
+	apply.Stdout, apply.Stderr = out, out
+	if err := apply.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	waitFor(t, "the step to run on the worker", func() bool { return len(readLines(t, filepath.Join(dir, "a.started"))) == 1 })
+	for range 2 {
+		_ = apply.Process.Signal(syscall.SIGINT)
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = apply.Wait()
+	waitFor(t, "the worker to tell the step's end", func() bool { return strings.Contains(w.output(), "(a): ") })
+	if !regexp.MustCompile(`(?m)^echelon worker: task [0-9]+ \(a\): cancelled$`).MatchString(w.output()) {
+		t.Errorf("the worker does not say the cancelled step was cancelled:\n%s", w.output())
+	}
+}
