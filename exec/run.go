@@ -713,7 +713,13 @@ func (r *runner) wait(w *waiter, wake int64) []stepDone {
 		}
 	case <-w.soft:
 		w.soft = nil
-		r.stop("interrupted: running operations finish, nothing new starts")
+		if r.lost.Load() {
+			// Said already (EvStopping): the store cut this run off; its
+			// running operations are being killed, not left to finish.
+			r.stop("lost the lease on the store: nothing new starts")
+		} else {
+			r.stop("interrupted: running operations finish, nothing new starts")
+		}
 	case <-tc:
 	}
 	if !w.timer.Stop() {

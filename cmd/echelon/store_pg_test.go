@@ -153,6 +153,9 @@ func TestStoreStoppedHolderFenced(t *testing.T) {
 	if !strings.Contains(aout.String(), "lease") {
 		t.Errorf("a does not say it lost its lease:\n%s", aout.String())
 	}
+	if strings.Contains(aout.String(), "interrupted: running operations finish") {
+		t.Errorf("a, cut off by the store, says its running operations finish (they are killed):\n%s", aout.String())
+	}
 	for _, ev := range journalEvents(t, url, dir, "a.json") {
 		if ev.Kind == "op_end" && ev.Op == "shared" && ev.Outcome == "succeeded" {
 			t.Errorf("a's late end of shared is in its journal: %+v", ev)
@@ -306,5 +309,34 @@ func TestStoreCalibrateHistory(t *testing.T) {
 	}
 	if fr := res.Calibration.Components["flaky"]["deploy"].FailureRate; fr <= 0 || fr >= 1 {
 		t.Errorf("flaky's failure rate %v: want between 0 and 1 (it failed in the first run, not the second):\n%s", fr, out)
+	}
+}
+
+// TestStoreLostLeaseTold: an apply whose lease the store ends (an outage,
+// a partition) says it lost the lease and that nothing new starts, not
+// that its running operations finish: they are killed.
+func TestStoreLostLeaseTold(t *testing.T) {
+	url := pgtest.URL(t)
+	dir := t.TempDir()
+	writeSpec(t, filepath.Join(dir, "l.hcl"), [][2]string{{"long", "touch started; sleep 30"}, {"next", "true"}}, true)
+	compilePlan(t, dir, "l.hcl", "l.json")
+	a := echelonCmd(t, dir, "apply", "l.json", "--store", url, "--state", "st", "--store-lease", "3s")
+	var aout syncBuffer
+	a.Stdout, a.Stderr = &aout, &aout
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Process.Kill()
+	waitFor(t, "the long operation to start", func() bool { return fileExists(filepath.Join(dir, "started")) })
+	endLease(t, url, a.Process.Pid)
+	if err := a.Wait(); err == nil {
+		t.Fatalf("the apply succeeded after losing its lease:\n%s", aout.String())
+	}
+	out := aout.String()
+	if !strings.Contains(out, "lost the lease on the store") {
+		t.Errorf("the apply does not say it lost its lease:\n%s", out)
+	}
+	if strings.Contains(out, "interrupted: running operations finish") {
+		t.Errorf("the apply, cut off by the store, says its running operations finish (they are killed):\n%s", out)
 	}
 }
