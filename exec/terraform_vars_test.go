@@ -66,13 +66,16 @@ func TestTerraformVarsNotInArgv(t *testing.T) {
 
 	argvLog := filepath.Join(dir, "argv.log")
 	wrapper := filepath.Join(dir, "terraform-wrapper")
+	// One write per wrapper: two workspaces' terraform run at once, and
+	// their lines must not interleave.
 	script := `#!/bin/sh
-{
+rec=$(
   tr '\0' ' ' < /proc/$$/cmdline; echo
   for a in "$@"; do
     case "$a" in -var-file=*) stat -c 'varfile %a %n' "${a#-var-file=}" ;; esac
   done
-} >> '` + argvLog + `'
+)
+printf '%s\n' "$rec" >> '` + argvLog + `'
 exec '` + bin + `' "$@"
 `
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {

@@ -320,7 +320,7 @@ func TestStoreLostLeaseTold(t *testing.T) {
 	dir := t.TempDir()
 	writeSpec(t, filepath.Join(dir, "l.hcl"), [][2]string{{"long", "touch started; sleep 30"}, {"next", "true"}}, true)
 	compilePlan(t, dir, "l.hcl", "l.json")
-	a := echelonCmd(t, dir, "apply", "l.json", "--store", url, "--state", "st", "--store-lease", "3s")
+	a := echelonCmd(t, dir, "apply", "l.json", "--store", url, "--state", "st", "--store-lease", "9s") // renewed every 3s: it notices the end soon
 	var aout syncBuffer
 	a.Stdout, a.Stderr = &aout, &aout
 	if err := a.Start(); err != nil {
