@@ -191,6 +191,19 @@ type jEvent struct {
 	Duration, Queued  float64
 }
 
+// countEvents counts the records of a plan's journal in the store that
+// match.
+func countEvents(t *testing.T, url, dir, plan string, match func(jEvent) bool) int {
+	t.Helper()
+	n := 0
+	for _, ev := range journalEvents(t, url, dir, plan) {
+		if match(ev) {
+			n++
+		}
+	}
+	return n
+}
+
 // journalEvents reads the store's journal of a plan file.
 func journalEvents(t *testing.T, url, dir, plan string) []jEvent {
 	t.Helper()
@@ -250,13 +263,7 @@ func TestStoreResumeElsewhere(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "one.ran")); string(b) != "x\n" {
 		t.Errorf("one ran %d times, want once", bytes.Count(b, []byte("\n")))
 	}
-	starts := 0
-	for _, ev := range journalEvents(t, url, dir, "r.json") {
-		if ev.Kind == "run_start" {
-			starts++
-		}
-	}
-	if starts != 2 {
+	if starts := countEvents(t, url, dir, "r.json", func(ev jEvent) bool { return ev.Kind == "run_start" }); starts != 2 {
 		t.Errorf("%d run_start records in the run's journal, want 2 (the first run and the resume)", starts)
 	}
 }

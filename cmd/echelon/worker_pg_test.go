@@ -259,12 +259,7 @@ func TestWorkerStoppedResultRefused(t *testing.T) {
 	if states := taskStates(t, url); states != "lost:false done:true" {
 		t.Errorf("tasks %q, want \"lost:false done:true\": a's late result must be refused", states)
 	}
-	succeeded := 0
-	for _, ev := range journalEvents(t, url, dir, "s.json") {
-		if ev.Kind == "op_end" && ev.Outcome == "succeeded" {
-			succeeded++
-		}
-	}
+	succeeded := countEvents(t, url, dir, "s.json", func(ev jEvent) bool { return ev.Kind == "op_end" && ev.Outcome == "succeeded" })
 	if succeeded != 1 {
 		t.Errorf("%d succeeded ends in the journal, want 1 (worker b's)", succeeded)
 	}

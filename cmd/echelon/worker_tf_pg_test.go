@@ -84,13 +84,7 @@ resource "terraform_data" "c" {
 	if _, err := os.Stat(filepath.Join(dir, "tf", "terraform.tfstate")); err != nil {
 		t.Fatalf("terraform did not apply in the worker's checkout: %v", err)
 	}
-	n := 0
-	for _, ev := range journalEvents(t, url, dir, "t.json") {
-		if ev.Kind == "resource" && ev.Op == "net" {
-			n++
-		}
-	}
-	if n != 3 {
+	if n := countEvents(t, url, dir, "t.json", func(ev jEvent) bool { return ev.Kind == "resource" && ev.Op == "net" }); n != 3 {
 		t.Errorf("%d resource records of net in the journal, want 3", n)
 	}
 	out, err := echelonCmd(t, dir, "calibrate", "t.json", "--store", url, "--json", "-o", filepath.Join(t.TempDir(), "cal.json")).Output()
@@ -219,13 +213,7 @@ func TestWorkerOutputs(t *testing.T) {
 	if got := readLines(t, filepath.Join(dir, "got")); strings.Join(got, " ") != "cluster-eu" {
 		t.Errorf("the consumer got %q, want cluster-eu (the producer's output)", got)
 	}
-	records := 0
-	for _, ev := range journalEvents(t, url, dir, "o.json") {
-		if ev.Kind == "outputs" && ev.Op == "infra/eu" {
-			records++
-		}
-	}
-	if records != 1 {
+	if records := countEvents(t, url, dir, "o.json", func(ev jEvent) bool { return ev.Kind == "outputs" && ev.Op == "infra/eu" }); records != 1 {
 		t.Errorf("%d outputs records of infra/eu in the journal, want 1", records)
 	}
 	if step := taskStep(t, url, "report/eu"); !strings.Contains(step, `"outputs": {"infra/eu": {"cluster_id": {"type": "string", "value": "cluster-eu"}}}`) {

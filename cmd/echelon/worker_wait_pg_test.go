@@ -51,14 +51,8 @@ func TestWorkerWaitTold(t *testing.T) {
 	startWorker(t, dir, url, "w1")
 	waitFor(t, "two live workers", func() bool { return liveWorkers(t, url) == 2 })
 
-	apply := echelonCmd(t, dir, "apply", "m.json", "--store", url, "--store-lease", "9s", "--state", "st",
+	apply, out := startApply(t, dir, "m.json", "--store", url, "--store-lease", "9s", "--state", "st",
 		"--workers", "--worker-label", "region=mars")
-	out := &syncBuffer{}
-	apply.Stdout, apply.Stderr = out, out
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
 	told := regexp.MustCompile(`(?m)^[0-9:.]+ a: waited [0-9.]+m?s for a worker with region=mars: 2 workers are live, none has these labels$`)
 	waitFor(t, "apply to say what the step waits for", func() bool { return told.MatchString(out.String()) })
 	for range 2 {
@@ -108,13 +102,7 @@ func TestWorkerClaimAndLossTold(t *testing.T) {
 		`echo $PPID >> a.ran; if [ "$(wc -l < a.ran)" -eq 1 ]; then exec sleep 60; fi`}}, false)
 	compilePlan(t, dir, "c.hcl", "c.json")
 	w0 := startWorker(t, dir, url, "w0", "--slots", "1")
-	apply := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--state", "st", "--workers")
-	out := &syncBuffer{}
-	apply.Stdout, apply.Stderr = out, out
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	apply, out := startApply(t, dir, "c.json", "--store", url, "--state", "st", "--workers")
 	var pid int
 	waitFor(t, "the step to start on the worker", func() bool {
 		if l := readLines(t, filepath.Join(dir, "a.ran")); len(l) > 0 {
@@ -164,13 +152,7 @@ func TestWorkerInterruptWaits(t *testing.T) {
 	writeSpec(t, filepath.Join(dir, "i.hcl"), [][2]string{{"a", `touch a.started; while [ ! -e go ]; do sleep 0.02; done; touch a.done`}}, false)
 	compilePlan(t, dir, "i.hcl", "i.json")
 	w := startWorker(t, dir, url, "w", "--slots", "1")
-	apply := echelonCmd(t, dir, "apply", "i.json", "--store", url, "--state", "st", "--workers")
-	out := &syncBuffer{}
-	apply.Stdout, apply.Stderr = out, out
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	apply, out := startApply(t, dir, "i.json", "--store", url, "--state", "st", "--workers")
 	waitFor(t, "the step to start on the worker", func() bool { return fileExists(filepath.Join(dir, "a.started")) })
 	if err := w.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -270,15 +252,22 @@ func TestWorkerFirstInterruptWithdraws(t *testing.T) {
 // dispatched; its output is out.
 func startLateApply(t *testing.T, dir, url, plan string) (*osexec.Cmd, *syncBuffer) {
 	t.Helper()
-	apply := echelonCmd(t, dir, "apply", plan, "--store", url, "--state", "st",
-		"--workers", "--worker-label", "pool=late")
+	apply, out := startApply(t, dir, plan, "--store", url, "--state", "st", "--workers", "--worker-label", "pool=late")
+	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
+	return apply, out
+}
+
+// startApply starts `echelon apply ARGS...` in dir in the background (killed
+// at the test's end); out is its output so far.
+func startApply(t *testing.T, dir string, args ...string) (*osexec.Cmd, *syncBuffer) {
+	t.Helper()
+	apply := echelonCmd(t, dir, append([]string{"apply"}, args...)...)
 	out := &syncBuffer{}
 	apply.Stdout, apply.Stderr = out, out
 	if err := apply.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
-	waitFor(t, "the step to be dispatched", func() bool { return strings.Contains(out.String(), "a: started") })
 	return apply, out
 }
 
@@ -290,13 +279,7 @@ func TestWorkerCancelledTold(t *testing.T) {
 	writeSpec(t, filepath.Join(dir, "c.hcl"), [][2]string{{"a", "echo x >> a.started; sleep 60"}}, false)
 	compilePlan(t, dir, "c.hcl", "c.json")
 	w := startWorker(t, dir, url, "w")
-	apply := echelonCmd(t, dir, "apply", "c.json", "--store", url, "--state", "st", "--workers")
-	out := &syncBuffer{}
-	apply.Stdout, apply.Stderr = out, out
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = apply.Process.Kill(); _ = apply.Wait() })
+	apply, _ := startApply(t, dir, "c.json", "--store", url, "--state", "st", "--workers")
 	waitFor(t, "the step to run on the worker", func() bool { return len(readLines(t, filepath.Join(dir, "a.started"))) == 1 })
 	for range 2 {
 		_ = apply.Process.Signal(syscall.SIGINT)
