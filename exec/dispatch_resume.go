@@ -51,7 +51,7 @@ func (r *runner) recoverTasks(ctx context.Context, st *journalState) error {
 		d := stepDone{st: srun, started: true}
 		out := r.taskOutcome(&d, store.TaskEnd{Result: t.Result, Worker: t.Worker}, t.Worker, nil)
 		d.dur = time.Duration(out.Duration * float64(time.Second))
-		end := recs[0].Start.Add(d.dur) // the step's start, and the worker's time
+		end := recs[0].Start.Add(d.dur + d.paced) // the step's start, and the worker's time with its wait for tokens
 		evs := r.endEvents(srun, &d)
 		for i := range evs {
 			evs[i].Time = end
@@ -60,14 +60,6 @@ func (r *runner) recoverTasks(ctx context.Context, st *journalState) error {
 		}
 		recs0 := append(resultRecords(out, end), r.resultOutputs(out, end)...)
 		evs = append(recs0, evs...)
-		for id, vals := range out.Outputs {
-			if r.producers[id] {
-				if st.Outputs == nil {
-					st.Outputs = map[string]map[string]OutputValue{}
-				}
-				st.Outputs[id] = vals
-			}
-		}
 		b, err := r.journal.lines(evs...)
 		if err != nil {
 			return err

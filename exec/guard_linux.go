@@ -172,13 +172,3 @@ func (g *groupGuard) startLocked() {
 	}
 	g.sendLocked(b.String())
 }
-
-// guardPID is the running guard's PID (0 none), for tests.
-func (g *groupGuard) pid() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.proc == nil {
-		return 0
-	}
-	return g.proc.Pid
-}

@@ -11,4 +11,3 @@ var guard = &groupGuard{}
 
 func (*groupGuard) watch(int)   {}
 func (*groupGuard) unwatch(int) {}
-func (*groupGuard) pid() int    { return 0 }

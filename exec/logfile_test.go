@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/echelonhq/echelon/planner"
+
+	"github.com/echelonhq/echelon/store"
 )
 
 // TestLongOperationIDLogs runs two operations whose IDs are 250 bytes and
@@ -43,14 +45,14 @@ func TestLongOperationIDLogs(t *testing.T) {
 // TestLogNameBounded: a short ID keeps its readable name; long IDs are cut
 // at a rune boundary and stay distinct.
 func TestLogNameBounded(t *testing.T) {
-	if got := logName("region/r1", 2); got != "region_r1.2.log" {
-		t.Errorf("logName(region/r1) = %q", got)
+	if got := store.LogName("region/r1", 2); got != "region_r1.2.log" {
+		t.Errorf("store.LogName(region/r1) = %q", got)
 	}
 	seen := map[string]bool{}
 	for _, id := range []string{strings.Repeat("é", 200) + "x", strings.Repeat("é", 200) + "y", strings.Repeat("a", 1000)} {
-		n := logName(id, 12345)
+		n := store.LogName(id, 12345)
 		if len(n) > 255 || !strings.HasSuffix(n, ".12345.log") || !utf8.ValidString(n) {
-			t.Errorf("logName(%d bytes) = %q (%d bytes): want a valid name under 255 bytes", len(id), n, len(n))
+			t.Errorf("store.LogName(%d bytes) = %q (%d bytes): want a valid name under 255 bytes", len(id), n, len(n))
 		}
 		if seen[n] {
 			t.Errorf("two IDs share the log name %q", n)

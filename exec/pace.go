@@ -99,7 +99,7 @@ func (r *runner) pace(ctx context.Context, ops []*planner.Operation, log io.Writ
 	}
 	names := make([]string, len(takes))
 	for i, t := range takes {
-		names[i] = fmt.Sprintf("%s (%g %s)", t.Name, t.N, map[bool]string{true: "token", false: "tokens"}[t.N == 1])
+		names[i] = fmt.Sprintf("%s (%s)", t.Name, planner.Plural(int(t.N), "token"))
 	}
 	fmt.Fprintf(log, "echelon: waiting %s for tokens of the shared api buckets %s\n",
 		wait.Round(time.Millisecond), strings.Join(names, ", "))

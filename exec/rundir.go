@@ -39,6 +39,9 @@ func (r *runner) openRunDir(ctx context.Context) error {
 			return err
 		}
 	}
+	if _, local := r.store.(*store.Dir); local {
+		return nil // the state directory's logs are its own files: nothing to give it
+	}
 	r.putLog = func(op string, attempt int, path string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -254,7 +254,7 @@ func (r *runner) driveStep(st *stepRun, d stepDone, owner string, parallelism in
 	var files []*os.File
 	d.logs = make([]string, len(st.ops))
 	for i, s := range st.ops {
-		p := filepath.Join(r.logDir, logName(s.op.ID, st.attempts[i]))
+		p := filepath.Join(r.logDir, store.LogName(s.op.ID, st.attempts[i]))
 		f, err := os.Create(p)
 		if err != nil {
 			d.err = fmt.Errorf("cannot create the log file: %w", err)
@@ -364,9 +364,6 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	return d.Run(ctx, s)
 }
 
-// logName is an operation attempt's log file name (store.LogName: the
-// store reads a state directory's log files by it).
-func logName(id string, attempt int) string { return store.LogName(id, attempt) }
 
 // opMessage is the error an operation's failed attempt reports. Once
 // running work is cancelled, an operation whose error is not its own (a

@@ -154,10 +154,18 @@ func (s applySummaryHuman) Summary(plan *planner.Plan, res *exec.Result, cmp *si
 	return nil
 }
 
+// eventOps names the operations of a step's event: its Ops, else its Op.
+func eventOps(e exec.Event) string {
+	if len(e.Ops) > 0 {
+		return strings.Join(e.Ops, ", ")
+	}
+	return e.Op
+}
+
 // stalePreview: a failure was a saved plan Terraform called stale.
 func stalePreview(failed []exec.Failure) bool {
 	for _, f := range failed {
-		if strings.Contains(f.Error, "preview again") {
+		if strings.HasSuffix(strings.TrimSpace(f.Error), exec.PreviewAgain) {
 			return true
 		}
 	}
@@ -234,24 +242,15 @@ func eventLine(e exec.Event) string {
 		}
 		return fmt.Sprintf("throttled: %s%s: %s", strings.Join(e.Ops, ", "), ra, e.Message)
 	case exec.EvPaced:
-		ops := e.Op
-		if len(e.Ops) > 0 {
-			ops = strings.Join(e.Ops, ", ")
-		}
+		ops := eventOps(e)
 		// The wait may be this run's own steps' as much as other
 		// runners': the bucket is every run's on the store.
 		return fmt.Sprintf("%s: waiting %s for shared api tokens: %s (the store's buckets, shared by every run using them)", ops, secs(e.Duration), e.Message)
 	case exec.EvClaimed:
-		ops := e.Op
-		if len(e.Ops) > 0 {
-			ops = strings.Join(e.Ops, ", ")
-		}
+		ops := eventOps(e)
 		return fmt.Sprintf("%s: claimed by worker %s (attempt %d)", ops, e.Worker, e.Attempt)
 	case exec.EvWorkerWait:
-		ops := e.Op
-		if len(e.Ops) > 0 {
-			ops = strings.Join(e.Ops, ", ")
-		}
+		ops := eventOps(e)
 		return fmt.Sprintf("%s: waited %s for %s", ops, secs(e.Duration), e.Message)
 	case exec.EvWarning:
 		return "warning: " + e.Message
