@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +19,7 @@ type LastRunner interface {
 
 // LastRun implements LastRunner: the run directory's journal and flock.
 func (d *Dir) LastRun(_ context.Context, digest string) (RunInfo, bool, error) {
-	ri, ok := dirRunInfo(filepath.Join(d.Path, "runs", RunKey(digest)))
+	ri, ok := dirRunInfo(d.runDir(digest))
 	if !ok || ri.Digest != digest {
 		return RunInfo{}, false, nil
 	}

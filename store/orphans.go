@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -127,8 +129,11 @@ func (p *Postgres) AddTaskGroup(ctx context.Context, c Claimed, pgid int) error 
 	var hid *int64
 	err := p.pool.QueryRow(ctx, `SELECT holder_id FROM tasks WHERE id = $1 AND worker_id = $2 AND claim = $3`,
 		c.ID, p.session, c.Claim).Scan(&hid)
-	if err != nil || hid == nil {
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && hid == nil) {
 		return nil // no lock set (or the task is not ours now): nothing to hold
+	}
+	if err != nil {
+		return fmt.Errorf("store %s: record a process group: %w", p.where, err)
 	}
 	return p.addGroup(ctx, []int64{*hid}, pgid)
 }

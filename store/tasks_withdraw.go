@@ -20,28 +20,19 @@ func (p *Postgres) Withdraw(ctx context.Context, task Held) (bool, error) {
 	if task.task == 0 {
 		return false, nil
 	}
-	tag, err := p.pool.Exec(ctx, `WITH c AS (
+	// One statement: the task cancelled if still ready and ours, its lock
+	// set let go, and whether it was.
+	var n int
+	err := p.pool.QueryRow(ctx, `WITH c AS (
 		UPDATE tasks SET state = 'cancelled' WHERE id = $1 AND state = 'ready' AND coord_id = $2
-		RETURNING holder_id)
-		DELETE FROM holders h USING c WHERE h.id = c.holder_id AND h.session_id = $2`, task.task, p.session)
+		RETURNING holder_id),
+		d AS (DELETE FROM holders h USING c WHERE h.id = c.holder_id AND h.session_id = $2)
+		SELECT count(*) FROM c`, task.task, p.session).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store %s: withdraw task: %w", p.where, err)
 	}
-	var withdrawn bool
-	if tag.RowsAffected() == 0 {
-		// The holder may already be gone; ask whether the task was ours to withdraw.
-		if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND state = 'cancelled' AND worker_id IS NULL)`,
-			task.task).Scan(&withdrawn); err != nil {
-			return false, fmt.Errorf("store %s: withdraw task: %w", p.where, err)
-		}
-	} else {
-		withdrawn = true
+	if n > 0 {
+		p.hand(task.task, TaskEnd{Cancelled: true}) // to its Await, if it still waits
 	}
-	if withdrawn {
-		select {
-		case p.register(task.task) <- TaskEnd{Cancelled: true}:
-		default: // an end is already waiting for Await
-		}
-	}
-	return withdrawn, nil
+	return n > 0, nil
 }

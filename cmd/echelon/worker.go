@@ -384,7 +384,9 @@ func (w *worker) run(ctx context.Context, st *store.Postgres, c store.Claimed, t
 					w.mu.Unlock()
 					// With the task's lock set, which then waits for the
 					// group if this worker dies.
-					_ = st.AddTaskGroup(ctx, c, pgid)
+					if err := st.AddTaskGroup(ctx, c, pgid); err != nil {
+						fmt.Fprintf(w.log, "echelon worker: task %d: process group %d not recorded with its locks: %v\n", c.ID, pgid, err)
+					}
 				}, PutLog: func(op string, attempt int, path string) error {
 					w.putLog(st, c, op, attempt, path)
 					return nil
@@ -457,7 +459,11 @@ func (w *worker) plan(st *store.Postgres, digest string) *workerPlan {
 		return wp
 	}
 	wp := w.loadPlan(st, digest)
-	w.plans[digest] = wp
+	if wp.err == nil {
+		// A failed load (the store unreachable a moment, a bundle not
+		// fetched) is tried again by the plan's next task.
+		w.plans[digest] = wp
+	}
 	return wp
 }
 
