@@ -140,6 +140,10 @@ type worker struct {
 
 	mu      sync.Mutex
 	running map[int64]*workerTask
+	// plansMu guards plans, held while a plan loads (a bundle fetch may
+	// take a while): never mu, which lost() needs to kill running steps
+	// at once.
+	plansMu sync.Mutex
 	plans   map[string]*workerPlan // by digest
 	wg      sync.WaitGroup
 	done    chan int64
@@ -453,8 +457,8 @@ func outcomeWord(out exec.StepOutcome) string {
 // this machine: checked against the plan's digests, with this worker's
 // own sensitive values (RuntimePlan).
 func (w *worker) plan(st *store.Postgres, digest string) *workerPlan {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.plansMu.Lock()
+	defer w.plansMu.Unlock()
 	if wp := w.plans[digest]; wp != nil {
 		return wp
 	}
