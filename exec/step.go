@@ -364,7 +364,6 @@ func (r *runner) drive(ctx context.Context, s Step) error {
 	return d.Run(ctx, s)
 }
 
-
 // opMessage is the error an operation's failed attempt reports. Once
 // running work is cancelled, an operation whose error is not its own (a
 // coalesced step's one error given to all, or a blameless cut-short) says
